@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Lopper",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "lopper", targets: ["lopper"]),
+        .library(name: "LopperModel", targets: ["LopperModel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        // C libraries from Debian, wrapped as thin system-library targets.
+        .systemLibrary(name: "CNNG", providers: [.apt(["libnng-dev"])]),
+        .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
+
+        // ONNX protobuf schema (ours, from the IR spec) and the Swift generated from it.
+        .target(
+            name: "ONNXProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["onnx.proto", "generate.sh"]
+        ),
+        // Model I/O and graph: loading, saving, external data, shape inference, statistics. No execution.
+        .target(
+            name: "LopperModel",
+            dependencies: [
+                "ONNXProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ]
+        ),
+        // The command-line interface; `lopper` is a thin main around it.
+        .target(
+            name: "LopperCLI",
+            dependencies: [
+                "LopperModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "lopper", dependencies: ["LopperCLI"]),
+
+        // Fixtures and reference helpers shared by the test targets.
+        .target(name: "LopperTesting", dependencies: ["LopperModel"]),
+        .testTarget(name: "LopperModelTests", dependencies: ["LopperModel", "LopperTesting", "ONNXProto"]),
+        .testTarget(name: "LopperCLITests", dependencies: ["LopperCLI", "LopperTesting"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+public struct Lopper: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "lopper",
+        abstract: "Find how much each layer of an ONNX model tolerates pruning, and prune it to fit a device.",
+        version: "0.1.0",
+        subcommands: [Inspect.self]
+    )
+    public init() {}
+}

@@ -1,0 +1,3 @@
+import LopperCLI
+
+Lopper.main()

