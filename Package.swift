@@ -48,8 +48,12 @@ let package = Package(
 
         // Fixtures and reference helpers shared by the test targets.
         .target(name: "LopperTesting", dependencies: ["LopperModel"]),
-        .testTarget(name: "LopperModelTests", dependencies: ["LopperModel", "LopperTesting", "ONNXProto"]),
-        .testTarget(name: "LopperCLITests", dependencies: ["LopperCLI", "LopperTesting"]),
+        .testTarget(
+            name: "LopperModelTests",
+            dependencies: ["LopperModel", "LopperTesting", "ONNXProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        // Depends on the executable so `swift test` builds the `lopper` binary these tests run.
+        .testTarget(name: "LopperCLITests", dependencies: ["LopperCLI", "LopperTesting", "lopper"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -41,6 +41,20 @@ extension TensorData {
         try self.init(elementType: type, shape: shape, bytes: bytes)
     }
 
+    /// Decodes an inline `TensorProto`, such as a tensor attribute.
+    public init(proto: Onnx_TensorProto) throws {
+        try self.init(decoding: proto, external: nil)
+    }
+
+    /// Decodes a serialized `TensorProto` (the `.pb` files of ONNX test data).
+    public init(serializedTensor data: Data) throws {
+        let proto: Onnx_TensorProto
+        do { proto = try Onnx_TensorProto(serializedBytes: data) } catch {
+            throw ModelError("is not a serialized TensorProto (\(error))")
+        }
+        try self.init(decoding: proto, external: nil)
+    }
+
     private static func pack<T>(_ values: [T], _ count: Int, _ field: String) throws -> Data {
         guard values.count == count else {
             throw ModelError("\(field) holds \(values.count) values, but the shape needs \(count)")

@@ -1,1 +1,49 @@
-import LopperModel
+import Foundation
+
+/// Locations of the test material under `Tests/Fixtures`.
+///
+/// Small fixtures are committed (made by `make_fixtures.py`); the real development models are
+/// fetched by `fetch_real_models.py` into `Tests/Fixtures/real` and are absent on a fresh clone
+/// until then. CI fetches them, so tests that need them are skipped only outside CI.
+public enum Fixtures {
+    /// `Tests/Fixtures` of this checkout, found from this source file's location.
+    public static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Tests/Fixtures")
+
+    /// Path of a committed fixture: `model("conv_chain")` → `Tests/Fixtures/models/conv_chain.onnx`.
+    public static func model(_ name: String) -> String {
+        root.appendingPathComponent("models/\(name).onnx").path
+    }
+
+    /// Path of a fetched real model or data file (it may not exist).
+    public static func real(_ file: String) -> String {
+        root.appendingPathComponent("real/\(file)").path
+    }
+
+    public static let ocrDetector = real("ch_PP-OCRv4_det_infer.onnx")
+    public static let ocrClassifier = real("ch_ppocr_mobile_v2.0_cls_infer.onnx")
+    public static let digitsClassifier = real("digits_mlp.onnx")
+
+    /// Whether the real models were fetched. In CI their absence is an error, not a skip.
+    public static var hasRealModels: Bool {
+        let present = [ocrDetector, ocrClassifier, digitsClassifier].allSatisfy { FileManager.default.fileExists(atPath: $0) }
+        if !present && isCI {
+            fatalError("CI must fetch the real models first: python3 Tests/Fixtures/fetch_real_models.py")
+        }
+        return present
+    }
+
+    public static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] != nil }
+
+    /// The committed fixtures that run in ONNX Runtime (all but the deliberately broken ones).
+    public static let runnableFixtures = ["conv_chain", "residual", "c2f_block", "paddle_constants",
+                                          "transformer_encoder", "nhwc_input", "mobilenet_block"]
+
+    /// A fresh temporary directory, removed by the caller when done.
+    public static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}

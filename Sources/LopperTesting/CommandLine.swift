@@ -1,0 +1,20 @@
+import Foundation
+
+/// Runs the built `lopper` binary, as a user would.
+public enum LopperBinary {
+    /// The `lopper` executable beside the test bundle in the build products folder.
+    public static var path: String {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        // The test runner may live inside a bundle folder (`*.xctest/`); the products folder is above it.
+        while !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("lopper").path),
+              directory.path != "/" {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("lopper").path
+    }
+
+    /// Runs `lopper ARGS…` and returns its exit status and output.
+    public static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        try Reference.run([path] + arguments, environment: ["COLUMNS": "100"])
+    }
+}
