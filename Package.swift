@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // C libraries from Debian, wrapped as thin system-library targets.
@@ -33,13 +34,20 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
+        // CPU executor for ONNX graphs in float32: kernels, load-time planning, OpenBLAS GEMM.
+        .target(name: "LopperRuntime", dependencies: ["LopperModel", "CBLAS"]),
+        // Prune groups, granularities, importance criteria and graph surgery.
+        .target(name: "LopperPruning", dependencies: ["LopperModel"]),
         // The command-line interface; `lopper` is a thin main around it.
         .target(
             name: "LopperCLI",
             dependencies: [
                 "LopperModel",
+                "LopperRuntime",
+                "LopperPruning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -54,6 +62,8 @@ let package = Package(
         ),
         // Depends on the executable so `swift test` builds the `lopper` binary these tests run.
         .testTarget(name: "LopperCLITests", dependencies: ["LopperCLI", "LopperTesting", "lopper"]),
+        .testTarget(name: "LopperPruningTests", dependencies: ["LopperPruning", "LopperTesting"]),
+        .testTarget(name: "LopperRuntimeTests", dependencies: ["LopperRuntime", "LopperTesting", "ONNXProto"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -86,6 +86,39 @@ public struct Graph: Sendable {
         try ConstantNode.value(of: node, external: external)
     }
 
+    /// Replaces a constant's value, whether it is an initializer or a `Constant` node.
+    public mutating func setConstant(_ name: String, to data: TensorData) throws {
+        if initializers[name] != nil {
+            initializers[name] = data
+            return
+        }
+        guard let position = producers[name], nodes[position].opType == "Constant" else {
+            throw ModelError("'\(name)' is not a constant")
+        }
+        var attribute = Onnx_AttributeProto()
+        attribute.name = "value"
+        attribute.type = .tensor
+        attribute.t = data.encoded(over: Onnx_TensorProto.with { $0.name = name })
+        nodes[position].proto.attribute = nodes[position].proto.attribute.filter { !$0.name.hasPrefix("value") } + [attribute]
+    }
+
+    /// Changes one node (its attributes or inputs), then re-checks and re-indexes the graph.
+    public mutating func modifyNode(at position: Int, _ change: (inout Node) throws -> Void) throws {
+        try change(&nodes[position])
+        try sortAndIndex()
+    }
+
+    /// Adds an initializer under a name no value uses yet, derived from `base`; returns the name.
+    public mutating func addInitializer(_ data: TensorData, nameBase base: String) -> String {
+        var name = base, suffix = 1
+        while initializers[name] != nil || producers[name] != nil || inputs.contains(where: { $0.name == name }) {
+            name = "\(base)_\(suffix)"
+            suffix += 1
+        }
+        initializers[name] = data
+        return name
+    }
+
     /// Replaces the node list, restoring topological order and the producer/consumer maps.
     public mutating func setNodes(_ newNodes: [Node]) throws {
         nodes = newNodes.enumerated().map { Node(proto: $0.element.proto, index: $0.offset) }

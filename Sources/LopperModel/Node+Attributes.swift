@@ -86,3 +86,29 @@ extension Node {
         }
     }
 }
+
+extension Node {
+    /// Sets (or replaces) an INTS attribute.
+    public mutating func setAttribute(_ name: String, ints values: [Int]) {
+        var attribute = Onnx_AttributeProto()
+        attribute.name = name
+        attribute.type = .ints
+        attribute.ints = values.map { Int64($0) }
+        removeAttribute(name)
+        proto.attribute.append(attribute)
+    }
+
+    /// Sets (or replaces) an INT attribute.
+    public mutating func setAttribute(_ name: String, int value: Int) {
+        var attribute = Onnx_AttributeProto()
+        attribute.name = name
+        attribute.type = .int
+        attribute.i = Int64(value)
+        removeAttribute(name)
+        proto.attribute.append(attribute)
+    }
+
+    public mutating func removeAttribute(_ name: String) {
+        proto.attribute.removeAll { $0.name == name }
+    }
+}

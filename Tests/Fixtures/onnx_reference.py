@@ -183,18 +183,20 @@ def cmd_compare(args):
                            f"{[i.name for i in b.get_inputs()]}")
     feeds = random_inputs(a, parse_shapes(args.shape), args.seed)
     out_a, out_b = a.run(None, feeds), b.run(None, feeds)
-    result = {"identical": True, "max_abs_diff": 0.0, "outputs": [o.name for o in a.get_outputs()]}
+    result = {"identical": True, "close": True, "max_abs_diff": 0.0, "outputs": [o.name for o in a.get_outputs()]}
     if len(out_a) != len(out_b):
         return {**result, "identical": False, "max_abs_diff": None,
-                "mismatch": f"{len(out_a)} outputs vs {len(out_b)}"}
+                "close": False, "mismatch": f"{len(out_a)} outputs vs {len(out_b)}"}
     for name, x, y in zip(result["outputs"], map(np.asarray, out_a), map(np.asarray, out_b)):
         if x.shape != y.shape or x.dtype != y.dtype:
-            return {**result, "identical": False, "max_abs_diff": None,
+            return {**result, "identical": False, "close": False, "max_abs_diff": None,
                     "mismatch": f"output {name!r}: {x.dtype}{list(x.shape)} "
                                 f"vs {y.dtype}{list(y.shape)}"}
         if x.tobytes() != y.tobytes():
             result["identical"] = False
         x, y = x.astype(np.float64), y.astype(np.float64)
+        # "close" uses numpy's allclose with --rtol/--atol (NaN equal to NaN).
+        result["close"] = result["close"] and bool(np.allclose(x, y, rtol=args.rtol, atol=args.atol, equal_nan=True))
         diff = np.abs(x - y)
         diff[np.isnan(diff) & (np.isnan(x) == np.isnan(y))] = 0  # NaN vs NaN, inf vs inf
         worst = float(diff.max()) if diff.size else 0.0
@@ -271,7 +273,9 @@ def parser():
         return s
 
     add("check", cmd_check)
-    add("compare", cmd_compare, models=("model_a", "model_b"), shapes=True, opt=True)
+    compare = add("compare", cmd_compare, models=("model_a", "model_b"), shapes=True, opt=True)
+    compare.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance of 'close'")
+    compare.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance of 'close'")
     add("count", cmd_count, shapes=True)
     add("shapes", cmd_shapes, shapes=True)
     run = add("run", cmd_run, opt=True)

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Latency of `lopper bench` against ONNX Runtime on the same model, shape and thread count.
+
+  python3 Docs/bench/runtime_vs_ort.py LOPPER_BINARY [--runs 20] [--warmup 3]
+
+For every case (model, input shape, threads) it runs `lopper bench --json` in a subprocess and
+an ONNX Runtime session in this process (CPU provider, intra_op_num_threads equal to Lopper's,
+inter_op 1, sequential, all graph optimizations on) on random inputs of the same shape, and
+prints a Markdown table of medians, p90s and the ratio Lopper/ORT, then Lopper's peak RSS per
+model against the model file's size.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+REAL = os.path.join(ROOT, "Tests", "Fixtures", "real")
+MODELS = {
+    "PP-OCRv4 det": ("ch_PP-OCRv4_det_infer.onnx", [3, 640, 640]),
+    "PP-OCR cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", [3, 48, 192]),
+}
+
+
+def lopper(binary, model, shape, threads, runs, warmup):
+    dims = "x".join(map(str, shape))
+    out = subprocess.run([binary, "bench", model, "--input-shape", f"x={dims}", "--threads", str(threads),
+                          "--runs", str(runs), "--warmup", str(warmup), "--json"],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def onnxruntime(model, shape, threads, runs, warmup):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)}
+    for _ in range(warmup):
+        session.run(None, feed)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, feed)
+        times.append((time.perf_counter() - start) * 1e3)
+    times.sort()
+    return {"median_ms": float(np.median(times)), "p90_ms": times[min(len(times) - 1, int(np.ceil(len(times) * 0.9)) - 1)]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("lopper")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--threads", default="1,2")
+    args = parser.parse_args()
+
+    print("| model | input | threads | Lopper median (p90) ms | ORT median (p90) ms | Lopper / ORT |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    worst = 0.0
+    rss = {}
+    for label, (file, sample) in MODELS.items():
+        model = os.path.join(REAL, file)
+        for batch in map(int, args.batches.split(",")):
+            shape = [batch] + sample
+            for threads in map(int, args.threads.split(",")):
+                ours = lopper(args.lopper, model, shape, threads, args.runs, args.warmup)
+                theirs = onnxruntime(model, shape, threads, args.runs, args.warmup)
+                ratio = ours["median_ms"] / theirs["median_ms"]
+                worst = max(worst, ratio)
+                rss[label] = max(rss.get(label, 0), ours["peak_rss_bytes"])
+                print(f"| {label} | {'x'.join(map(str, shape))} | {threads} | {ours['median_ms']:.1f} ({ours['p90_ms']:.1f}) "
+                      f"| {theirs['median_ms']:.1f} ({theirs['p90_ms']:.1f}) | {ratio:.2f} |", flush=True)
+    print(f"\nworst ratio Lopper/ORT: {worst:.2f}\n")
+    print("| model | file size | Lopper peak RSS (largest case) | RSS / file size |")
+    print("| --- | ---: | ---: | ---: |")
+    for label, (file, _) in MODELS.items():
+        size = os.path.getsize(os.path.join(REAL, file))
+        print(f"| {label} | {size / 2**20:.2f} MiB | {rss[label] / 2**20:.0f} MiB | {rss[label] / size:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

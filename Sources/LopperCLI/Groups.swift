@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import LopperModel
+import LopperPruning
+
+struct Groups: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the groups of channels that must be pruned together, and whether each can be.",
+        discussion: """
+            A group joins a layer's output channels with its bias, the BatchNormalization after it, the \
+            input channels of every layer that reads them, and whatever residual Adds, Concats and Splits \
+            tie to them. A group that reaches a graph output, an operator Lopper cannot prune through or \
+            a reshape it cannot rewrite is not prunable; the reason is shown.
+            """)
+
+    @Argument(help: "The ONNX model file.")
+    var model: String
+
+    @Flag(help: "Print machine-readable JSON instead of a table.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "List every member tensor of each group.")
+    var verbose = false
+
+    func run() throws {
+        let loaded = try Model.load(path: model)
+        let groups: [PruneGroup]
+        do { groups = try DependencyAnalysis.groups(of: loaded) } catch let error as ModelError { throw error.inFile(model) }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(groups), as: UTF8.self))
+            return
+        }
+        var table = TextTable(["#", "group", "channels", "producers", "consumers", "params", "prunable"], rightAligned: [0, 2])
+        for group in groups {
+            let consumers = Set(group.members.filter { $0.role == .input }.map(\.node)).count
+            let parameters = Set(group.members.filter { $0.role == .parameter }.map(\.tensor)).count
+            table.append([String(group.id), group.name, String(group.size), String(group.producers.count), String(consumers),
+                          String(parameters), group.blockedBecause.map { "no: \($0)" } ?? "yes"])
+            if verbose {
+                for member in group.members {
+                    let range = "[\(member.groupOffset)..<\(member.groupOffset + member.length)]"
+                    let where_ = member.tensorOffset == 0 && member.block == 1 ? "" : " at \(member.tensorOffset)"
+                    let block = member.block == 1 ? "" : " ×\(member.block)"
+                    table.append(["", "  \(member.role.rawValue)", "", member.node, "\(member.tensor) axis \(member.axis)\(where_)", range + block, ""])
+                }
+            }
+        }
+        print(table.render())
+        let prunable = groups.filter(\.isPrunable)
+        print("\n\(groups.count) groups, \(prunable.count) prunable (\(prunable.reduce(0) { $0 + $1.size }) of \(groups.reduce(0) { $0 + $1.size }) channels)")
+    }
+}

@@ -1,0 +1,179 @@
+import LopperModel
+
+/// Rules for operators that move the channel axis or join and cut it.
+extension ChannelRules {
+    /// Along the channel axis the inputs' layouts are laid end to end; along another axis the
+    /// inputs must carry the same channels.
+    static func concat(_ b: inout GroupBuilder, _ node: Node) throws {
+        let inputs = node.inputs.filter { !$0.isEmpty }
+        guard let output = node.outputs.first, let rank = b.shape(output)?.count,
+              inputs.contains(where: { b.layouts[$0] != nil }) else { return }
+        let axis = try node.int("axis", default: 0) < 0 ? try node.int("axis", default: 0) + rank : try node.int("axis", default: 0)
+        let carried = inputs.compactMap { b.layouts[$0] }
+        if carried.allSatisfy({ $0.axis == axis }) {
+            var segments: [Segment] = []
+            for input in inputs {
+                if let layout = b.layouts[input] {
+                    segments += layout.segments
+                } else if let extent = b.shape(input)?[axis].value,
+                          let opaque = b.opaque(width: extent, because: "\(node.label) also concatenates '\(input)', which no prunable layer produces") {
+                    segments += opaque.segments
+                }
+            }
+            b.layouts[output] = ChannelLayout(axis: axis, segments: segments)
+            // The opaque pieces block only themselves: their channels are simply kept.
+            return
+        }
+        if let first = carried.first, carried.allSatisfy({ $0.axis == first.axis }), carried.count == inputs.count {
+            for other in carried.dropFirst() { b.unite(first, other, at: node) }
+            b.layouts[output] = first
+            return
+        }
+        for layout in carried { b.block(layout, because: "\(node.label) concatenates channels on different axes") }
+    }
+
+    /// Along the channel axis each output gets its range of the input's channels, and its size
+    /// becomes a member so pruning can rewrite the split.
+    static func split(_ b: inout GroupBuilder, _ node: Node) throws {
+        guard let input = node.input(0), let layout = b.layouts[input], let shape = b.shape(input) else { return }
+        let axisValue = try node.int("axis", default: 0)
+        let axis = axisValue < 0 ? axisValue + shape.count : axisValue
+        guard axis == layout.axis else {
+            for output in node.outputs where !output.isEmpty { b.layouts[output] = layout }
+            return
+        }
+        let sizes = node.outputs.map { b.shape($0)?[axis].value }
+        guard sizes.allSatisfy({ $0 != nil }) else {
+            b.block(layout, because: "\(node.label) splits the channels into parts of unknown size")
+            return
+        }
+        // Where the sizes live: the `split` attribute (opset < 13), a constant input, or nowhere (equal parts).
+        let sizesTensor = node.input(1) ?? ""
+        if !sizesTensor.isEmpty && (!b.isConstant(sizesTensor) || b.readers(sizesTensor) > 1) {
+            b.block(layout, because: "\(node.label) splits by sizes that cannot be rewritten")
+            return
+        }
+        var offset = 0
+        for (index, output) in node.outputs.enumerated() {
+            let size = sizes[index]!
+            guard let part = layout.slice(from: offset, count: size) else {
+                b.block(layout, because: "\(node.label) cuts through a block of channel elements")
+                return
+            }
+            var position = 0
+            for segment in part.segments {
+                b.append(Member(role: .splitSize, node: node.displayName, tensor: sizesTensor, axis: index,
+                                tensorOffset: position, groupOffset: segment.start, length: segment.length, block: segment.block),
+                         to: segment.set)
+                position += segment.length * segment.block
+            }
+            if !output.isEmpty { b.layouts[output] = part }
+            offset += size
+        }
+    }
+
+    static func transpose(_ b: inout GroupBuilder, _ node: Node) throws {
+        guard let input = node.input(0), var layout = b.layouts[input], let rank = b.shape(input)?.count else { return }
+        let perm = try node.ints("perm") ?? Array((0..<rank).reversed())
+        guard let moved = perm.firstIndex(of: layout.axis) else {
+            b.block(layout, because: "\(node.label) has an invalid permutation")
+            return
+        }
+        layout.axis = moved
+        b.layouts[node.outputs[0]] = layout
+    }
+
+    static func squeezeOrUnsqueeze(_ b: inout GroupBuilder, _ node: Node) throws {
+        guard let input = node.input(0), var layout = b.layouts[input], let i = b.shape(input),
+              let o = node.outputs.first.flatMap(b.shape) else {
+            if let input = node.input(0) { b.block(b.layouts[input], because: "\(node.label) has unknown shapes") }
+            return
+        }
+        // Squeeze removes and Unsqueeze inserts size-1 axes: the channel axis keeps its extent,
+        // and its new position is the number of non-1 axes before it.
+        let one = Dim.value(1)
+        let before = i[..<layout.axis].filter { $0 != one }.count
+        var seen = 0
+        guard i[layout.axis].value != nil, let axis = o.indices.first(where: { index in
+            if o[index] != one || i[layout.axis] == one { seen += 1 }
+            return seen == before + 1 && o[index] == i[layout.axis]
+        }) else {
+            b.block(layout, because: "\(node.label) removes the channel axis")
+            return
+        }
+        layout.axis = axis
+        b.layouts[node.outputs[0]] = layout
+    }
+
+    /// Flatten from an axis at or before the channels: each channel becomes a block of the
+    /// elements after it (`[N, C, H, W]` → `[N, C·H·W]`).
+    static func flatten(_ b: inout GroupBuilder, _ node: Node) throws {
+        guard let input = node.input(0), let layout = b.layouts[input], let shape = b.shape(input) else { return }
+        let axisValue = try node.int("axis", default: 1)
+        let axis = axisValue < 0 ? axisValue + shape.count : axisValue
+        let after = shape[(layout.axis + 1)...].compactMap(\.value)
+        guard axis <= layout.axis, shape[axis..<layout.axis].allSatisfy({ $0 == .value(1) }),
+              after.count == shape.count - layout.axis - 1 else {
+            b.block(layout, because: "\(node.label) flattens the channels together with other axes")
+            return
+        }
+        let inner = after.reduce(1, *)
+        b.layouts[node.outputs[0]] = scaled(layout, axis: 1, by: inner)
+    }
+
+    /// Reshape that keeps the channel axis whole and contiguous, possibly merging the axes after
+    /// it into each channel's block. A target size that counts channels must be a constant we can
+    /// rewrite (or -1/0, which adapt by themselves).
+    static func reshape(_ b: inout GroupBuilder, _ node: Node) throws {
+        guard let input = node.input(0), let layout = b.layouts[input] else { return }
+        guard let output = node.outputs.first, let s = b.shape(input), let t = b.shape(output),
+              let axis = reshapedChannelAxis(from: s, to: t, channelAxis: layout.axis) else {
+            b.block(layout, because: "\(node.label) reshapes the channel axis")
+            return
+        }
+        let factor = t[axis].value! / s[layout.axis].value!
+        let requested = node.input(1).flatMap { b.shapes.facts[$0]?.intValues }
+        let entry = requested.flatMap { axis < $0.count ? $0[axis] : nil }
+        if entry != -1 && !(entry == 0 && axis == layout.axis && factor == 1) {
+            guard let shapeTensor = node.input(1), b.isConstant(shapeTensor), b.readers(shapeTensor) == 1 else {
+                b.block(layout, because: "\(node.label) has a computed target shape that counts the channels")
+                return
+            }
+            var position = 0
+            for segment in layout.segments {
+                b.append(Member(role: .reshapeTarget, node: node.displayName, tensor: shapeTensor, axis: axis,
+                                tensorOffset: position, groupOffset: segment.start, length: segment.length,
+                                block: segment.block * factor), to: segment.set)
+                position += segment.length * segment.block * factor
+            }
+        }
+        b.layouts[output] = scaled(layout, axis: axis, by: factor)
+    }
+
+    /// Where the channel axis lands when `s` is reshaped to `t`, if its channels stay whole and
+    /// contiguous (each becoming a block of the axes after it). Leading axes must match exactly,
+    /// symbolically or by element count, so the batch and sequence axes may stay symbolic.
+    static func reshapedChannelAxis(from s: [Dim], to t: [Dim], channelAxis a: Int) -> Int? {
+        guard let channels = s[a].value else { return nil }
+        let inner = s[(a + 1)...].compactMap(\.value)
+        guard inner.count == s.count - a - 1 else { return nil }
+        let innerCount = inner.reduce(1, *)
+        for b in t.indices {
+            let prefixMatches = Array(t[..<b]) == Array(s[..<a])
+                || (s[..<a].allSatisfy { $0.value != nil } && t[..<b].allSatisfy { $0.value != nil }
+                    && s[..<a].reduce(1) { $0 * $1.value! } == t[..<b].reduce(1) { $0 * $1.value! })
+            guard prefixMatches, let size = t[b].value else { continue }
+            let outer = t[(b + 1)...].compactMap(\.value)
+            guard outer.count == t.count - b - 1 else { continue }
+            let outerCount = outer.reduce(1, *)
+            if outerCount > 0, innerCount % outerCount == 0, size == channels * (innerCount / outerCount) { return b }
+        }
+        return nil
+    }
+
+    private static func scaled(_ layout: ChannelLayout, axis: Int, by factor: Int) -> ChannelLayout {
+        ChannelLayout(axis: axis, segments: layout.segments.map {
+            Segment(set: $0.set, start: $0.start, length: $0.length, block: $0.block * factor)
+        })
+    }
+}

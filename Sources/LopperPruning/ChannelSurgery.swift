@@ -1,0 +1,102 @@
+import LopperModel
+
+/// Physically removes channels from a model: every member tensor of a group loses the same
+/// channels, and Split sizes and Reshape targets that count them are rewritten, so the result is
+/// smaller and faster, not just sparser.
+public enum ChannelSurgery {
+    /// - Parameter removing: for each group id, the channels to remove (in the group's numbering).
+    public static func prune(_ model: Model, groups: [PruneGroup], removing: [Int: [Int]]) throws -> Model {
+        var cuts: [String: [Int: Set<Int>]] = [:]
+        var shrink: [Member.Role: [String: [Int: Int]]] = [.reshapeTarget: [:], .splitSize: [:], .convGroups: [:]]
+        var splitTensors: [String: String] = [:]
+        for (id, channels) in removing where !channels.isEmpty {
+            guard let group = groups.first(where: { $0.id == id }) else { throw ModelError("there is no group \(id)") }
+            if let reason = group.blockedBecause { throw ModelError("group \(id) '\(group.name)' cannot be pruned: \(reason)") }
+            let removed = Set(channels)
+            guard removed.allSatisfy({ $0 >= 0 && $0 < group.size }) else {
+                throw ModelError("group \(id) '\(group.name)' has channels 0..<\(group.size); cannot remove \(channels.filter { $0 < 0 || $0 >= group.size })")
+            }
+            guard removed.count < group.size else { throw ModelError("group \(id) '\(group.name)' must keep at least one channel") }
+            for member in group.members {
+                let hit = (member.groupOffset..<(member.groupOffset + member.length)).filter(removed.contains)
+                guard !hit.isEmpty else { continue }
+                switch member.role {
+                case .output, .input, .parameter:
+                    for channel in hit {
+                        let first = member.tensorOffset + (channel - member.groupOffset) * member.block
+                        cuts[member.tensor, default: [:]][member.axis, default: []].formUnion(first..<(first + member.block))
+                    }
+                case .reshapeTarget:
+                    shrink[.reshapeTarget]![member.tensor, default: [:]][member.axis, default: 0] += hit.count * member.block
+                case .splitSize:
+                    shrink[.splitSize]![member.node, default: [:]][member.axis, default: 0] += hit.count * member.block
+                    splitTensors[member.node] = member.tensor
+                case .convGroups:
+                    shrink[.convGroups]![member.node, default: [:]][0, default: 0] += hit.count
+                }
+            }
+        }
+
+        var pruned = model
+        for (tensor, axes) in cuts.sorted(by: { $0.key < $1.key }) {
+            guard var data = try pruned.graph.constant(tensor) else { throw ModelError("'\(tensor)' is not a constant") }
+            for (axis, positions) in axes.sorted(by: { $0.key < $1.key }) {
+                data = try data.keeping(axis: axis, indices: (0..<data.shape[axis]).filter { !positions.contains($0) })
+            }
+            try pruned.graph.setConstant(tensor, to: data)
+        }
+        for (tensor, elements) in shrink[.reshapeTarget]! {
+            guard let data = try pruned.graph.constant(tensor) else { throw ModelError("reshape target '\(tensor)' is not a constant") }
+            var values = data.int64s()
+            for (index, amount) in elements { values[index] -= Int64(amount) }
+            try pruned.graph.setConstant(tensor, to: TensorData(int64s: values, shape: data.shape))
+        }
+        let shapes = try ShapeInference.run(model)
+        for (nodeName, outputs) in shrink[.splitSize]! {
+            try rewriteSplit(&pruned, node: nodeName, tensor: splitTensors[nodeName] ?? "", shrinking: outputs,
+                             original: model, shapes: shapes)
+        }
+        for (nodeName, removed) in shrink[.convGroups]! {
+            guard let position = pruned.graph.nodes.firstIndex(where: { $0.displayName == nodeName }) else {
+                throw ModelError("depthwise convolution '\(nodeName)' is missing")
+            }
+            try pruned.graph.modifyNode(at: position) { node in
+                node.setAttribute("group", int: try node.int("group", default: 1) - removed[0, default: 0])
+            }
+        }
+        // Intermediate shapes changed; the declared ones would now be wrong.
+        pruned.graph.valueInfo = []
+        return pruned
+    }
+
+    /// Writes a Split's new sizes where the old ones were: its constant input, its `split`
+    /// attribute (opset < 13), or, for an equal split, as new explicit sizes.
+    private static func rewriteSplit(_ model: inout Model, node name: String, tensor: String, shrinking: [Int: Int],
+                                     original: Model, shapes: ShapeTable) throws {
+        guard let position = model.graph.nodes.firstIndex(where: { $0.displayName == name }) else {
+            throw ModelError("split node '\(name)' is missing")
+        }
+        let node = model.graph.nodes[position]
+        let axis = try node.int("axis", default: 0)
+        var sizes = try node.outputs.map { output -> Int in
+            guard let shape = shapes[output]?.shape else { throw node.error("has outputs of unknown shape") }
+            let resolved = axis < 0 ? axis + shape.count : axis
+            guard let size = shape[resolved].value else { throw node.error("has outputs of unknown size") }
+            return size
+        }
+        for (index, amount) in shrinking { sizes[index] -= amount }
+        let opset = original.opset() ?? 1
+        if !tensor.isEmpty {
+            try model.graph.setConstant(tensor, to: TensorData(int64s: sizes.map(Int64.init), shape: [sizes.count]))
+        } else if opset < 13 {
+            try model.graph.modifyNode(at: position) { $0.setAttribute("split", ints: sizes) }
+        } else {
+            let constant = model.graph.addInitializer(TensorData(int64s: sizes.map(Int64.init), shape: [sizes.count]),
+                                                      nameBase: "\(name)_split")
+            try model.graph.modifyNode(at: position) { node in
+                node.removeAttribute("num_outputs")
+                if node.proto.input.count < 2 { node.proto.input.append(constant) } else { node.proto.input[1] = constant }
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import LopperModel
+
+/// Builds a model's prune groups: which channels of which tensors must be removed together.
+///
+/// Channels are traced forward from every layer that defines them (Conv, ConvTranspose, Gemm,
+/// MatMul by a constant) through the operators in `ChannelRules`. Whatever reaches a graph
+/// output, an operator without a rule, or a reshape we cannot rewrite is marked not prunable,
+/// with the reason: Lopper never prunes what it cannot prove correct.
+public enum DependencyAnalysis {
+    public static func groups(of model: Model) throws -> [PruneGroup] {
+        var inputShapes: [String: [Dim]] = [:]
+        for input in model.graph.feedInputs {
+            guard var shape = input.type?.shape else { continue }
+            // Channel structure does not depend on batch or spatial size; any consistent size will do.
+            if let first = shape.first, first.value == nil { shape[0] = .value(1) }
+            inputShapes[input.name] = shape
+        }
+        let shapes = try ShapeInference.run(model, inputShapes: inputShapes)
+        var builder = GroupBuilder(graph: model.graph, shapes: shapes, opset: model.opset() ?? 1)
+        for node in model.graph.nodes {
+            if node.domain.isEmpty, let rule = ChannelRules.table[node.opType] {
+                do { try rule(&builder, node) } catch let error as ModelError where error.node == nil {
+                    throw node.error(error.message, field: error.field)
+                }
+            } else {
+                builder.blockInputs(of: node, because: "reaches \(node.label), which Lopper cannot prune through")
+            }
+        }
+        for output in model.graph.outputs {
+            builder.block(builder.layouts[output.name], because: "reaches graph output '\(output.name)'")
+        }
+        return builder.groups()
+    }
+}

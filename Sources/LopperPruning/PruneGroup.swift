@@ -1,0 +1,60 @@
+import LopperModel
+
+/// Channels that must be pruned together: removing channel `i` of a group removes index `i`
+/// (mapped through each member's offset) from every member at once.
+///
+/// A Conv's output channels form a group with its bias, the BatchNormalization after it, every
+/// consumer's input channels, and whatever a residual Add, a Concat or a Split joins to them.
+public struct PruneGroup: Codable, Sendable, Equatable {
+    /// Position in the list of groups, in graph order of the first producer.
+    public var id: Int
+    /// A readable name: the first producing layer.
+    public var name: String
+    /// Number of channels in the group.
+    public var size: Int
+    public var members: [Member]
+    /// Why the group must not be pruned; `nil` when it can be.
+    public var blockedBecause: String?
+
+    public var isPrunable: Bool { blockedBecause == nil }
+
+    /// Layers whose outputs define the group's channels.
+    public var producers: [String] {
+        var seen = Set<String>()
+        return members.filter { $0.role == .output }.map(\.node).filter { seen.insert($0).inserted }
+    }
+}
+
+/// One tensor (or attribute) axis that takes part in a group.
+public struct Member: Codable, Sendable, Equatable {
+    public enum Role: String, Codable, Sendable {
+        /// A producer's weight along its output channels (Conv filters, Gemm/MatMul columns).
+        case output
+        /// A consumer's weight along its input channels.
+        case input
+        /// A per-channel constant: bias, BatchNormalization statistics, a depthwise filter, a PRelu slope.
+        case parameter
+        /// An element of a `Reshape` target that counts channels (rewritten when pruning).
+        case reshapeTarget
+        /// One output's size in a `Split` along the channel axis.
+        case splitSize
+        /// The `group` attribute of a depthwise Conv, which equals its channel count.
+        case convGroups
+    }
+
+    public var role: Role
+    /// The node the member belongs to (display name).
+    public var node: String
+    /// The tensor or value name; for `splitSize`, the split sizes' constant (empty when an attribute).
+    public var tensor: String
+    /// Axis of `tensor`; for `reshapeTarget` and `splitSize`, the element index.
+    public var axis: Int
+    /// Where the member's range starts along `axis` (in elements of the tensor).
+    public var tensorOffset: Int
+    /// Where the range starts in the group's channel numbering.
+    public var groupOffset: Int
+    /// Number of group channels covered.
+    public var length: Int
+    /// Tensor elements per channel along `axis` (Flatten after pooling makes one channel a block).
+    public var block: Int
+}

@@ -1,0 +1,128 @@
+import CBLAS
+import Foundation
+import LopperModel
+
+/// How an `Executor` runs.
+public struct ExecutorOptions: Sendable {
+    /// Intra-op threads for kernels and OpenBLAS; all cores by default.
+    public var threads: Int
+    /// Constant folding, Conv+BatchNormalization folding and activation fusion at load time.
+    public var optimize: Bool
+
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, optimize: Bool = true) {
+        self.threads = max(1, threads)
+        self.optimize = optimize
+    }
+}
+
+/// Runs a model on the CPU in float32.
+///
+/// Loading checks that every operator has a kernel (one error lists every unsupported node),
+/// folds what is constant, fuses, and plans when each intermediate value is released. `run` may
+/// be called any number of times, but not concurrently from several threads.
+public final class Executor: @unchecked Sendable {
+    /// The inputs a caller supplies, as the model declares them.
+    public let inputs: [ValueInfo]
+    public let outputNames: [String]
+    public let options: ExecutorOptions
+    let opset: Int
+    let path: String?
+    let plan: Plan
+
+    public convenience init(path: String, options: ExecutorOptions = ExecutorOptions()) throws {
+        try self.init(model: Model.load(path: path), options: options)
+    }
+
+    public init(model: Model, options: ExecutorOptions = ExecutorOptions()) throws {
+        self.options = options
+        opset = model.opset() ?? 1
+        path = model.path
+        inputs = model.graph.feedInputs
+        outputNames = model.graph.outputs.map(\.name)
+        do {
+            try Executor.checkSupport(model.graph, opset: opset)
+            plan = try Plan(model: model, opset: opset, optimize: options.optimize)
+        } catch let error as ModelError {
+            throw error.inFile(model.path ?? "model")
+        }
+    }
+
+    /// Number of nodes that run (after folding and fusion).
+    public var stepCount: Int { plan.steps.count }
+
+    /// Throws one error naming every node whose operator (in this opset) has no kernel.
+    static func checkSupport(_ graph: Graph, opset: Int) throws {
+        var missing: [String: [String]] = [:]
+        for node in graph.nodes where KernelRegistry.factory(for: node, opset: opset) == nil {
+            let op = node.domain.isEmpty ? node.opType : "\(node.domain).\(node.opType)"
+            missing[op, default: []].append(node.label)
+        }
+        guard !missing.isEmpty else { return }
+        let count = missing.values.reduce(0) { $0 + $1.count }
+        let list = missing.keys.sorted().map { "\($0) at \(missing[$0]!.joined(separator: ", "))" }
+        throw ModelError("\(count) node\(count == 1 ? " uses an operator" : "s use operators") the runtime does not support (opset \(opset)): \(list.joined(separator: "; "))")
+    }
+
+    /// Runs the model. Every declared input must be given, with its declared element type and
+    /// with the declared size on every axis that has a fixed size.
+    public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+        openblas_set_num_threads(Int32(options.threads))
+        let context = ExecutionContext(threads: options.threads)
+        var values = plan.initialValues
+        for input in inputs {
+            guard var tensor = feeds[input.name] else {
+                throw ModelError("input '\(input.name)' is missing; the model's inputs are \(inputs.map(\.name))", file: path)
+            }
+            try check(tensor, against: input)
+            if let type = input.type?.elementType, type != tensor.elementType { tensor = try Cast.convert(tensor, to: type) }
+            if let slot = plan.slots[input.name] { values[slot] = tensor }
+        }
+        for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
+            throw ModelError("'\(name)' is not an input of the model; its inputs are \(inputs.map(\.name))", file: path)
+        }
+        let trace = ProcessInfo.processInfo.environment["LOPPER_TRACE"] != nil
+        for step in plan.steps {
+            let arguments = step.inputs.map { $0.flatMap { values[$0] } }
+            let start = trace ? DispatchTime.now().uptimeNanoseconds : 0
+            let results: [Tensor]
+            do {
+                results = try step.kernel.run(arguments, context)
+            } catch let error as ModelError {
+                throw ModelError(error.message, file: path, node: step.node.label,
+                                 field: error.field.map { "opset \(opset), \($0)" } ?? "opset \(opset)")
+            }
+            for (position, slot) in step.outputs.enumerated() {
+                guard let slot else { continue }
+                guard position < results.count else {
+                    throw ModelError("the kernel produced \(results.count) outputs, the node has \(step.outputs.count)", file: path, node: step.node.label)
+                }
+                values[slot] = results[position]
+            }
+            if trace {
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+                FileHandle.standardError.write(Data("\(step.node.label) -> \(results.map(\.description).joined(separator: ", ")) \(String(format: "%.3f", ms)) ms\n".utf8))
+            }
+            for slot in step.release { values[slot] = nil }
+        }
+        var result: [String: Tensor] = [:]
+        for name in outputNames {
+            guard let slot = plan.slots[name], let value = values[slot] else {
+                throw ModelError("output '\(name)' was not computed", file: path)
+            }
+            result[name] = value
+        }
+        return result
+    }
+
+    private func check(_ tensor: Tensor, against input: ValueInfo) throws {
+        guard let type = input.type else { return }
+        if let declared = type.elementType, declared.storageKind != tensor.kind {
+            throw ModelError("input '\(input.name)' must be \(declared), found \(tensor.elementType)", file: path)
+        }
+        guard let dims = type.shape else { return }
+        let mismatch = dims.count != tensor.rank || zip(dims, tensor.shape).contains { dim, size in dim.value.map { $0 != size } ?? false }
+        if mismatch {
+            throw ModelError("input '\(input.name)' has shape \(tensor.shape), but the model declares [\(dims.map(\.description).joined(separator: ", "))]", file: path)
+        }
+    }
+}

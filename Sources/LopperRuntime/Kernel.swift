@@ -1,0 +1,122 @@
+import Foundation
+import LopperModel
+
+/// One operator, prepared for a node: attributes parsed and constant weights packed at load.
+///
+/// `run` receives the node's inputs by position (`nil` for an omitted optional input) and
+/// returns one tensor per output. Kernels never modify their inputs. Errors are `ModelError`s
+/// without a node; the executor adds the node, op and opset.
+protocol Kernel {
+    func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor]
+}
+
+/// A kernel whose result can pass through an activation before it is written out.
+protocol ActivationFusing: Kernel {
+    func fusing(_ activation: Activation) -> Kernel
+}
+
+/// What a kernel is built from.
+struct KernelSetup {
+    let node: Node
+    let opset: Int
+    /// Inputs whose values are known at load time, by position.
+    let constants: [Tensor?]
+    /// The graph the node belongs to (for `Constant` nodes whose data is external).
+    let graph: Graph
+
+    func constant(_ position: Int) -> Tensor? {
+        position < constants.count ? constants[position] : nil
+    }
+}
+
+typealias KernelFactory = (KernelSetup) throws -> Kernel
+
+/// One entry of the registry: `op` has this meaning from opset `since` on.
+struct KernelVersion {
+    let op: String
+    let since: Int
+    let make: KernelFactory
+
+    init(_ op: String, since: Int = 1, _ make: @escaping KernelFactory) {
+        self.op = op
+        self.since = since
+        self.make = make
+    }
+}
+
+/// Operator type → kernel versions, collected from the per-family files.
+enum KernelRegistry {
+    static let versions: [String: [KernelVersion]] = {
+        let all = ElementwiseKernels.all + ActivationKernels.all + ConvKernels.all + PoolingKernels.all
+            + ShapeKernels.all + LayoutKernels.all + ResizeKernels.all + ReductionKernels.all
+            + NormalizationKernels.all + MatMulKernels.all + GeneratorKernels.all
+        return Dictionary(grouping: all, by: \.op).mapValues { $0.sorted { $0.since > $1.since } }
+    }()
+
+    static var operators: [String] { versions.keys.sorted() }
+
+    /// The newest version not newer than the model's opset.
+    static func factory(for node: Node, opset: Int) -> KernelFactory? {
+        guard node.domain.isEmpty else { return nil }
+        return versions[node.opType]?.first { $0.since <= opset }?.make
+    }
+}
+
+/// Threads available to kernels during one run.
+public struct ExecutionContext: Sendable {
+    public let threads: Int
+
+    /// Calls `body` on disjoint ranges covering `0..<count`, on up to `threads` threads.
+    /// `grain` is the smallest range worth a thread of its own.
+    func parallel(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        let chunks = min(threads, count / max(grain, 1))
+        if chunks <= 1 {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let start = count * chunk / chunks, end = count * (chunk + 1) / chunks
+            if start < end { body(start..<end) }
+        }
+    }
+}
+
+/// Helpers kernels use to read inputs.
+extension Array where Element == Tensor? {
+    func required(_ position: Int) throws -> Tensor {
+        guard position < count, let tensor = self[position] else {
+            throw ModelError("input \(position) is required but missing")
+        }
+        return tensor
+    }
+
+    func optional(_ position: Int) -> Tensor? {
+        position < count ? self[position] : nil
+    }
+}
+
+extension Tensor {
+    func requireFloat(_ what: String = "input") throws {
+        guard kind == .float else { throw ModelError("\(what) must be floating point, found \(elementType)") }
+    }
+
+    /// Integer elements of a small tensor such as axes, shapes or pads.
+    var ints: [Int] { int64s.map { Int($0) } }
+}
+
+/// Normalises an axis in `-rank..<rank`.
+func normalizeAxis(_ axis: Int, rank: Int, _ what: String = "axis") throws -> Int {
+    let a = axis < 0 ? axis + rank : axis
+    guard a >= 0 && a < max(rank, 1) else { throw ModelError("\(what) \(axis) is out of range for rank \(rank)") }
+    return a
+}
+
+func strides(of shape: [Int]) -> [Int] {
+    var result = [Int](repeating: 1, count: shape.count)
+    var step = 1
+    for d in stride(from: shape.count - 1, through: 0, by: -1) {
+        result[d] = step
+        step *= shape[d]
+    }
+    return result
+}

@@ -1,0 +1,150 @@
+import Foundation
+import LopperModel
+
+/// BatchNormalization (inference), LayerNormalization, Softmax and LogSoftmax.
+enum NormalizationKernels {
+    static let all: [KernelVersion] = [
+        KernelVersion("BatchNormalization") { setup in
+            if setup.opset >= 14, try setup.node.int("training_mode", default: 0) != 0 {
+                throw ModelError("training mode is not supported", field: "attribute 'training_mode'")
+            }
+            if setup.node.outputs.filter({ !$0.isEmpty }).count > 1 {
+                throw ModelError("running statistics outputs (training) are not supported")
+            }
+            return BatchNormalization(epsilon: try setup.node.float("epsilon", default: 1e-5))
+        },
+        KernelVersion("LayerNormalization", since: 17) { setup in
+            LayerNormalization(axis: try setup.node.int("axis", default: -1), epsilon: try setup.node.float("epsilon", default: 1e-5))
+        },
+        KernelVersion("Softmax") { setup in Softmax(axis: try setup.node.int("axis", default: 1), log: false, coerced: true) },
+        KernelVersion("Softmax", since: 13) { setup in Softmax(axis: try setup.node.int("axis", default: -1), log: false, coerced: false) },
+        KernelVersion("LogSoftmax") { setup in Softmax(axis: try setup.node.int("axis", default: 1), log: true, coerced: true) },
+        KernelVersion("LogSoftmax", since: 13) { setup in Softmax(axis: try setup.node.int("axis", default: -1), log: true, coerced: false) },
+    ]
+
+    /// Per-channel scale and shift equivalent to inference batch normalization.
+    static func batchNormAffine(scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float) -> (a: [Float], b: [Float]) {
+        let n = scale.count
+        var a = [Float](repeating: 0, count: n), b = a
+        for c in 0..<n {
+            a[c] = scale.f[c] / (variance.f[c] + epsilon).squareRoot()
+            b[c] = bias.f[c] - mean.f[c] * a[c]
+        }
+        return (a, b)
+    }
+
+    struct BatchNormalization: Kernel {
+        let epsilon: Float
+
+        func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
+            let x = try inputs.required(0)
+            try x.requireFloat("X")
+            guard x.rank >= 2 else { throw ModelError("input X must have rank 2 or more, found \(x.shape)") }
+            let channels = x.shape[1]
+            let params = try (1...4).map { try inputs.required($0) }
+            for p in params where p.count != channels {
+                throw ModelError("scale, bias, mean and variance must have \(channels) elements, found \(params.map(\.shape))")
+            }
+            let (a, b) = NormalizationKernels.batchNormAffine(scale: params[0], bias: params[1], mean: params[2], variance: params[3], epsilon: epsilon)
+            let out = Tensor(uninitialized: x.elementType, shape: x.shape)
+            let size = x.shape[2...].reduce(1, *), planes = x.shape[0] * channels
+            let (src, dst) = (x.f, out.f)
+            context.parallel(planes, grain: Swift.max(1, 16384 / Swift.max(size, 1))) { range in
+                for plane in range {
+                    let s = a[plane % channels], t = b[plane % channels]
+                    for k in 0..<size { dst[plane * size + k] = src[plane * size + k] * s + t }
+                }
+            }
+            return [out]
+        }
+    }
+
+    struct LayerNormalization: Kernel {
+        let axis: Int
+        let epsilon: Float
+
+        func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
+            let x = try inputs.required(0), scale = try inputs.required(1), bias = inputs.optional(2)
+            try x.requireFloat("X")
+            let a = try normalizeAxis(axis, rank: x.rank)
+            let rows = x.shape[..<a].reduce(1, *), size = x.shape[a...].reduce(1, *)
+            let normalized = Array(x.shape[a...])
+            let scalePlan = try Broadcast([normalized, scale.shape])
+            guard scalePlan.shape == normalized else { throw ModelError("scale \(scale.shape) does not broadcast to \(normalized)") }
+            // Scale and bias expanded to the normalized shape once.
+            let gamma = remap(scale, shape: normalized, maps: Self.maps(scale.shape, normalized), strides: Self.paddedStrides(scale.shape, normalized.count))
+            let beta = try bias.map { b -> Tensor in
+                guard try Broadcast([normalized, b.shape]).shape == normalized else { throw ModelError("bias \(b.shape) does not broadcast to \(normalized)") }
+                return remap(b, shape: normalized, maps: Self.maps(b.shape, normalized), strides: Self.paddedStrides(b.shape, normalized.count))
+            }
+            let out = Tensor(uninitialized: x.elementType, shape: x.shape)
+            let statShape = Array(x.shape[..<a]) + [Int](repeating: 1, count: x.rank - a)
+            let meanOut = Tensor(uninitialized: .float32, shape: statShape), invOut = Tensor(uninitialized: .float32, shape: statShape)
+            let (src, dst, g, bt, eps) = (x.f, out.f, gamma.f, beta?.f, epsilon)
+            context.parallel(rows, grain: Swift.max(1, 4096 / Swift.max(size, 1))) { range in
+                for r in range {
+                    let p = src + r * size, q = dst + r * size
+                    var sum: Float = 0
+                    for k in 0..<size { sum += p[k] }
+                    let mean = sum / Float(size)
+                    var sq: Float = 0
+                    for k in 0..<size { let d = p[k] - mean; sq += d * d }
+                    let inv = 1 / (sq / Float(size) + eps).squareRoot()
+                    for k in 0..<size { q[k] = (p[k] - mean) * inv * g[k] + (bt?[k] ?? 0) }
+                    meanOut.f[r] = mean
+                    invOut.f[r] = inv
+                }
+            }
+            return [out, meanOut, invOut]
+        }
+
+        static func maps(_ shape: [Int], _ target: [Int]) -> [[Int]] {
+            let padded = [Int](repeating: 1, count: target.count - shape.count) + shape
+            return target.enumerated().map { d, n in padded[d] == 1 ? [Int](repeating: 0, count: n) : Array(0..<n) }
+        }
+
+        static func paddedStrides(_ shape: [Int], _ rank: Int) -> [Int] {
+            strides(of: [Int](repeating: 1, count: rank - shape.count) + shape)
+        }
+    }
+
+    struct Softmax: Kernel {
+        let axis: Int
+        let log: Bool
+        /// Opsets before 13 flatten the input to 2-D at `axis` and normalise each row.
+        let coerced: Bool
+
+        func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
+            let x = try inputs.required(0)
+            try x.requireFloat("input")
+            let a = x.rank == 0 ? 0 : try normalizeAxis(axis, rank: x.rank)
+            let outer = x.shape[..<a].reduce(1, *)
+            let dim = coerced ? x.shape[a...].reduce(1, *) : (x.rank == 0 ? 1 : x.shape[a])
+            let inner = coerced ? 1 : x.shape[(a + 1)...].reduce(1, *)
+            let out = Tensor(uninitialized: x.elementType, shape: x.shape)
+            let (src, dst, log) = (x.f, out.f, self.log)
+            context.parallel(outer * inner, grain: Swift.max(1, 4096 / Swift.max(dim, 1))) { range in
+                for row in range {
+                    let o = row / inner, i = row % inner
+                    let base = o * dim * inner + i
+                    var peak = -Float.infinity
+                    for d in 0..<dim { peak = Swift.max(peak, src[base + d * inner]) }
+                    var sum: Float = 0
+                    for d in 0..<dim {
+                        let e = expf(src[base + d * inner] - peak)
+                        dst[base + d * inner] = e
+                        sum += e
+                    }
+                    if log {
+                        let shift = peak + logf(sum)
+                        for d in 0..<dim { dst[base + d * inner] = src[base + d * inner] - shift }
+                    } else {
+                        let scale = 1 / sum
+                        for d in 0..<dim { dst[base + d * inner] *= scale }
+                    }
+                }
+            }
+            return [out]
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import LopperModel
+
+/// How a tensor's elements are held in memory while the runtime computes with them.
+/// Every floating-point type computes in Float32, every integer type in Int64.
+public enum StorageKind: Sendable {
+    case float, int64, bool
+
+    public var byteSize: Int {
+        switch self {
+        case .float: return 4
+        case .int64: return 8
+        case .bool: return 1
+        }
+    }
+}
+
+extension ElementType {
+    /// Storage used for this logical type; `nil` for strings, which the runtime does not compute with.
+    public var storageKind: StorageKind? {
+        switch self {
+        case .float32, .float16, .bfloat16, .float64: return .float
+        case .bool: return .bool
+        case .string: return nil
+        default: return .int64
+        }
+    }
+}
+
+/// A 64-byte aligned block of memory owned by one or more tensors. Never mutated once a kernel
+/// has returned it, so tensors may share it (Reshape, Identity).
+final class Buffer: @unchecked Sendable {
+    let raw: UnsafeMutableRawPointer
+    let byteCount: Int
+
+    init(byteCount: Int) {
+        self.byteCount = byteCount
+        raw = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+    }
+
+    deinit { raw.deallocate() }
+}
+
+/// A runtime value: logical element type, shape, and elements in row-major order.
+public struct Tensor: @unchecked Sendable, CustomStringConvertible {
+    /// The ONNX type the value stands for (a `Cast` to int32 stays int32 though stored as Int64).
+    public let elementType: ElementType
+    public let shape: [Int]
+    let buffer: Buffer
+
+    public var count: Int { Tensor.count(shape) }
+    public var rank: Int { shape.count }
+    public var kind: StorageKind { elementType.storageKind! }
+
+    static func count(_ shape: [Int]) -> Int { shape.reduce(1, *) }
+
+    /// An uninitialised tensor for a kernel to fill.
+    init(uninitialized type: ElementType, shape: [Int]) {
+        elementType = type
+        self.shape = shape
+        buffer = Buffer(byteCount: Tensor.count(shape) * type.storageKind!.byteSize)
+    }
+
+    init(_ type: ElementType, shape: [Int], buffer: Buffer) {
+        elementType = type
+        self.shape = shape
+        self.buffer = buffer
+    }
+
+    /// The same elements under another shape (no copy).
+    func reshaped(_ newShape: [Int]) -> Tensor { Tensor(elementType, shape: newShape, buffer: buffer) }
+
+    /// The same elements with another logical type of the same storage (no copy).
+    func retyped(_ type: ElementType) -> Tensor { Tensor(type, shape: shape, buffer: buffer) }
+
+    public init(floats: [Float], shape: [Int]) {
+        precondition(floats.count == Tensor.count(shape), "shape \(shape) does not match \(floats.count) values")
+        self.init(uninitialized: .float32, shape: shape)
+        floats.withUnsafeBufferPointer { f.update(from: $0.baseAddress!, count: $0.count) }
+    }
+
+    public init(int64s: [Int64], shape: [Int], type: ElementType = .int64) {
+        precondition(int64s.count == Tensor.count(shape), "shape \(shape) does not match \(int64s.count) values")
+        self.init(uninitialized: type, shape: shape)
+        int64s.withUnsafeBufferPointer { i.update(from: $0.baseAddress!, count: $0.count) }
+    }
+
+    public init(bools: [Bool], shape: [Int]) {
+        precondition(bools.count == Tensor.count(shape), "shape \(shape) does not match \(bools.count) values")
+        self.init(uninitialized: .bool, shape: shape)
+        bools.withUnsafeBufferPointer { b.update(from: $0.baseAddress!, count: $0.count) }
+    }
+
+    public static func scalar(_ value: Float) -> Tensor { Tensor(floats: [value], shape: []) }
+
+    /// Float elements; valid only for `.float` storage.
+    var f: UnsafeMutablePointer<Float> { buffer.raw.assumingMemoryBound(to: Float.self) }
+    /// Int64 elements; valid only for `.int64` storage.
+    var i: UnsafeMutablePointer<Int64> { buffer.raw.assumingMemoryBound(to: Int64.self) }
+    /// Bool elements; valid only for `.bool` storage.
+    var b: UnsafeMutablePointer<Bool> { buffer.raw.assumingMemoryBound(to: Bool.self) }
+    var raw: UnsafeMutableRawPointer { buffer.raw }
+
+    public var floats: [Float] {
+        switch kind {
+        case .float: return Array(UnsafeBufferPointer(start: f, count: count))
+        case .int64: return (0..<count).map { Float(i[$0]) }
+        case .bool: return (0..<count).map { b[$0] ? 1 : 0 }
+        }
+    }
+
+    public var int64s: [Int64] {
+        switch kind {
+        case .float: return (0..<count).map { Int64(f[$0]) }
+        case .int64: return Array(UnsafeBufferPointer(start: i, count: count))
+        case .bool: return (0..<count).map { b[$0] ? 1 : 0 }
+        }
+    }
+
+    public var bools: [Bool] {
+        switch kind {
+        case .float: return (0..<count).map { f[$0] != 0 }
+        case .int64: return (0..<count).map { i[$0] != 0 }
+        case .bool: return Array(UnsafeBufferPointer(start: b, count: count))
+        }
+    }
+
+    /// Elements as Double, whatever the storage; for comparisons in tests and tools.
+    public var doubles: [Double] {
+        switch kind {
+        case .float: return (0..<count).map { Double(f[$0]) }
+        case .int64: return (0..<count).map { Double(i[$0]) }
+        case .bool: return (0..<count).map { b[$0] ? 1 : 0 }
+        }
+    }
+
+    public var description: String { "\(elementType)\(shape)" }
+}
+
+extension Tensor {
+    /// The tensor in another element type (same values where representable).
+    public func converted(to type: ElementType) throws -> Tensor {
+        try Cast.convert(self, to: type)
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import LopperModel
+import LopperTesting
+import Testing
+
+@Suite struct RunBenchCommandTests {
+    @Test func runWritesEveryOutputAsNpy() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("x.npy").path
+        let values: [Float] = (0..<6144).map { Float($0 % 17) / 17 }
+        try NumPy.write(TensorData(floats: values, shape: [2, 3, 32, 32]), to: input)
+        let out = directory.appendingPathComponent("out").path
+        let result = try LopperBinary.run(["run", Fixtures.model("conv_chain"), "--input", "x=\(input)", "--output-dir", out, "--threads", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let model = try Model.load(path: Fixtures.model("conv_chain"))
+        for output in model.graph.outputs {
+            let tensor = try NumPy.read(path: "\(out)/\(output.name).npy")
+            #expect(tensor.shape.first == 2)
+            #expect(tensor.elementType == .float32)
+            #expect(result.stdout.contains("\(output.name): float32"))
+        }
+    }
+
+    @Test func runReportsAMissingInputAndABadFile() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let missing = try LopperBinary.run(["run", Fixtures.model("conv_chain"), "--output-dir", directory.path])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("input 'x' is missing"))
+        let bad = directory.appendingPathComponent("bad.npy").path
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: bad))
+        let corrupt = try LopperBinary.run(["run", Fixtures.model("conv_chain"), "--input", "x=\(bad)"])
+        #expect(corrupt.status != 0)
+        #expect(corrupt.stderr.contains("\(bad): is not a .npy file"))
+    }
+
+    @Test func runRefusesUnsupportedOperatorsUpFront() throws {
+        let result = try LopperBinary.run(["run", Fixtures.model("unsupported_ops"), "--input", "x=/nonexistent.npy"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("2 nodes use operators the runtime does not support"))
+        #expect(result.stderr.contains("LSTM") && result.stderr.contains("MyOp"))
+    }
+
+    @Test func benchPrintsLatencyAndThroughput() throws {
+        let result = try LopperBinary.run(["bench", Fixtures.model("conv_chain"), "--batch", "2", "--runs", "3", "--warmup", "1", "--threads", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasSuffix("x=2x3x32x32, 1 thread, 3 runs") == true)
+        #expect(lines.contains { $0.hasPrefix("median  ") && $0.hasSuffix(" ms") })
+        #expect(lines.contains { $0.hasPrefix("p90     ") })
+        // conv_chain has 1,106,080 MACs per image: 2 images, 2 FLOPs each.
+        #expect(lines.contains { $0.hasPrefix("GFLOP/s ") && $0.hasSuffix("(0.004 GFLOP per run)") })
+    }
+
+    @Test func benchJsonAndValidation() throws {
+        let result = try LopperBinary.run(["bench", Fixtures.model("residual"), "--runs", "2", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect((json["median_ms"] as? Double).map { $0 > 0 } == true)
+        #expect(json["runs"] as? Int == 2)
+        let bad = try LopperBinary.run(["bench", Fixtures.model("residual"), "--threads", "0"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--threads must be at least 1."))
+    }
+
+    @Test func helpTextsDescribeTheCommands() throws {
+        let run = try LopperBinary.run(["run", "--help"])
+        #expect(run.stdout.hasPrefix("OVERVIEW: Run a model on inputs from .npy files and write each output as .npy."))
+        #expect(run.stdout.contains("USAGE: lopper run <model> [--input-shape <name=d0xd1x...> ...] [--batch <batch>] [--threads <threads>] [--input <name=file.npy> ...] [--output-dir <output-dir>]"))
+        let bench = try LopperBinary.run(["bench", "--help"])
+        #expect(bench.stdout.hasPrefix("OVERVIEW: Time a model on random inputs: median and p90 latency and achieved GFLOP/s."))
+        #expect(bench.stdout.contains("--runs <runs>           Timed runs. (default: 20)"))
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import LopperModel
+import LopperPruning
+import LopperTesting
+import Testing
+
+/// The invariant: a physically pruned model computes exactly what the dense model computes with
+/// the removed channels' contribution masked, checked in ONNX Runtime; and it passes the checker.
+@Suite struct SurgeryTests {
+    static let shapes: [String: [String]] = [
+        "transformer_encoder": ["--shape", "x=1x16x64"],
+        "ch_PP-OCRv4_det_infer": ["--shape", "x=1x3x160x160"],
+        "ch_ppocr_mobile_v2.0_cls_infer": ["--shape", "x=1x3x48x192"],
+    ]
+
+    /// About half of every prunable group's channels, chosen by a fixed-seed generator.
+    static func halfOfEachGroup(_ groups: [PruneGroup], seed: UInt64) -> [Int: [Int]] {
+        var state = seed
+        var removing: [Int: [Int]] = [:]
+        for group in groups where group.isPrunable && group.size > 1 {
+            removing[group.id] = (0..<group.size).filter { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return (state >> 33) % 2 == 0
+            }
+            if removing[group.id]!.count == group.size { removing[group.id]!.removeLast() }
+        }
+        return removing
+    }
+
+    func expectInvariant(_ path: String, removing choose: ([PruneGroup]) -> [Int: [Int]]) throws {
+        let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        let model = try Model.load(path: path)
+        let groups = try DependencyAnalysis.groups(of: model)
+        let removing = choose(groups)
+        try #require(!removing.isEmpty)
+        let pruned = try ChannelSurgery.prune(model, groups: groups, removing: removing)
+        let masked = try ChannelSurgery.maskContribution(model, groups: groups, removing: removing)
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let prunedPath = directory.appendingPathComponent("pruned.onnx").path
+        let maskedPath = directory.appendingPathComponent("masked.onnx").path
+        try pruned.save(to: prunedPath)
+        try masked.save(to: maskedPath)
+
+        #expect(try Reference.checkerError(prunedPath) == nil, "\(name)")
+        let comparison = try Reference.call(["compare", maskedPath, prunedPath, "--rtol", "1e-4", "--atol", "1e-5"] + (Self.shapes[name] ?? []))
+        #expect(comparison["close"] as? Bool == true, "\(name): \(comparison)")
+        let before = try ModelSummary(model, inputShapes: [:]).params
+        let after = try ModelSummary(pruned, inputShapes: [:]).params
+        #expect(after < before, "\(name): \(before) → \(after) parameters")
+    }
+
+    @Test(.enabled(if: Reference.isAvailable), arguments: Fixtures.runnableFixtures)
+    func everyGroupAloneOnFixtures(name: String) throws {
+        let groups = try DependencyAnalysis.groups(of: try Model.load(path: Fixtures.model(name)))
+        for group in groups where group.isPrunable && group.size > 1 {
+            // Remove the first and the last channel: exercises both ends of every member range.
+            try expectInvariant(Fixtures.model(name)) { _ in [group.id: [0, group.size - 1]] }
+        }
+    }
+
+    @Test(.enabled(if: Reference.isAvailable), arguments: Fixtures.runnableFixtures)
+    func allGroupsTogetherOnFixtures(name: String) throws {
+        let groups = try DependencyAnalysis.groups(of: try Model.load(path: Fixtures.model(name)))
+        guard groups.contains(where: { $0.isPrunable && $0.size > 1 }) else { return }
+        try expectInvariant(Fixtures.model(name)) { Self.halfOfEachGroup($0, seed: 7) }
+    }
+
+    @Test(.enabled(if: Reference.isAvailable && Fixtures.hasRealModels),
+          arguments: [Fixtures.ocrDetector, Fixtures.ocrClassifier])
+    func allGroupsTogetherOnRealModels(path: String) throws {
+        try expectInvariant(path) { Self.halfOfEachGroup($0, seed: 11) }
+    }
+
+    @Test func refusesBlockedGroupsAndEmptyResults() throws {
+        let model = try Model.load(path: Fixtures.model("conv_chain"))
+        let groups = try DependencyAnalysis.groups(of: model)
+        #expect { try ChannelSurgery.prune(model, groups: groups, removing: [3: [0]]) } throws: {
+            "\($0)".contains("group 3 'gemm_0' cannot be pruned: reaches graph output 'logits'")
+        }
+        #expect { try ChannelSurgery.prune(model, groups: groups, removing: [0: Array(0..<8)]) } throws: {
+            "\($0)".contains("must keep at least one channel")
+        }
+        #expect { try ChannelSurgery.prune(model, groups: groups, removing: [0: [8]]) } throws: {
+            "\($0)".contains("cannot remove [8]")
+        }
+    }
+}

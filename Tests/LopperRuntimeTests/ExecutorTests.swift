@@ -1,0 +1,110 @@
+import Foundation
+import LopperModel
+@testable import LopperRuntime
+import LopperTesting
+import Testing
+
+struct ExecutorTests {
+    @Test func registryCoversExactlyTheOpSet() {
+        #expect(KernelRegistry.operators == OpSet.supportedOperators)
+    }
+
+    @Test func unsupportedOperatorsAreAllListedBeforeRunning() throws {
+        let error = #expect(throws: ModelError.self) { try Executor(path: Fixtures.model("unsupported_ops")) }
+        let message = try #require(error).description
+        let model = try Model.load(path: Fixtures.model("unsupported_ops"))
+        let unsupported = model.graph.nodes.filter { $0.opType != "Relu" }
+        #expect(unsupported.count >= 2)
+        for node in unsupported {
+            #expect(message.contains(node.label), "\(node.label) missing from: \(message)")
+        }
+        #expect(message.contains("unsupported_ops.onnx"))
+    }
+
+    @Test(.enabled(if: Fixtures.hasRealModels))
+    func foreignDomainOperatorIsReportedWithItsDomain() throws {
+        let error = #expect(throws: ModelError.self) { try Executor(path: Fixtures.digitsClassifier) }
+        let message = try #require(error).description
+        #expect(message.contains("ai.onnx.ml.ArrayFeatureExtractor"))
+        #expect(message.contains("1 node uses an operator"))
+    }
+
+    @Test func shapeMismatchAtRunTimeNamesTheNode() throws {
+        var builder = ModelBuilder()
+        builder.input("a", ["N"])
+        builder.input("b", ["M"])
+        builder.node("Add", ["a", "b"], ["c"], name: "sum")
+        builder.output("c")
+        let executor = try Executor(model: try builder.model())
+        let ok = try executor.run(["a": Tensor(floats: [1, 2, 3], shape: [3]), "b": Tensor(floats: [10], shape: [1])])
+        #expect(ok["c"]?.floats == [11, 12, 13])
+        let error = #expect(throws: ModelError.self) {
+            try executor.run(["a": Tensor(floats: [1, 2, 3], shape: [3]), "b": Tensor(floats: [1, 2], shape: [2])])
+        }
+        #expect(error?.node == "'sum' (Add)")
+        #expect(error?.description.contains("cannot be broadcast") == true)
+    }
+
+    @Test func inputShapeMustMatchDeclaredSizes() throws {
+        let executor = try Executor(path: Fixtures.model("conv_chain"))
+        let error = #expect(throws: ModelError.self) {
+            try executor.run(["x": Tensor(floats: [Float](repeating: 0, count: 4 * 32 * 32), shape: [1, 4, 32, 32])])
+        }
+        #expect(error?.description.contains("input 'x' has shape [1, 4, 32, 32]") == true)
+        #expect(throws: ModelError.self) { try executor.run([:]) }
+    }
+
+    @Test func foldingAndFusionKeepResults() throws {
+        let model = try Model.load(path: Fixtures.model("conv_chain"))
+        let optimized = try Executor(model: model)
+        let plain = try Executor(model: model, options: ExecutorOptions(threads: 1, optimize: false))
+        #expect(optimized.stepCount < plain.stepCount)
+        #expect(plain.stepCount == model.graph.nodes.count)
+        var random = SeededRandom(seed: 11)
+        let x = Tensor(floats: (0..<(2 * 3 * 32 * 32)).map { _ in random.normal() }, shape: [2, 3, 32, 32])
+        let a = try optimized.run(["x": x]), b = try plain.run(["x": x])
+        for name in optimized.outputNames {
+            #expect(Comparison.mismatch(try #require(a[name]), try #require(b[name]), rtol: 1e-5, atol: 1e-6) == nil)
+        }
+    }
+
+    @Test func shapeSubgraphsFoldWhenSizesAreFixed() throws {
+        // Shape → Gather → Unsqueeze → Concat → Reshape on an input of fixed size folds away.
+        var builder = ModelBuilder(opset: 13)
+        builder.input("x", [2, 3, 4])
+        builder.constant("zero", ints: [0], shape: [])
+        builder.constant("minus", ints: [-1], shape: [1])
+        builder.node("Shape", ["x"], ["s"])
+        builder.node("Gather", ["s", "zero"], ["n"], ints: ["axis": 0])
+        builder.constant("axes", ints: [0], shape: [1])
+        builder.node("Unsqueeze", ["n", "axes"], ["n1"])
+        builder.node("Concat", ["n1", "minus"], ["target"], ints: ["axis": 0])
+        builder.node("Reshape", ["x", "target"], ["y"])
+        builder.output("y")
+        let executor = try Executor(model: try builder.model())
+        #expect(executor.stepCount == 1)
+        let y = try executor.run(["x": Tensor(floats: (0..<24).map(Float.init), shape: [2, 3, 4])])["y"]
+        #expect(y?.shape == [2, 12])
+        #expect(y?.floats == (0..<24).map(Float.init))
+    }
+
+    @Test func opsetSelectsSoftmaxSemantics() throws {
+        // Before opset 13 Softmax normalises over all axes from `axis` (default 1); from 13 over the last axis only.
+        func run(_ opset: Int64) throws -> [Float] {
+            var builder = ModelBuilder(opset: opset)
+            builder.input("x", [1, 2, 2])
+            builder.node("Softmax", ["x"], ["y"])
+            builder.output("y")
+            return try Executor(model: try builder.model()).run(["x": Tensor(floats: [0, 0, 0, 0], shape: [1, 2, 2])])["y"]!.floats
+        }
+        #expect(try run(11) == [0.25, 0.25, 0.25, 0.25])
+        #expect(try run(13) == [0.5, 0.5, 0.5, 0.5])
+    }
+
+    @Test func comparisonReportsDifferences() {
+        let a = Tensor(floats: [1, 2, 3], shape: [3])
+        #expect(Comparison.mismatch(a, Tensor(floats: [1, 2, 3.0001], shape: [3]), rtol: 1e-3, atol: 0) == nil)
+        #expect(Comparison.mismatch(a, Tensor(floats: [1, 2, 3.1], shape: [3]), rtol: 1e-3, atol: 0) != nil)
+        #expect(Comparison.mismatch(a, Tensor(floats: [1, 2, 3], shape: [1, 3]), rtol: 1, atol: 1) != nil)
+    }
+}
