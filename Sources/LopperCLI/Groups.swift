@@ -32,11 +32,12 @@ struct Groups: ParsableCommand {
             print(String(decoding: try encoder.encode(groups), as: UTF8.self))
             return
         }
-        var table = TextTable(["#", "group", "channels", "producers", "consumers", "params", "prunable"], rightAligned: [0, 2])
+        var table = TextTable(["#", "group", "size", "producers", "consumers", "params", "prunable"], rightAligned: [0, 2])
         for group in groups {
             let consumers = Set(group.members.filter { $0.role == .input }.map(\.node)).count
             let parameters = Set(group.members.filter { $0.role == .parameter }.map(\.tensor)).count
-            table.append([String(group.id), group.name, String(group.size), String(group.producers.count), String(consumers),
+            let size = group.isHeads ? "\(group.size) heads of \(group.channelsPerUnit)" : String(group.size)
+            table.append([String(group.id), group.name, size, String(group.producers.count), String(consumers),
                           String(parameters), group.blockedBecause.map { "no: \($0)" } ?? "yes"])
             if verbose {
                 for member in group.members {
@@ -49,6 +50,7 @@ struct Groups: ParsableCommand {
         }
         print(table.render())
         let prunable = groups.filter(\.isPrunable)
-        print("\n\(groups.count) groups, \(prunable.count) prunable (\(prunable.reduce(0) { $0 + $1.size }) of \(groups.reduce(0) { $0 + $1.size }) channels)")
+        let channels = { (groups: [PruneGroup]) in groups.reduce(0) { $0 + $1.size * $1.channelsPerUnit } }
+        print("\n\(groups.count) groups, \(prunable.count) prunable (\(channels(prunable)) of \(channels(groups)) channels)")
     }
 }

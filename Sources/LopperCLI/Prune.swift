@@ -12,12 +12,13 @@ struct Prune: ParsableCommand {
         discussion: """
             channel       removes whole channels, filters and neurons (with everything coupled to them), \
             so the model gets physically smaller and faster.
+            head          removes whole attention heads (Q, K, V and the output projection together).
             nm            keeps N of every M weights along each layer's reduction axis (--pattern 2:4).
             unstructured  zeroes the smallest weights, per layer or across layers (--scope global).
             """)
 
     enum Granularity: String, ExpressibleByArgument, CaseIterable {
-        case channel, nm, unstructured
+        case channel, head, nm, unstructured
     }
 
     enum Criterion: String, ExpressibleByArgument, CaseIterable {
@@ -87,7 +88,7 @@ struct Prune: ParsableCommand {
         var notes: [String] = []
         do {
             switch granularity {
-            case .channel: (pruned, notes) = try pruneChannels(dense)
+            case .channel, .head: (pruned, notes) = try pruneChannels(dense)
             case .unstructured, .nm:
                 let targets = try WeightSparsity.targets(in: dense, matching: layers)
                 let report: WeightSparsity.Report
@@ -114,7 +115,7 @@ struct Prune: ParsableCommand {
         }
         row("params", before.params, after.params, Format.grouped)
         row("MACs", before.macs, after.macs, Format.grouped)
-        if granularity != .channel {
+        if granularity == .nm || granularity == .unstructured {
             row("MACs on non-zeros", try effectiveMACs(dense, before), try effectiveMACs(pruned, after), Format.grouped)
         }
         row("file", fileSize(model), fileSize(output), Format.bytes)
@@ -127,7 +128,10 @@ struct Prune: ParsableCommand {
     }
 
     private func pruneChannels(_ dense: Model) throws -> (Model, [String]) {
-        var groups = try DependencyAnalysis.groups(of: dense)
+        var groups = try DependencyAnalysis.groups(of: dense).filter { $0.isHeads == (granularity == .head) }
+        guard !groups.isEmpty else {
+            throw ModelError(granularity == .head ? "the model has no attention heads Lopper recognizes" : "the model has no layer that produces channels")
+        }
         if let layers {
             groups = groups.filter { group in group.producers.contains { fnmatch(layers, $0, 0) == 0 } }
             guard !groups.isEmpty else { throw ModelError("--layers '\(layers)' matches no layer that produces channels") }
@@ -148,7 +152,8 @@ struct Prune: ParsableCommand {
         let pruned = try ChannelSurgery.prune(dense, groups: groups, removing: removing)
         let prunable = groups.filter(\.isPrunable)
         let removed = removing.values.reduce(0) { $0 + $1.count }
-        return (pruned, ["channels    removed \(removed) of \(prunable.reduce(0) { $0 + $1.size }) in \(removing.count) groups; "
+        let unit = granularity == .head ? "heads" : "channels"
+        return (pruned, ["\(unit.padding(toLength: 11, withPad: " ", startingAt: 0)) removed \(removed) of \(prunable.reduce(0) { $0 + $1.size }) in \(removing.count) groups; "
                          + "\(groups.count - prunable.count) groups cannot be pruned (lopper groups lists why)"])
     }
 

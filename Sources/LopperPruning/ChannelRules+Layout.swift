@@ -125,29 +125,53 @@ extension ChannelRules {
     /// it into each channel's block. A target size that counts channels must be a constant we can
     /// rewrite (or -1/0, which adapt by themselves).
     static func reshape(_ b: inout GroupBuilder, _ node: Node) throws {
-        guard let input = node.input(0), let layout = b.layouts[input] else { return }
-        guard let output = node.outputs.first, let s = b.shape(input), let t = b.shape(output),
-              let axis = reshapedChannelAxis(from: s, to: t, channelAxis: layout.axis) else {
+        guard let input = node.input(0), var layout = b.layouts[input] else { return }
+        guard let output = node.outputs.first, let s = b.shape(input), let t = b.shape(output) else {
+            b.block(layout, because: "\(node.label) has unknown shapes")
+            return
+        }
+        var axis = reshapedChannelAxis(from: s, to: t, channelAxis: layout.axis)
+        if axis == nil, let heads = splitChannelAxis(from: s, to: t, channelAxis: layout.axis) {
+            // [.., H·d, ..] → [.., H, d, ..]: the channels become H heads of d; from here on the
+            // group's unit is a whole head.
+            guard layout.segments.count == 1, let segment = layout.segments.first, segment.start == 0, segment.block == 1,
+                  b.regroup(segment.set, by: heads.size) else {
+                b.block(layout, because: "\(node.label) splits channels into heads, but they are joined to other channels")
+                return
+            }
+            layout = b.layouts[input]!
+            axis = heads.axis
+        }
+        guard let axis else {
             b.block(layout, because: "\(node.label) reshapes the channel axis")
             return
         }
-        let factor = t[axis].value! / s[layout.axis].value!
+        // Elements per unit scale by the ratio of the axis sizes (up when axes merge into the
+        // channel axis, down when it is split into heads).
+        let (newSize, oldSize) = (t[axis].value!, s[layout.axis].value!)
+        guard layout.segments.allSatisfy({ ($0.block * newSize) % oldSize == 0 }) else {
+            b.block(layout, because: "\(node.label) cuts through a block of channel elements")
+            return
+        }
+        let resized = ChannelLayout(axis: axis, segments: layout.segments.map {
+            Segment(set: $0.set, start: $0.start, length: $0.length, block: $0.block * newSize / oldSize)
+        })
         let requested = node.input(1).flatMap { b.shapes.facts[$0]?.intValues }
         let entry = requested.flatMap { axis < $0.count ? $0[axis] : nil }
-        if entry != -1 && !(entry == 0 && axis == layout.axis && factor == 1) {
+        if entry != -1 && !(entry == 0 && axis == layout.axis && newSize == oldSize) {
             guard let shapeTensor = node.input(1), b.isConstant(shapeTensor), b.readers(shapeTensor) == 1 else {
                 b.block(layout, because: "\(node.label) has a computed target shape that counts the channels")
                 return
             }
             var position = 0
-            for segment in layout.segments {
+            for segment in resized.segments {
                 b.append(Member(role: .reshapeTarget, node: node.displayName, tensor: shapeTensor, axis: axis,
                                 tensorOffset: position, groupOffset: segment.start, length: segment.length,
-                                block: segment.block * factor), to: segment.set)
-                position += segment.length * segment.block * factor
+                                block: segment.block), to: segment.set)
+                position += segment.length * segment.block
             }
         }
-        b.layouts[output] = scaled(layout, axis: axis, by: factor)
+        b.layouts[output] = resized
     }
 
     /// Where the channel axis lands when `s` is reshaped to `t`, if its channels stay whole and
@@ -169,6 +193,15 @@ extension ChannelRules {
             if outerCount > 0, innerCount % outerCount == 0, size == channels * (innerCount / outerCount) { return b }
         }
         return nil
+    }
+
+    /// Where the heads axis lands when the channel axis of `s` is split in two in `t`
+    /// (`[N, S, 64] → [N, S, 4, 16]`), and the size of one head.
+    static func splitChannelAxis(from s: [Dim], to t: [Dim], channelAxis a: Int) -> (axis: Int, size: Int)? {
+        guard let channels = s[a].value, a < t.count - 1, Array(t[..<a]) == Array(s[..<a]),
+              let heads = t[a].value, let size = t[a + 1].value, heads * size == channels, heads > 1,
+              Array(t[(a + 2)...]) == Array(s[(a + 1)...]) else { return nil }
+        return (a, size)
     }
 
     private static func scaled(_ layout: ChannelLayout, axis: Int, by factor: Int) -> ChannelLayout {

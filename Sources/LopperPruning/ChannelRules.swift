@@ -210,9 +210,12 @@ enum ChannelRules {
     /// MatMul by a constant 2-D weight consumes the last axis and produces a new one; a product
     /// of two activations (attention scores) blocks what reaches it.
     static func matMul(_ b: inout GroupBuilder, _ node: Node) throws {
-        guard let a = node.input(0), let weight = node.input(1), let w = b.concreteShape(weight), w.count == 2, b.isConstant(weight),
-              let rank = b.shape(a)?.count, rank >= 2 else {
-            b.blockInputs(of: node, because: "\(node.label) multiplies two activations")
+        guard let a = node.input(0), let weight = node.input(1), let rank = b.shape(a)?.count, rank >= 2 else {
+            b.blockInputs(of: node, because: "\(node.label) has operands of unknown rank")
+            return
+        }
+        guard let w = b.concreteShape(weight), w.count == 2, b.isConstant(weight) else {
+            try batchedProduct(&b, node)
             return
         }
         if let input = b.layouts[a] {
@@ -221,6 +224,33 @@ enum ChannelRules {
             }
         }
         producer(&b, node, width: w[1], weight: weight, axis: 1, bias: nil, outputAxis: rank - 1)
+    }
+
+    /// A product of two activations (attention scores, attention-weighted values): channels on a
+    /// shared batch axis (the heads) pass through and are joined; channels on the multiplied
+    /// axes would be mixed, so they block.
+    static func batchedProduct(_ b: inout GroupBuilder, _ node: Node) throws {
+        guard let a = node.input(0), let c = node.input(1), let output = node.outputs.first,
+              let ra = b.shape(a)?.count, let rc = b.shape(c)?.count, let ro = b.shape(output)?.count, ra >= 2, rc >= 2 else {
+            b.blockInputs(of: node, because: "\(node.label) multiplies activations of unknown rank")
+            return
+        }
+        var carried: ChannelLayout?
+        for (value, rank) in [(a, ra), (c, rc)] {
+            guard var layout = b.layouts[value] else { continue }
+            let fromEnd = rank - layout.axis
+            guard fromEnd > 2 else {
+                b.block(layout, because: "\(node.label) multiplies two activations along the channels")
+                continue
+            }
+            layout.axis = ro - fromEnd
+            if let first = carried {
+                b.unite(first, layout, at: node)
+            } else {
+                carried = layout
+            }
+        }
+        if let carried { b.layouts[output] = carried }
     }
 
     private static func producer(_ b: inout GroupBuilder, _ node: Node, width: Int, weight: String, axis: Int,

@@ -7,6 +7,8 @@ struct ChannelUnion {
     private var offset: [Int] = []
     private(set) var size: [Int] = []
     private var blocked: [Int: String] = [:]
+    /// Sets that another set was attached under.
+    private var hasChildren: Set<Int> = []
 
     mutating func make(size n: Int) -> Int {
         parent.append(parent.count)
@@ -48,9 +50,19 @@ struct ChannelUnion {
     }
 
     private mutating func attach(_ child: Int, under root: Int, at position: Int) {
+        hasChildren.insert(root)
         parent[child] = root
         offset[child] = position
         if let reason = blocked.removeValue(forKey: child), blocked[root] == nil { blocked[root] = reason }
+    }
+
+    /// Whether `set` stands alone: never joined with another set.
+    func isAlone(_ set: Int) -> Bool { parent[set] == set && !hasChildren.contains(set) }
+
+    /// Renumbers a lone set in units of `factor` channels (a head of `factor` channels becomes one unit).
+    mutating func regroup(_ set: Int, by factor: Int) {
+        precondition(isAlone(set) && size[set] % factor == 0)
+        size[set] /= factor
     }
 
     mutating func block(_ set: Int, because reason: String) {

@@ -103,6 +103,33 @@ struct GroupBuilder {
         }
     }
 
+    /// Sets renumbered in units of several channels (attention heads), with the channels per unit.
+    private(set) var channelsPerUnit: [Int: Int] = [:]
+
+    /// Renumbers a set so one unit is `factor` consecutive channels — what a Reshape that splits
+    /// the channel axis into heads requires. Every member and layout of the set is rewritten;
+    /// fails (returns false) when the set was already joined to others or does not divide evenly.
+    mutating func regroup(_ set: Int, by factor: Int) -> Bool {
+        guard sets.isAlone(set), sets.size[set] % factor == 0, channelsPerUnit[set] == nil,
+              members.allSatisfy({ $0.set != set || ($0.member.groupOffset % factor == 0 && $0.member.length % factor == 0) }),
+              layouts.values.allSatisfy({ $0.segments.allSatisfy { $0.set != set || ($0.start % factor == 0 && $0.length % factor == 0) } })
+        else { return false }
+        sets.regroup(set, by: factor)
+        channelsPerUnit[set] = factor
+        for index in members.indices where members[index].set == set {
+            members[index].member.groupOffset /= factor
+            members[index].member.length /= factor
+            members[index].member.block *= factor
+        }
+        for (value, layout) in layouts where layout.segments.contains(where: { $0.set == set }) {
+            layouts[value]!.segments = layout.segments.map { segment in
+                segment.set != set ? segment
+                    : Segment(set: set, start: segment.start / factor, length: segment.length / factor, block: segment.block * factor)
+            }
+        }
+        return true
+    }
+
     mutating func append(_ member: Member, to set: Int) {
         members.append((set, member))
     }
@@ -161,6 +188,7 @@ struct GroupBuilder {
         let ordered = byRoot.sorted { $0.value.node.index < $1.value.node.index }
         return ordered.enumerated().map { id, entry in
             PruneGroup(id: id, name: entry.value.node.displayName, size: sets.size[entry.key],
+                       channelsPerUnit: channelsPerUnit[entry.key] ?? 1,
                        members: entry.value.members, blockedBecause: sets.blockReason(entry.key))
         }
     }

@@ -10,8 +10,12 @@ public struct PruneGroup: Codable, Sendable, Equatable {
     public var id: Int
     /// A readable name: the first producing layer.
     public var name: String
-    /// Number of channels in the group.
+    /// Number of units in the group: channels, or heads for an attention group.
     public var size: Int
+    /// Channels per unit: 1 for channel groups, the head size for attention heads (Q, K, V and
+    /// the output projection's inputs move a whole head at a time).
+    public var channelsPerUnit: Int
+    public var isHeads: Bool { channelsPerUnit > 1 }
     public var members: [Member]
     /// Why the group must not be pruned; `nil` when it can be.
     public var blockedBecause: String?

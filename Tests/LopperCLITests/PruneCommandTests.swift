@@ -23,6 +23,17 @@ import Testing
         }
     }
 
+    @Test func headPruningHalvesAttention() throws {
+        let output = directory.appendingPathComponent("heads.onnx").path
+        let result = try LopperBinary.run(["prune", Fixtures.model("transformer_encoder"), "--granularity", "head",
+                                           "--sparsity", "0.5", "--input-shape", "x=1x16x64", "-o", output])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("heads       removed 2 of 4 in 1 groups"))
+        if Reference.isAvailable { #expect(try Reference.checkerError(output) == nil) }
+        let none = try LopperBinary.run(["prune", Fixtures.model("conv_chain"), "--granularity", "head", "--sparsity", "0.5", "-o", output + "2"])
+        #expect(none.stderr.contains("the model has no attention heads Lopper recognizes"))
+    }
+
     @Test func nmReportsSparsityAndEffectiveMACs() throws {
         let output = directory.appendingPathComponent("nm.onnx").path
         let result = try LopperBinary.run(["prune", Fixtures.model("conv_chain"), "--granularity", "nm", "--pattern", "2:4", "-o", output])

@@ -58,6 +58,18 @@ import Testing
         #expect(groups.last?.blockedBecause?.contains("Softmax") == true)
     }
 
+    @Test func attentionHeadsFormOneGroup() throws {
+        let groups = try groups("transformer_encoder")
+        let heads = try #require(groups.first { $0.isHeads })
+        #expect(heads.size == 4 && heads.channelsPerUnit == 16 && heads.isPrunable)
+        // Q, K and V projections produce the heads; the output projection reads them.
+        #expect(heads.producers == ["matmul_0", "matmul_1", "matmul_2"])
+        #expect(heads.members.filter { $0.role == .input }.map(\.node) == ["matmul_5"])
+        #expect(heads.members.filter { $0.role == .output }.allSatisfy { $0.block == 16 })
+        // The [0, 0, 4, 16] targets lose one per head; the [0, 0, 64] target loses 16.
+        #expect(heads.members.filter { $0.role == .reshapeTarget }.map(\.block) == [1, 1, 1, 16])
+    }
+
     @Test func transformerMLPIsPrunableAndHiddenIsNot() throws {
         let groups = try groups("transformer_encoder")
         let mlp = try #require(groups.first { $0.size == 256 })
