@@ -40,7 +40,7 @@ let package = Package(
         // CPU executor for ONNX graphs in float32: kernels, load-time planning, OpenBLAS GEMM.
         .target(name: "LopperRuntime", dependencies: ["LopperModel", "CBLAS"]),
         // Prune groups, granularities, importance criteria and graph surgery.
-        .target(name: "LopperPruning", dependencies: ["LopperModel"]),
+        .target(name: "LopperPruning", dependencies: ["LopperModel", "LopperRuntime"]),
         // The command-line interface; `lopper` is a thin main around it.
         .target(
             name: "LopperCLI",
@@ -62,7 +62,10 @@ let package = Package(
         ),
         // Depends on the executable so `swift test` builds the `lopper` binary these tests run.
         .testTarget(name: "LopperCLITests", dependencies: ["LopperCLI", "LopperTesting", "lopper"]),
-        .testTarget(name: "LopperPruningTests", dependencies: ["LopperPruning", "LopperTesting"]),
+        .testTarget(
+            name: "LopperPruningTests",
+            dependencies: ["LopperPruning", "LopperRuntime", "LopperTesting", .product(name: "OrderedCollections", package: "swift-collections")]
+        ),
         .testTarget(name: "LopperRuntimeTests", dependencies: ["LopperRuntime", "LopperTesting", "ONNXProto"]),
     ],
     swiftLanguageModes: [.v5]

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LopperModel
 import LopperPruning
+import LopperRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,7 +23,7 @@ struct Prune: ParsableCommand {
     }
 
     enum Criterion: String, ExpressibleByArgument, CaseIterable {
-        case l1, l2, bnScale = "bn-scale", random
+        case l1, l2, bnScale = "bn-scale", random, wanda
     }
 
     enum Scope: String, ExpressibleByArgument, CaseIterable {
@@ -59,6 +60,21 @@ struct Prune: ParsableCommand {
     @Option(help: "Seed of the random criterion.")
     var seed: UInt64 = 0
 
+    @Option(help: ArgumentHelp("Calibration inputs: a .npz with one array per model input (samples first), or a .npy.", valueName: "file"))
+    var calib: String?
+
+    @Option(help: "Use at most this many calibration samples.")
+    var samples = 64
+
+    @Option(name: .customLong("batch-size"), help: "Calibration samples per run.")
+    var batchSize = 8
+
+    @Flag(name: .customLong("bias-correction"), help: "Fold the removed channels' mean contribution into the next layer's bias (needs --calib).")
+    var biasCorrection = false
+
+    @Option(help: "Threads for calibration runs.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
     @Option(name: [.short, .customLong("output")], help: "Where to write the pruned model.")
     var output: String
 
@@ -72,6 +88,14 @@ struct Prune: ParsableCommand {
         guard nm.n >= 1, nm.n < nm.m else { throw ValidationError("--pattern needs 1 ≤ N < M, got \(pattern).") }
         guard roundTo >= 1 else { throw ValidationError("--round-to must be at least 1.") }
         guard minChannels >= 1 else { throw ValidationError("--min-channels must be at least 1.") }
+        if criterion == .wanda && calib == nil { throw ValidationError("--criterion wanda needs calibration data: --calib FILE.npz.") }
+        if biasCorrection {
+            guard calib != nil else { throw ValidationError("--bias-correction needs calibration data: --calib FILE.npz.") }
+            guard granularity == .channel || granularity == .head else {
+                throw ValidationError("--bias-correction applies to --granularity channel or head.")
+            }
+        }
+        guard samples >= 1, batchSize >= 1, threads >= 1 else { throw ValidationError("--samples, --batch-size and --threads must be at least 1.") }
     }
 
     func parsedPattern() throws -> (n: Int, m: Int) {
@@ -140,21 +164,43 @@ struct Prune: ParsableCommand {
                                  + groups.map { "\($0.name): \($0.blockedBecause!)" }.joined(separator: "; "))
             }
         }
+        let calibration = try calib.map { try Calibration(path: $0, for: dense, limit: samples, batchSize: batchSize) }
+        let statistics = try calibration.map { try ActivationStatistics.collect(dense, groups: groups, calibration: $0, threads: threads) }
         let importance: Importance
         switch criterion {
         case .l1: importance = MagnitudeImportance(p: 1)
         case .l2: importance = MagnitudeImportance(p: 2)
         case .bnScale: importance = BatchNormScaleImportance()
         case .random: importance = RandomImportance(seed: seed)
+        case .wanda: importance = ActivationImportance(statistics: statistics!)
         }
         let selection = try ChannelSelection(sparsity: sparsity!, roundTo: roundTo, minimumKept: minChannels)
         let removing = try selection.channelsToRemove(groups, in: dense, by: importance)
-        let pruned = try ChannelSurgery.prune(dense, groups: groups, removing: removing)
+        var pruned = try ChannelSurgery.prune(dense, groups: groups, removing: removing)
+        var notes: [String] = []
+        if let calibration {
+            let options = ExecutorOptions(threads: threads)
+            let reference = try Executor(model: dense, options: options)
+            let plain = try OutputComparison.relativeError(reference: reference, candidate: try Executor(model: pruned, options: options),
+                                                           on: calibration.batches)
+            notes.append("drift       relative L2 error of the outputs on \(calibration.samples) calibration samples: " + Self.describe(plain))
+            if biasCorrection {
+                let corrected = try BiasCorrection.apply(dense, groups: groups, removing: removing, statistics: statistics!)
+                pruned = try ChannelSurgery.prune(corrected.model, groups: groups, removing: removing)
+                let drift = try OutputComparison.relativeError(reference: reference, candidate: try Executor(model: pruned, options: options),
+                                                               on: calibration.batches)
+                notes.append("            with bias correction (\(corrected.corrected.count) layers corrected, \(corrected.skipped.count) not): " + Self.describe(drift))
+            }
+        }
         let prunable = groups.filter(\.isPrunable)
         let removed = removing.values.reduce(0) { $0 + $1.count }
         let unit = granularity == .head ? "heads" : "channels"
-        return (pruned, ["\(unit.padding(toLength: 11, withPad: " ", startingAt: 0)) removed \(removed) of \(prunable.reduce(0) { $0 + $1.size }) in \(removing.count) groups; "
+        return (pruned, notes + ["\(unit.padding(toLength: 11, withPad: " ", startingAt: 0)) removed \(removed) of \(prunable.reduce(0) { $0 + $1.size }) in \(removing.count) groups; "
                          + "\(groups.count - prunable.count) groups cannot be pruned (lopper groups lists why)"])
+    }
+
+    private static func describe(_ errors: [String: Double]) -> String {
+        errors.sorted { $0.key < $1.key }.map { String(format: "%@ %.4f", $0.key, $0.value) }.joined(separator: ", ")
     }
 
     /// MACs that multiply a non-zero weight: what a sparse kernel has to do.

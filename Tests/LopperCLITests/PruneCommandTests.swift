@@ -51,6 +51,9 @@ import Testing
             (["--granularity", "nm", "--pattern", "4:4"], "--pattern needs 1 ≤ N < M, got 4:4."),
             (["--granularity", "nm", "--pattern", "two:four"], "--pattern must look like 2:4, got 'two:four'."),
             (["--granularity", "unstructured", "--sparsity", "0.5", "--layers", "nope*"], "--layers 'nope*' matches no Conv"),
+            (["--granularity", "channel", "--sparsity", "0.5", "--criterion", "wanda"], "--criterion wanda needs calibration data: --calib FILE.npz."),
+            (["--granularity", "nm", "--bias-correction", "--calib", "c.npz"], "--bias-correction applies to --granularity channel or head."),
+            (["--granularity", "channel", "--sparsity", "0.5", "--calib", "/nonexistent/c.npz"], "/nonexistent/c.npz"),
             (["--granularity", "channel", "--sparsity", "0.5", "--layers", "gemm_0"],
              "no group matching --layers 'gemm_0' can be pruned: gemm_0: reaches graph output 'logits'"),
         ]
