@@ -14,6 +14,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian, wrapped as thin system-library targets.
@@ -41,6 +44,17 @@ let package = Package(
         .target(name: "LopperRuntime", dependencies: ["LopperModel", "CBLAS"]),
         // Prune groups, granularities, importance criteria and graph surgery.
         .target(name: "LopperPruning", dependencies: ["LopperModel", "LopperRuntime"]),
+        // Sensitivity sweeps: jobs, metrics, prefix reuse, the SQLite results store.
+        .target(
+            name: "LopperSensitivity",
+            dependencies: [
+                "LopperModel", "LopperRuntime", "LopperPruning",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The command-line interface; `lopper` is a thin main around it.
         .target(
             name: "LopperCLI",
@@ -48,6 +62,7 @@ let package = Package(
                 "LopperModel",
                 "LopperRuntime",
                 "LopperPruning",
+                "LopperSensitivity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

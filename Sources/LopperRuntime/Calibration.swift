@@ -6,7 +6,9 @@ import LopperModel
 /// Every problem (a missing or unknown input name, a wrong element type or sample shape, inputs
 /// with different sample counts) is reported before anything runs, naming the file and array.
 public struct Calibration: Sendable {
+    /// Samples used (at most `limit`), and samples in the file.
     public let samples: Int
+    public let available: Int
     public let batches: [[String: Tensor]]
 
     /// - Parameters:
@@ -43,6 +45,7 @@ public struct Calibration: Sendable {
         guard available > 0 else { throw ModelError("holds no samples", file: path) }
         let used = min(available, limit ?? available)
         samples = used
+        self.available = available
         batches = try stride(from: 0, to: used, by: batchSize).map { start in
             let end = min(start + batchSize, used)
             var batch: [String: Tensor] = [:]

@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+import Logging
+import LopperModel
+import LopperSensitivity
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure how much each prune group tolerates pruning, and store the results.",
+        discussion: """
+            Every prunable group is pruned alone at every level with every criterion, and the model is \
+            scored on the calibration data. Results go to an SQLite store (--db); running the same command \
+            again resumes where it stopped. Settings may come from a YAML file (--config); flags override it.
+            """)
+
+    @Argument(help: "The ONNX model file (optional with --config).")
+    var model: String?
+
+    @Option(help: ArgumentHelp("A YAML sweep file (see Config/sweeps/).", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Calibration inputs: a .npz with one array per model input (samples first), or a .npy.", valueName: "file"))
+    var calib: String?
+
+    @Option(help: ArgumentHelp("Integer class labels, one per sample (.npy).", valueName: "file"))
+    var labels: String?
+
+    @Option(help: "relative-l2 (default), kl, top1-agreement, cosine, accuracy, top-k, cross-entropy.")
+    var metric: MetricKind?
+
+    @Option(help: "The output classifier metrics read (default: the first).")
+    var output: String?
+
+    @Option(help: "Comma-separated: channel, head, unstructured.")
+    var granularity: String?
+
+    @Option(help: "Comma-separated channel criteria: l1, l2, bn-scale, random, wanda.")
+    var criterion: String?
+
+    @Option(help: "Comma-separated sparsity levels (default 0.1,…,0.9).")
+    var levels: String?
+
+    @Option(help: "Use at most this many calibration samples.")
+    var samples: Int?
+
+    @Option(name: .customLong("batch-size"), help: "Calibration samples per run.")
+    var batchSize: Int?
+
+    @Option(help: ArgumentHelp("The results store (SQLite).", valueName: "file"))
+    var db: String
+
+    @Option(help: "Jobs evaluated at once (each single-threaded, so results do not depend on it).")
+    var jobs = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("cache-mb"), help: "Memory for cached dense activations; beyond it they spill to disk.")
+    var cacheMB = 512
+
+    @Flag(name: .customLong("no-prefix-reuse"), help: "Run every job on the whole model (slower; for comparison).")
+    var noPrefixReuse = false
+
+    @Flag(help: "Print only warnings and errors.")
+    var quiet = false
+
+    func validate() throws {
+        guard model != nil || config != nil else { throw ValidationError("Give a model, or a sweep file with --config.") }
+        guard config != nil || calib != nil else { throw ValidationError("--calib is required (or a sweep file with --config).") }
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1.") }
+        guard cacheMB >= 0 else { throw ValidationError("--cache-mb must not be negative.") }
+        _ = try parsedLevels()
+    }
+
+    func parsedLevels() throws -> [Double]? {
+        try levels.map { text in
+            try text.split(separator: ",").map { item in
+                guard let value = Double(item.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--levels must be comma-separated numbers, got '\(item)'.")
+                }
+                return value
+            }
+        }
+    }
+
+    func spec() throws -> SweepSpec {
+        var spec = try config.map { try SweepSpec.load(yaml: $0) } ?? SweepSpec(model: model!, calibration: calib!)
+        if let model { spec.model = model }
+        if let calib { spec.calibration = calib }
+        if let labels { spec.labels = labels }
+        if let metric { spec.metric = metric }
+        if let output { spec.output = output }
+        if let granularity {
+            spec.granularities = try granularity.split(separator: ",").map { item in
+                guard let value = SweepGranularity(rawValue: String(item)) else {
+                    throw ValidationError("--granularity takes channel, head or unstructured, got '\(item)'.")
+                }
+                return value
+            }
+        }
+        if let criterion { spec.criteria = criterion.split(separator: ",").map(String.init) }
+        if let levels = try parsedLevels() { spec.levels = levels }
+        if let samples { spec.samples = samples }
+        if let batchSize { spec.batchSize = batchSize }
+        try spec.validate()
+        return spec
+    }
+
+    func run() throws {
+        var logger = Logger(label: "lopper.sweep")
+        logger.logLevel = quiet ? .warning : .info
+        let runner = SweepRunner(spec: try spec(), storePath: db, parallelJobs: jobs, cacheBytes: cacheMB << 20,
+                                 prefixReuse: !noPrefixReuse, logger: logger)
+        let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0)
+        var lastLog = 0.0
+        let final = try runner.run { progress in
+            if bar.enabled {
+                bar.show(progress)
+            } else if !quiet, progress.elapsed - lastLog >= 10 || progress.done == progress.total {
+                lastLog = progress.elapsed
+                logger.info("\(progress.done)/\(progress.total) jobs, \(String(format: "%.2f", progress.jobsPerSecond)) jobs/s")
+            }
+        }
+        bar.finish()
+        if !quiet {
+            print("\(final.done) of \(final.total) jobs done\(final.failed > 0 ? ", \(final.failed) failed" : "") → \(db)")
+            print("see the table with: lopper results --db \(db)")
+        }
+    }
+}
+
+extension MetricKind: ExpressibleByArgument {}
+
+/// A one-line progress bar on a terminal: done/total, jobs/s, ETA.
+final class ProgressBar {
+    let enabled: Bool
+    private var shown = false
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func show(_ p: SweepRunner.Progress) {
+        let width = 30
+        let filled = p.total > 0 ? width * p.done / p.total : width
+        let remaining = p.jobsPerSecond > 0 ? Double(p.total - p.done) / p.jobsPerSecond : 0
+        let eta = remaining >= 60 ? String(format: "%dm%02ds", Int(remaining) / 60, Int(remaining) % 60) : String(format: "%.0fs", remaining)
+        let line = "[\(String(repeating: "=", count: filled))\(String(repeating: " ", count: width - filled))] "
+            + "\(p.done)/\(p.total) jobs  \(String(format: "%.2f", p.jobsPerSecond)) jobs/s  ETA \(eta)"
+        FileHandle.standardError.write(Data(("\r" + line).utf8))
+        shown = true
+    }
+
+    func finish() {
+        if shown { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}

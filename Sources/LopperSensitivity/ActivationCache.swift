@@ -1,0 +1,54 @@
+import Foundation
+import LopperModel
+import LopperRuntime
+
+/// Dense-model activations kept for prefix reuse: in memory up to a budget, then spilled to
+/// `.npy` files in a private folder that is removed with the cache.
+final class ActivationCache: @unchecked Sendable {
+    private let budget: Int
+    private let directory: URL
+    private var memory: [Key: Tensor] = [:]
+    private var spilled: [Key: String] = [:]
+    private let lock = NSLock()
+    private(set) var bytesInMemory = 0
+    private(set) var bytesOnDisk = 0
+
+    struct Key: Hashable {
+        var batch: Int
+        var value: String
+    }
+
+    init(budgetBytes: Int) throws {
+        budget = budgetBytes
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-cache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+
+    func store(_ tensor: Tensor, batch: Int, value: String) throws {
+        let key = Key(batch: batch, value: value)
+        let size = tensor.count * tensor.kind.byteSize
+        lock.lock()
+        defer { lock.unlock() }
+        if bytesInMemory + size <= budget {
+            memory[key] = tensor
+            bytesInMemory += size
+            return
+        }
+        let path = directory.appendingPathComponent("\(spilled.count).npy").path
+        try NumPy.write(tensor.tensorData(), to: path)
+        spilled[key] = path
+        bytesOnDisk += size
+    }
+
+    func load(batch: Int, value: String) throws -> Tensor {
+        let key = Key(batch: batch, value: value)
+        lock.lock()
+        let inMemory = memory[key], path = spilled[key]
+        lock.unlock()
+        if let inMemory { return inMemory }
+        guard let path else { throw ModelError("activation '\(value)' of batch \(batch) was not cached") }
+        return try Tensor(NumPy.read(path: path))
+    }
+}

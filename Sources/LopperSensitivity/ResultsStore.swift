@@ -1,0 +1,185 @@
+import Foundation
+import GRDB
+import LopperModel
+import LopperPruning
+
+/// The durable record of a sweep: one SQLite file (WAL mode) holding the sweep's identity, its
+/// groups, every job with its state, and the results. Documented in `Docs/results-store.md` so it
+/// can be read with `sqlite3` or pandas. Every state change is committed before it is reported.
+public final class ResultsStore: @unchecked Sendable {
+    public let path: String
+    let database: DatabasePool
+
+    /// What a store is bound to. A store made for other inputs is refused.
+    public struct Identity: Equatable, Sendable {
+        public var modelSHA256: String
+        public var calibrationSHA256: String
+        public var labelsSHA256: String?
+        public var metric: MetricKind
+        public var samples: Int
+        public var batchSize: Int
+        public var output: String
+    }
+
+    public struct Row: Sendable, Equatable {
+        public var id: Int64
+        public var job: SweepJob
+        public var state: String
+        public var score: Double?
+        public var removed: Int?
+        public var seconds: Double?
+        public var macsExecuted: Int?
+        public var worker: String?
+        public var error: String?
+        public var attempts: Int
+    }
+
+    public init(path: String) throws {
+        self.path = path
+        do {
+            database = try DatabasePool(path: path)
+            try Self.migrator.migrate(database)
+        } catch let error as DatabaseError {
+            throw ModelError("is not a usable Lopper results store: \(error.message ?? "\(error)")", file: path)
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE sweep (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                CREATE TABLE groups (
+                    id INTEGER PRIMARY KEY, name TEXT NOT NULL, size INTEGER NOT NULL,
+                    channels_per_unit INTEGER NOT NULL, prunable INTEGER NOT NULL, reason TEXT);
+                CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY,
+                    job_key TEXT NOT NULL UNIQUE,
+                    group_id INTEGER NOT NULL REFERENCES groups(id),
+                    granularity TEXT NOT NULL, criterion TEXT NOT NULL, level REAL NOT NULL,
+                    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done', 'failed')),
+                    score REAL, removed INTEGER, wall_seconds REAL, macs_executed INTEGER,
+                    worker TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated_at TEXT);
+                CREATE INDEX jobs_by_state ON jobs(state);
+                CREATE TABLE baseline (metric TEXT PRIMARY KEY NOT NULL, value REAL NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    /// Binds a new store to `identity`, or checks that an existing one was made for the same inputs.
+    public func bind(to identity: Identity, spec: SweepSpec) throws {
+        let fields: [(String, String)] = [
+            ("model_sha256", identity.modelSHA256), ("calibration_sha256", identity.calibrationSHA256),
+            ("labels_sha256", identity.labelsSHA256 ?? ""), ("metric", identity.metric.rawValue),
+            ("samples", String(identity.samples)), ("batch_size", String(identity.batchSize)), ("output", identity.output),
+        ]
+        try database.write { db in
+            let existing = Dictionary(uniqueKeysWithValues: try GRDB.Row.fetchAll(db, sql: "SELECT key, value FROM sweep").map {
+                ($0["key"] as String, $0["value"] as String)
+            })
+            if existing.isEmpty {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                let specJSON = String(decoding: try encoder.encode(spec), as: UTF8.self)
+                for (key, value) in fields + [("spec", specJSON), ("created_at", ISO8601DateFormatter().string(from: Date()))] {
+                    try db.execute(sql: "INSERT INTO sweep (key, value) VALUES (?, ?)", arguments: [key, value])
+                }
+                return
+            }
+            for (key, value) in fields where existing[key] != value {
+                throw ModelError("was made for \(key) \(existing[key] ?? "(none)"), but this sweep has \(value); use another --db or the original inputs",
+                                 file: path)
+            }
+        }
+    }
+
+    public func register(groups: [PruneGroup], jobs: [SweepJob]) throws {
+        try database.write { db in
+            for group in groups {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO groups (id, name, size, channels_per_unit, prunable, reason) VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: [group.id, group.name, group.size, group.channelsPerUnit, group.isPrunable, group.blockedBecause])
+            }
+            for job in jobs {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO jobs (job_key, group_id, granularity, criterion, level) VALUES (?, ?, ?, ?, ?)
+                    """, arguments: [job.key, job.group, job.granularity.rawValue, job.criterion, job.level])
+            }
+        }
+    }
+
+    /// Jobs not finished yet, in a stable order. A job left `running` by a process that died
+    /// counts as pending.
+    public func unfinishedJobs() throws -> [Row] {
+        try rows(where: "state != 'done'")
+    }
+
+    public func allJobs() throws -> [Row] { try rows(where: "1") }
+
+    public func markRunning(_ id: Int64, worker: String) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE jobs SET state = 'running', worker = ?, attempts = attempts + 1, updated_at = ? WHERE id = ? AND state != 'done'",
+                           arguments: [worker, Self.now(), id])
+        }
+    }
+
+    /// Stores a result. A job already done keeps its first result (results are idempotent by id).
+    @discardableResult
+    public func recordResult(_ id: Int64, _ outcome: JobOutcome, worker: String) throws -> Bool {
+        try database.write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET state = 'done', score = ?, removed = ?, wall_seconds = ?, macs_executed = ?, worker = ?,
+                error = NULL, updated_at = ? WHERE id = ? AND state != 'done'
+                """, arguments: [outcome.score, outcome.removed, outcome.seconds, outcome.macsExecuted, worker, Self.now(), id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func recordFailure(_ id: Int64, _ message: String, worker: String) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE jobs SET state = 'failed', error = ?, worker = ?, updated_at = ? WHERE id = ? AND state != 'done'",
+                           arguments: [message, worker, Self.now(), id])
+        }
+    }
+
+    public func setBaseline(_ value: Double, metric: MetricKind) throws {
+        try database.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO baseline (metric, value) VALUES (?, ?)", arguments: [metric.rawValue, value])
+        }
+    }
+
+    public func baseline() throws -> (metric: String, value: Double)? {
+        try database.read { db in
+            try GRDB.Row.fetchOne(db, sql: "SELECT metric, value FROM baseline").map { ($0["metric"], $0["value"]) }
+        }
+    }
+
+    public func groups() throws -> [(id: Int, name: String, size: Int, prunable: Bool, reason: String?)] {
+        try database.read { db in
+            try GRDB.Row.fetchAll(db, sql: "SELECT id, name, size, prunable, reason FROM groups ORDER BY id").map {
+                ($0["id"], $0["name"], $0["size"], $0["prunable"], $0["reason"])
+            }
+        }
+    }
+
+    public func metadata(_ key: String) throws -> String? {
+        try database.read { db in try String.fetchOne(db, sql: "SELECT value FROM sweep WHERE key = ?", arguments: [key]) }
+    }
+
+    private func rows(where condition: String) throws -> [Row] {
+        try database.read { db in
+            try GRDB.Row.fetchAll(db, sql: """
+                SELECT id, group_id, granularity, criterion, level, state, score, removed, wall_seconds, macs_executed,
+                       worker, error, attempts FROM jobs WHERE \(condition) ORDER BY group_id, granularity, criterion, level
+                """).map { row in
+                Row(id: row["id"], job: SweepJob(group: row["group_id"], granularity: SweepGranularity(rawValue: row["granularity"]) ?? .channel,
+                                                 criterion: row["criterion"], level: row["level"]),
+                    state: row["state"], score: row["score"], removed: row["removed"], seconds: row["wall_seconds"],
+                    macsExecuted: row["macs_executed"], worker: row["worker"], error: row["error"], attempts: row["attempts"])
+            }
+        }
+    }
+
+    private static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import LopperModel
+import Yams
+
+/// What a sweep measures. Written in YAML (see `Config/sweeps/`) or given as `lopper sweep`
+/// flags; the two merge, flags winning. Stored in the results database with the SHA-256 of the
+/// model and data, so a store is never reused for other inputs.
+public struct SweepSpec: Codable, Equatable, Sendable {
+    public var model: String
+    /// Calibration inputs: `.npz` with one array per model input (samples first), or `.npy`.
+    public var calibration: String
+    /// Integer class labels (`.npy`, one per sample) for the labelled metrics.
+    public var labels: String?
+    public var metric: MetricKind
+    /// The output the classifier metrics read; the model's first output when absent.
+    public var output: String?
+    public var granularities: [SweepGranularity]
+    /// Channel criteria: l1, l2, bn-scale, random, wanda. Unstructured jobs rank by magnitude.
+    public var criteria: [String]
+    public var levels: [Double]
+    /// Use at most this many calibration samples.
+    public var samples: Int?
+    public var batchSize: Int
+    /// `k` of the top-k metric.
+    public var topK: Int
+
+    public static let defaultLevels: [Double] = (1...9).map { Double($0) / 10 }
+    public static let knownCriteria = ["l1", "l2", "bn-scale", "random", "wanda"]
+
+    public init(model: String, calibration: String, labels: String? = nil, metric: MetricKind = .relativeL2,
+                output: String? = nil, granularities: [SweepGranularity] = [.channel], criteria: [String] = ["l1"],
+                levels: [Double] = SweepSpec.defaultLevels, samples: Int? = nil, batchSize: Int = 8, topK: Int = 5) {
+        self.model = model
+        self.calibration = calibration
+        self.labels = labels
+        self.metric = metric
+        self.output = output
+        self.granularities = granularities
+        self.criteria = criteria
+        self.levels = levels
+        self.samples = samples
+        self.batchSize = batchSize
+        self.topK = topK
+    }
+
+    /// Reads a YAML sweep file. Relative paths in it are resolved against the file's folder.
+    public static func load(yaml path: String) throws -> SweepSpec {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ModelError("cannot be read: \(error.localizedDescription)", file: path)
+        }
+        var spec: SweepSpec
+        do {
+            spec = try YAMLDecoder().decode(SweepSpec.self, from: text)
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw ModelError("is missing the required field '\(key.stringValue)'", file: path)
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw ModelError(context.debugDescription, file: path, field: field.isEmpty ? nil : "field '\(field)'")
+        } catch {
+            throw ModelError("is not a valid sweep file: \(error)", file: path)
+        }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+        func resolve(_ file: String) -> String { file.hasPrefix("/") ? file : folder.appendingPathComponent(file).path }
+        spec.model = resolve(spec.model)
+        spec.calibration = resolve(spec.calibration)
+        spec.labels = spec.labels.map(resolve)
+        try spec.validate()
+        return spec
+    }
+
+    /// Checks that the settings make sense together; the message names the field.
+    public func validate() throws {
+        guard !levels.isEmpty, levels.allSatisfy({ $0 > 0 && $0 < 1 }) else {
+            throw ModelError("levels must be fractions in (0, 1), got \(levels)", field: "levels")
+        }
+        guard !granularities.isEmpty else { throw ModelError("at least one granularity is needed", field: "granularities") }
+        guard !criteria.isEmpty else { throw ModelError("at least one criterion is needed", field: "criteria") }
+        if let unknown = criteria.first(where: { !Self.knownCriteria.contains($0) }) {
+            throw ModelError("'\(unknown)' is not one of \(Self.knownCriteria.joined(separator: ", "))", field: "criteria")
+        }
+        guard batchSize >= 1 else { throw ModelError("must be at least 1", field: "batchSize") }
+        if let samples, samples < 1 { throw ModelError("must be at least 1", field: "samples") }
+        guard topK >= 1 else { throw ModelError("must be at least 1", field: "topK") }
+        if metric.needsLabels && labels == nil {
+            throw ModelError("metric \(metric.rawValue) needs labels (--labels y.npy)", field: "labels")
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, calibration, labels, metric, output, granularities, criteria, levels, samples, batchSize = "batch_size", topK = "top_k"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(model: try c.decode(String.self, forKey: .model), calibration: try c.decode(String.self, forKey: .calibration))
+        labels = try c.decodeIfPresent(String.self, forKey: .labels)
+        metric = try c.decodeIfPresent(MetricKind.self, forKey: .metric) ?? metric
+        output = try c.decodeIfPresent(String.self, forKey: .output)
+        granularities = try c.decodeIfPresent([SweepGranularity].self, forKey: .granularities) ?? granularities
+        criteria = try c.decodeIfPresent([String].self, forKey: .criteria) ?? criteria
+        levels = try c.decodeIfPresent([Double].self, forKey: .levels) ?? levels
+        samples = try c.decodeIfPresent(Int.self, forKey: .samples)
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
+        topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? topK
+    }
+}
+
+/// What a sweep job removes.
+public enum SweepGranularity: String, Codable, CaseIterable, Sendable {
+    /// Whole channels of a channel group (filters, neurons).
+    case channel
+    /// Whole heads of an attention group.
+    case head
+    /// The smallest weights of the group's producing layers, by magnitude.
+    case unstructured
+}
