@@ -81,6 +81,11 @@ let package = Package(
             name: "LopperPruningTests",
             dependencies: ["LopperPruning", "LopperRuntime", "LopperTesting", .product(name: "OrderedCollections", package: "swift-collections")]
         ),
+        .testTarget(
+            name: "LopperSensitivityTests",
+            dependencies: ["LopperSensitivity", "LopperPruning", "LopperRuntime", "LopperTesting",
+                           .product(name: "OrderedCollections", package: "swift-collections")]
+        ),
         .testTarget(name: "LopperRuntimeTests", dependencies: ["LopperRuntime", "LopperTesting", "ONNXProto"]),
     ],
     swiftLanguageModes: [.v5]

@@ -35,6 +35,10 @@ public struct Calibration: Sendable {
                 throw ModelError("has no array for model input '\(input.name)'", file: path)
             }
             try Self.check(data, against: input, file: path)
+            if let fixed = input.type?.shape?.first?.value, fixed != batchSize {
+                throw ModelError("the model's input '\(input.name)' has a fixed batch size of \(fixed); use a batch size of \(fixed)",
+                                 file: path)
+            }
             counts[input.name] = data.shape[0]
         }
         let distinct = Set(counts.values)

@@ -77,11 +77,12 @@ struct MetricAccumulator {
                 let norms = (row.reduce(0) { $0 + $1 * $1 } * denseRows[i].reduce(0) { $0 + $1 * $1 }).squareRoot()
                 total += norms > 0 ? dot / norms : (dot == 0 ? 1 : 0)
             case .accuracy:
-                total += Self.argmax(row) == Int(labels![i]) ? 1 : 0
+                total += Self.argmax(row) == Int(labels![i]) ? 1 : 0  // an out-of-range label never matches
             case .topK:
                 let label = Int(labels![i])
+                guard label >= 0, label < row.count else { throw ModelError("label \(label) is outside 0..<\(row.count)") }
                 let better = row.indices.filter { row[$0] > row[label] || (row[$0] == row[label] && $0 < label) }.count
-                total += label >= 0 && label < row.count && better < topK ? 1 : 0
+                total += better < topK ? 1 : 0
             case .crossEntropy:
                 let label = Int(labels![i])
                 guard label >= 0, label < row.count else { throw ModelError("label \(label) is outside 0..<\(row.count)") }
@@ -116,24 +117,24 @@ struct MetricAccumulator {
     }
 
     /// Samples × classes: the last axis holds classes, every other axis indexes samples.
-    private static func rows(_ values: [Double], shape: [Int]) throws -> [ArraySlice<Double>] {
+    private static func rows(_ values: [Double], shape: [Int]) throws -> [[Double]] {
         guard let classes = shape.last, classes > 0 else { throw ModelError("output of shape \(shape) has no class axis") }
-        return stride(from: 0, to: values.count, by: classes).map { values[$0..<($0 + classes)] }
+        return stride(from: 0, to: values.count, by: classes).map { Array(values[$0..<($0 + classes)]) }
     }
 
     /// The row as probabilities: used as is when it already is a distribution, softmax otherwise.
-    static func probabilities(_ row: ArraySlice<Double>) -> [Double] {
+    static func probabilities(_ row: [Double]) -> [Double] {
         let sum = row.reduce(0, +)
-        if row.allSatisfy({ $0 >= 0 }) && abs(sum - 1) < 1e-3 { return Array(row) }
+        if row.allSatisfy({ $0 >= 0 }) && abs(sum - 1) < 1e-3 { return row }
         let top = row.max() ?? 0
         let exps = row.map { exp($0 - top) }
         let total = exps.reduce(0, +)
         return exps.map { $0 / total }
     }
 
-    static func argmax(_ row: ArraySlice<Double>) -> Int {
-        var best = row.startIndex
+    static func argmax(_ row: [Double]) -> Int {
+        var best = 0
         for i in row.indices where row[i] > row[best] { best = i }
-        return best - row.startIndex
+        return best
     }
 }

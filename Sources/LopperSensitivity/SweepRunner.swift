@@ -62,7 +62,12 @@ public struct SweepRunner {
     @discardableResult
     public func run(progress: ((Progress) -> Void)? = nil) throws -> Progress {
         try spec.validate()
-        let model = try Model.load(path: spec.model)
+        var model = try Model.load(path: spec.model)
+        if spec.metric != .relativeL2 {
+            // Classifier metrics read one output; the rest of the graph (a label branch with
+            // operators Lopper does not run, say) is not needed.
+            model = try model.restricted(toOutputs: [spec.output ?? model.graph.outputs.first?.name ?? ""])
+        }
         let groups = try DependencyAnalysis.groups(of: model)
         let calibration = try Calibration(path: spec.calibration, for: model, limit: spec.samples, batchSize: spec.batchSize)
         let labels = try spec.labels.map { try Self.readLabels($0, calibration: calibration) }
