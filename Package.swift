@@ -76,7 +76,7 @@ let package = Package(
             dependencies: ["LopperModel", "LopperTesting", "ONNXProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         // Depends on the executable so `swift test` builds the `lopper` binary these tests run.
-        .testTarget(name: "LopperCLITests", dependencies: ["LopperCLI", "LopperTesting", "lopper"]),
+        .testTarget(name: "LopperCLITests", dependencies: ["LopperCLI", "LopperSensitivity", "LopperTesting", "lopper"]),
         .testTarget(
             name: "LopperPruningTests",
             dependencies: ["LopperPruning", "LopperRuntime", "LopperTesting", .product(name: "OrderedCollections", package: "swift-collections")]

@@ -61,7 +61,7 @@ public struct SweepSpec: Codable, Equatable, Sendable {
             throw ModelError("is not a valid sweep file: \(error)", file: path)
         }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
-        func resolve(_ file: String) -> String { file.hasPrefix("/") ? file : folder.appendingPathComponent(file).path }
+        func resolve(_ file: String) -> String { file.hasPrefix("/") ? file : folder.appendingPathComponent(file).standardizedFileURL.path }
         spec.model = resolve(spec.model)
         spec.calibration = resolve(spec.calibration)
         spec.labels = spec.labels.map(resolve)

@@ -98,6 +98,26 @@ def conv_chain():
     return b.model("conv_chain", [tensor("x", ["N", 3, 32, 32])], [tensor("logits", ["N", 10])], 13)
 
 
+def chain24():
+    """24 Conv+BN+ReLU layers of 16 channels: the prefix-reuse benchmark's long chain."""
+    b = Builder()
+    h = "x"
+    for i in range(24):
+        cin = 3 if i == 0 else 16
+        h = b.op("Relu", [b.bn(b.conv(h, cin, 16, stride=2 if i in (8, 16) else 1), 16)])
+    h = b.op("Flatten", [b.op("GlobalAveragePool", [h])], axis=1)
+    w = b.const("fc_w", b.normal((10, 16), 0.25))
+    b.nodes.append(helper.make_node("Gemm", [h, w, b.const("fc_b", b.normal(10, 0.1))], ["logits"],
+                                    name="gemm_0", transB=1))
+    return b.model("chain24", [tensor("x", ["N", 3, 32, 32])], [tensor("logits", ["N", 10])], 13)
+
+
+def example_calibration():
+    """16 samples for chain24 (the README example and benchmarks), uniform noise with mean 0.5."""
+    rng = np.random.default_rng(1)
+    np.savez(MODELS / "chain24_calib.npz", x=rng.uniform(-0.5, 1.5, (16, 3, 32, 32)).astype(np.float32))
+
+
 def residual():
     b = Builder()
     h = "x"
@@ -264,7 +284,7 @@ def summarize(name, model, path):
 
 def main():
     MODELS.mkdir(parents=True, exist_ok=True)
-    for build in [conv_chain, residual, c2f_block, paddle_constants, transformer_encoder,
+    for build in [conv_chain, chain24, residual, c2f_block, paddle_constants, transformer_encoder,
                   nhwc_input, mobilenet_block]:
         model, path = build(), MODELS / f"{build.__name__}.onnx"
         onnx.save(model, path)
@@ -284,6 +304,8 @@ def main():
               location="external_weights.bin", size_threshold=0)
     validate(path)
     summarize("external_weights", model, path)
+
+    example_calibration()
 
     # Data already cleared, so onnx.save writes nothing external; not checked or run.
     model, path = escape_external(), MODELS / "escape_external.onnx"

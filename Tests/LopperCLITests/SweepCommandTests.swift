@@ -1,0 +1,84 @@
+import Foundation
+import LopperSensitivity
+import LopperTesting
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct SweepCommandTests {
+    let directory: URL
+    init() throws { directory = try Fixtures.temporaryDirectory() }
+
+    static let config = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Config/sweeps/chain24.yaml").path
+
+    @Test func exampleConfigLoads() throws {
+        let spec = try SweepSpec.load(yaml: Self.config)
+        #expect(spec.model == Fixtures.model("chain24"))
+        #expect(spec.criteria == ["l1", "wanda"] && spec.levels.count == 9 && spec.batchSize == 8)
+        #expect(FileManager.default.fileExists(atPath: spec.calibration))
+        let digits = try SweepSpec.load(yaml: Self.config.replacingOccurrences(of: "chain24.yaml", with: "digits.yaml"))
+        #expect(digits.metric == .accuracy && digits.output == "probabilities")
+    }
+
+    @Test func badConfigNamesTheField() throws {
+        let path = directory.appendingPathComponent("bad.yaml").path
+        try "model: m.onnx\ncalibration: c.npz\nlevels: [0.5, 1.5]\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect { try SweepSpec.load(yaml: path) } throws: { "\($0)".contains("levels") && "\($0)".contains("1.5") }
+        try "model: m.onnx\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect { try SweepSpec.load(yaml: path) } throws: { "\($0)".contains("\(path): is missing the required field 'calibration'") }
+    }
+
+    /// A sweep killed with SIGKILL resumes: nothing finished runs again, and the final table is
+    /// the one an uninterrupted sweep gives.
+    @Test func resumesAfterKill() throws {
+        let db = directory.appendingPathComponent("killed.db").path
+        let arguments = ["sweep", "--config", Self.config, "--db", db, "--criterion", "l1", "--levels", "0.2,0.4,0.6,0.8", "--jobs", "1", "--quiet"]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: LopperBinary.path)
+        process.arguments = arguments
+        try process.run()
+        var finished: [ResultsStore.Row] = []
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline && process.isRunning {
+            if FileManager.default.fileExists(atPath: db), let rows = try? ResultsStore(path: db).allJobs(),
+               rows.filter({ $0.state == "done" }).count >= 10 {
+                break
+            }
+            usleep(20_000)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        finished = try ResultsStore(path: db).allJobs().filter { $0.state == "done" }
+        // 24 prunable groups × 4 levels.
+        let total = 96
+        #expect(finished.count >= 10 && finished.count < total, "killed mid-sweep")
+
+        let resumed = try LopperBinary.run(arguments)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let after = try ResultsStore(path: db).allJobs()
+        #expect(after.count == total && after.allSatisfy { $0.state == "done" })
+        for row in finished {
+            let now = try #require(after.first { $0.id == row.id })
+            #expect(now == row, "job \(row.job.key) was recomputed")
+        }
+
+        let clean = directory.appendingPathComponent("clean.db").path
+        #expect(try LopperBinary.run(arguments.map { $0 == db ? clean : $0 }).status == 0)
+        let expected = Dictionary(uniqueKeysWithValues: try ResultsStore(path: clean).allJobs().map { ($0.job.key, $0.score) })
+        #expect(Dictionary(uniqueKeysWithValues: after.map { ($0.job.key, $0.score) }) == expected)
+
+        let table = try LopperBinary.run(["results", "--db", db])
+        #expect(table.stdout.contains("channel / l1") && table.stdout.contains("96 of 96 jobs done"))
+        let csv = try LopperBinary.run(["results", "--db", db, "--format", "csv"])
+        let lines = csv.stdout.split(separator: "\n")
+        #expect(lines.first == "group_id,group,granularity,criterion,level,state,score,removed,wall_seconds,macs_executed,worker,error")
+        #expect(lines.count == total + 1)
+    }
+
+    @Test func missingStoreIsAValidationError() throws {
+        let result = try LopperBinary.run(["results", "--db", directory.appendingPathComponent("none.db").path])
+        #expect(result.status == 64 && result.stderr.contains("does not exist"))
+    }
+}
