@@ -63,7 +63,7 @@ struct Results: ParsableCommand {
     }
 
     static let columns = ["group_id", "group", "granularity", "criterion", "level", "state", "score", "removed",
-                          "wall_seconds", "macs_executed", "worker", "error"]
+                          "wall_seconds", "macs_executed", "worker", "error", "stderr"]
 
     private func fields(_ row: ResultsStore.Row, names: [Int: String]) -> [String: Any] {
         var result: [String: Any] = [
@@ -76,6 +76,7 @@ struct Results: ParsableCommand {
         result["macs_executed"] = row.macsExecuted
         result["worker"] = row.worker
         result["error"] = row.error
+        result["stderr"] = row.stderr
         return result
     }
 

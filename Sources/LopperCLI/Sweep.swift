@@ -49,6 +49,16 @@ struct Sweep: ParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Calibration samples per run.")
     var batchSize: Int?
 
+    @Option(help: "one-shot (prune and run the model), local (error of the layers after the group), magnitude (data-free).")
+    var method: SweepMethod?
+
+    @Option(help: ArgumentHelp("Score each pruned model with a command printing a JSON number; {model} is replaced by its path.",
+                               valueName: "command"))
+    var evaluator: String?
+
+    @Option(name: .customLong("evaluator-timeout"), help: "Seconds before an evaluator run counts as failed.")
+    var evaluatorTimeout: Double = 600
+
     @Option(help: ArgumentHelp("The results store (SQLite).", valueName: "file"))
     var db: String
 
@@ -102,6 +112,8 @@ struct Sweep: ParsableCommand {
         if let levels = try parsedLevels() { spec.levels = levels }
         if let samples { spec.samples = samples }
         if let batchSize { spec.batchSize = batchSize }
+        if let method { spec.method = method }
+        if let evaluator { spec.evaluator = ExternalEvaluator(command: evaluator, timeoutSeconds: evaluatorTimeout) }
         try spec.validate()
         return spec
     }
@@ -130,6 +142,7 @@ struct Sweep: ParsableCommand {
 }
 
 extension MetricKind: ExpressibleByArgument {}
+extension SweepMethod: ExpressibleByArgument {}
 
 /// A one-line progress bar on a terminal: done/total, jobs/s, ETA.
 final class ProgressBar {

@@ -17,13 +17,18 @@ public final class JobEvaluator: @unchecked Sendable {
         /// Reuse the dense prefix (the default); `false` runs every job on the whole model.
         public var prefixReuse: Bool
         public var cacheBytes: Int
+        public var method: SweepMethod
+        public var evaluator: ExternalEvaluator?
 
-        public init(metric: MetricKind, output: String? = nil, topK: Int = 5, prefixReuse: Bool = true, cacheBytes: Int = 512 << 20) {
+        public init(metric: MetricKind, output: String? = nil, topK: Int = 5, prefixReuse: Bool = true, cacheBytes: Int = 512 << 20,
+                    method: SweepMethod = .oneShot, evaluator: ExternalEvaluator? = nil) {
             self.metric = metric
             self.output = output
             self.topK = topK
             self.prefixReuse = prefixReuse
             self.cacheBytes = cacheBytes
+            self.method = method
+            self.evaluator = evaluator
         }
     }
 
@@ -71,10 +76,10 @@ public final class JobEvaluator: @unchecked Sendable {
         cache = try ActivationCache(budgetBytes: options.cacheBytes)
 
         var needed = Set(model.graph.outputs.map(\.name))
-        if options.prefixReuse {
+        if options.prefixReuse || options.method == .local {
             for job in jobs {
-                let plan = try self.plan(for: job)
-                needed.formUnion(plan.cut)
+                needed.formUnion(try self.plan(for: job).cut)
+                if options.method == .local { needed.formUnion(try self.localTargets(for: job)) }
             }
         }
         var observed = model
@@ -91,6 +96,9 @@ public final class JobEvaluator: @unchecked Sendable {
             try accumulator.add(dense: outputs, candidate: outputs, labels: self.labels?[index])
         }
         baseline = accumulator.value
+        if let evaluator = options.evaluator {
+            baseline = try Self.scoreExternally(model, with: evaluator)
+        }
         if jobs.contains(where: { $0.criterion == "wanda" }) {
             statistics = try ActivationStatistics.collect(model, groups: groups, calibration: calibration, threads: 1)
         }
@@ -99,11 +107,26 @@ public final class JobEvaluator: @unchecked Sendable {
     /// Prunes and scores one job.
     public func evaluate(_ job: SweepJob) throws -> JobOutcome {
         let start = DispatchTime.now().uptimeNanoseconds
+        func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         let (pruned, removed) = try prune(job)
-        let plan = options.prefixReuse ? try self.plan(for: job) : nil
-        let runnable = try plan.map { try $0.suffix(of: pruned, types: types) } ?? pruned
+        switch (options.method, options.evaluator) {
+        case (_, let evaluator?):
+            return JobOutcome(score: try Self.scoreExternally(pruned, with: evaluator), removed: removed, macsExecuted: 0, seconds: elapsed())
+        case (.magnitude, nil):
+            return JobOutcome(score: try removedMagnitude(original: model, pruned: pruned, job: job), removed: removed, macsExecuted: 0, seconds: elapsed())
+        default:
+            break
+        }
+        let plan = options.prefixReuse || options.method == .local ? try self.plan(for: job) : nil
+        var runnable = try plan.map { try $0.suffix(of: pruned, types: types) } ?? pruned
+        var referenceNames = model.graph.outputs.map(\.name)
+        if options.method == .local {
+            referenceNames = try localTargets(for: job)
+            runnable.graph.outputs = referenceNames.map { ValueInfo(name: $0, type: TensorType(elementType: types[$0]?.elementType, shape: nil)) }
+            runnable = try runnable.restricted(toOutputs: referenceNames)
+        }
         let executor = try Executor(model: runnable, options: ExecutorOptions(threads: 1))
-        var accumulator = MetricAccumulator(kind: options.metric, output: output, topK: options.topK)
+        var accumulator = MetricAccumulator(kind: options.method == .local ? .relativeL2 : options.metric, output: output, topK: options.topK)
         var macs = 0
         var macsPerBatchSize: [Int: Int] = [:]
         for (index, batch) in calibration.batches.enumerated() {
@@ -115,7 +138,7 @@ public final class JobEvaluator: @unchecked Sendable {
             }
             let outputs = try executor.run(feeds)
             var dense: [String: Tensor] = [:]
-            for output in model.graph.outputs { dense[output.name] = try cache.load(batch: index, value: output.name) }
+            for name in referenceNames { dense[name] = try cache.load(batch: index, value: name) }
             try accumulator.add(dense: dense, candidate: outputs, labels: labels?[index])
             let batchSize = batch.values.first?.shape.first ?? 0
             if macsPerBatchSize[batchSize] == nil {
@@ -124,8 +147,47 @@ public final class JobEvaluator: @unchecked Sendable {
             }
             macs += macsPerBatchSize[batchSize]!
         }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return JobOutcome(score: accumulator.value, removed: removed, macsExecuted: macs, seconds: seconds)
+        return JobOutcome(score: accumulator.value, removed: removed, macsExecuted: macs, seconds: elapsed())
+    }
+
+    /// The values the local method compares: outputs of the layers that read the group (or, for
+    /// unstructured jobs, of the pruned layers), when their shapes do not change with pruning.
+    func localTargets(for job: SweepJob) throws -> [String] {
+        guard let group = groups.first(where: { $0.id == job.group }) else { throw ModelError("there is no group \(job.group)") }
+        let producers = Set(group.members.filter { $0.role == .output }.map(\.node))
+        let wanted = job.granularity == .unstructured ? producers
+            : Set(group.members.filter { $0.role == .input }.map(\.node)).subtracting(producers)
+        let targets = model.graph.nodes.filter { wanted.contains($0.displayName) }.compactMap(\.outputs.first)
+        return targets.isEmpty ? model.graph.outputs.map(\.name) : targets
+    }
+
+    /// Data-free proxy: the mean magnitude of the weights the job removes or zeroes.
+    private func removedMagnitude(original: Model, pruned: Model, job: SweepJob) throws -> Double {
+        guard let group = groups.first(where: { $0.id == job.group }) else { throw ModelError("there is no group \(job.group)") }
+        var sum = 0.0, count = 0
+        for tensor in Set(group.members.filter { $0.role == .output || $0.role == .input }.map(\.tensor)).sorted() {
+            guard let before = try original.graph.constant(tensor)?.floats() else { continue }
+            let after = try pruned.graph.constant(tensor)?.floats() ?? []
+            if job.granularity == .unstructured {
+                guard after.count == before.count else { continue }
+                for (x, y) in zip(before, after) where y == 0 && x != 0 { sum += Double(abs(x)); count += 1 }
+            } else {
+                // Structured: what is missing is what was removed (magnitude of all minus what remains).
+                sum += before.reduce(0) { $0 + Double(abs($1)) } - after.reduce(0) { $0 + Double(abs($1)) }
+                count += before.count - after.count
+            }
+        }
+        return count > 0 ? sum / Double(count) : 0
+    }
+
+    /// Writes the model to a temporary file and runs the user's evaluator on it.
+    static func scoreExternally(_ model: Model, with evaluator: ExternalEvaluator) throws -> Double {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-eval-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("model.onnx").path
+        try model.save(to: path)
+        return try evaluator.score(modelPath: path)
     }
 
     /// The pruned model and how many units (or weights) were removed.

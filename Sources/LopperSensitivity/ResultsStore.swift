@@ -19,6 +19,8 @@ public final class ResultsStore: @unchecked Sendable {
         public var samples: Int
         public var batchSize: Int
         public var output: String
+        /// The scoring method, and the external evaluator's command when there is one.
+        public var method: String
     }
 
     public struct Row: Sendable, Equatable {
@@ -31,6 +33,7 @@ public final class ResultsStore: @unchecked Sendable {
         public var macsExecuted: Int?
         public var worker: String?
         public var error: String?
+        public var stderr: String?
         public var attempts: Int
     }
 
@@ -59,7 +62,7 @@ public final class ResultsStore: @unchecked Sendable {
                     granularity TEXT NOT NULL, criterion TEXT NOT NULL, level REAL NOT NULL,
                     state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done', 'failed')),
                     score REAL, removed INTEGER, wall_seconds REAL, macs_executed INTEGER,
-                    worker TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated_at TEXT);
+                    worker TEXT, error TEXT, stderr TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated_at TEXT);
                 CREATE INDEX jobs_by_state ON jobs(state);
                 CREATE TABLE baseline (metric TEXT PRIMARY KEY NOT NULL, value REAL NOT NULL);
                 """)
@@ -73,6 +76,7 @@ public final class ResultsStore: @unchecked Sendable {
             ("model_sha256", identity.modelSHA256), ("calibration_sha256", identity.calibrationSHA256),
             ("labels_sha256", identity.labelsSHA256 ?? ""), ("metric", identity.metric.rawValue),
             ("samples", String(identity.samples)), ("batch_size", String(identity.batchSize)), ("output", identity.output),
+            ("method", identity.method),
         ]
         try database.write { db in
             let existing = Dictionary(uniqueKeysWithValues: try GRDB.Row.fetchAll(db, sql: "SELECT key, value FROM sweep").map {
@@ -136,10 +140,11 @@ public final class ResultsStore: @unchecked Sendable {
         }
     }
 
-    public func recordFailure(_ id: Int64, _ message: String, worker: String) throws {
+    /// Marks a job failed, keeping the message and (for an external evaluator) its standard error.
+    public func recordFailure(_ id: Int64, _ message: String, stderr: String? = nil, worker: String) throws {
         try database.write { db in
-            try db.execute(sql: "UPDATE jobs SET state = 'failed', error = ?, worker = ?, updated_at = ? WHERE id = ? AND state != 'done'",
-                           arguments: [message, worker, Self.now(), id])
+            try db.execute(sql: "UPDATE jobs SET state = 'failed', error = ?, stderr = ?, worker = ?, updated_at = ? WHERE id = ? AND state != 'done'",
+                           arguments: [message, stderr, worker, Self.now(), id])
         }
     }
 
@@ -171,12 +176,13 @@ public final class ResultsStore: @unchecked Sendable {
         try database.read { db in
             try GRDB.Row.fetchAll(db, sql: """
                 SELECT id, group_id, granularity, criterion, level, state, score, removed, wall_seconds, macs_executed,
-                       worker, error, attempts FROM jobs WHERE \(condition) ORDER BY group_id, granularity, criterion, level
+                       worker, error, stderr, attempts FROM jobs WHERE \(condition) ORDER BY group_id, granularity, criterion, level
                 """).map { row in
                 Row(id: row["id"], job: SweepJob(group: row["group_id"], granularity: SweepGranularity(rawValue: row["granularity"]) ?? .channel,
                                                  criterion: row["criterion"], level: row["level"]),
                     state: row["state"], score: row["score"], removed: row["removed"], seconds: row["wall_seconds"],
-                    macsExecuted: row["macs_executed"], worker: row["worker"], error: row["error"], attempts: row["attempts"])
+                    macsExecuted: row["macs_executed"], worker: row["worker"], error: row["error"], stderr: row["stderr"],
+                    attempts: row["attempts"])
             }
         }
     }

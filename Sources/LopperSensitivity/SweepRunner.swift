@@ -63,7 +63,7 @@ public struct SweepRunner {
     public func run(progress: ((Progress) -> Void)? = nil) throws -> Progress {
         try spec.validate()
         var model = try Model.load(path: spec.model)
-        if spec.metric != .relativeL2 {
+        if spec.metric != .relativeL2 && spec.evaluator == nil && spec.method == .oneShot {
             // Classifier metrics read one output; the rest of the graph (a label branch with
             // operators Lopper does not run, say) is not needed.
             model = try model.restricted(toOutputs: [spec.output ?? model.graph.outputs.first?.name ?? ""])
@@ -81,7 +81,8 @@ public struct SweepRunner {
         try store.bind(to: ResultsStore.Identity(
             modelSHA256: try FileDigest.sha256(spec.model), calibrationSHA256: try FileDigest.sha256(spec.calibration),
             labelsSHA256: try spec.labels.map(FileDigest.sha256), metric: spec.metric, samples: calibration.samples,
-            batchSize: spec.batchSize, output: output), spec: spec)
+            batchSize: spec.batchSize, output: output,
+            method: spec.evaluator.map { "external: \($0.command)" } ?? spec.method.rawValue), spec: spec)
         try store.register(groups: groups, jobs: jobs)
         let wanted = Set(jobs.map(\.key))
         let pending = try store.unfinishedJobs().filter { wanted.contains($0.job.key) }
@@ -93,7 +94,8 @@ public struct SweepRunner {
         let evaluator = try JobEvaluator(model: model, groups: groups, calibration: calibration, labels: labels,
                                          jobs: pending.map(\.job),
                                          options: .init(metric: spec.metric, output: spec.output, topK: spec.topK,
-                                                        prefixReuse: prefixReuse, cacheBytes: cacheBytes))
+                                                        prefixReuse: prefixReuse, cacheBytes: cacheBytes,
+                                                        method: spec.method, evaluator: spec.evaluator))
         try store.setBaseline(evaluator.baseline, metric: spec.metric)
 
         let start = DispatchTime.now().uptimeNanoseconds
@@ -114,6 +116,10 @@ public struct SweepRunner {
                     do {
                         let outcome = try evaluator.evaluate(row.job)
                         try store.recordResult(row.id, outcome, worker: worker)
+                    } catch let error as ExternalEvaluator.Failure {
+                        try store.recordFailure(row.id, error.description, stderr: error.stderr, worker: worker)
+                        logger.warning("job \(row.job.key) failed: \(error)")
+                        lock.lock(); state.failed += 1; lock.unlock()
                     } catch let error as ModelError {
                         try store.recordFailure(row.id, error.description, worker: worker)
                         logger.warning("job \(row.job.key) failed: \(error)")

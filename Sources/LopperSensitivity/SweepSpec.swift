@@ -23,13 +23,17 @@ public struct SweepSpec: Codable, Equatable, Sendable {
     public var batchSize: Int
     /// `k` of the top-k metric.
     public var topK: Int
+    public var method: SweepMethod
+    /// A command that scores a pruned model in the user's own framework (task metrics such as mAP).
+    public var evaluator: ExternalEvaluator?
 
     public static let defaultLevels: [Double] = (1...9).map { Double($0) / 10 }
     public static let knownCriteria = ["l1", "l2", "bn-scale", "random", "wanda"]
 
     public init(model: String, calibration: String, labels: String? = nil, metric: MetricKind = .relativeL2,
                 output: String? = nil, granularities: [SweepGranularity] = [.channel], criteria: [String] = ["l1"],
-                levels: [Double] = SweepSpec.defaultLevels, samples: Int? = nil, batchSize: Int = 8, topK: Int = 5) {
+                levels: [Double] = SweepSpec.defaultLevels, samples: Int? = nil, batchSize: Int = 8, topK: Int = 5,
+                method: SweepMethod = .oneShot, evaluator: ExternalEvaluator? = nil) {
         self.model = model
         self.calibration = calibration
         self.labels = labels
@@ -41,6 +45,8 @@ public struct SweepSpec: Codable, Equatable, Sendable {
         self.samples = samples
         self.batchSize = batchSize
         self.topK = topK
+        self.method = method
+        self.evaluator = evaluator
     }
 
     /// Reads a YAML sweep file. Relative paths in it are resolved against the file's folder.
@@ -82,13 +88,17 @@ public struct SweepSpec: Codable, Equatable, Sendable {
         guard batchSize >= 1 else { throw ModelError("must be at least 1", field: "batchSize") }
         if let samples, samples < 1 { throw ModelError("must be at least 1", field: "samples") }
         guard topK >= 1 else { throw ModelError("must be at least 1", field: "topK") }
-        if metric.needsLabels && labels == nil {
+        if let evaluator {
+            guard method == .oneShot else { throw ModelError("an external evaluator scores whole models: use method one-shot", field: "method") }
+            try evaluator.validate()
+        }
+        if metric.needsLabels && labels == nil && evaluator == nil && method == .oneShot {
             throw ModelError("metric \(metric.rawValue) needs labels (--labels y.npy)", field: "labels")
         }
     }
 
     enum CodingKeys: String, CodingKey {
-        case model, calibration, labels, metric, output, granularities, criteria, levels, samples, batchSize = "batch_size", topK = "top_k"
+        case model, calibration, labels, metric, output, granularities, criteria, levels, samples, batchSize = "batch_size", topK = "top_k", method, evaluator
     }
 
     public init(from decoder: Decoder) throws {
@@ -103,7 +113,20 @@ public struct SweepSpec: Codable, Equatable, Sendable {
         samples = try c.decodeIfPresent(Int.self, forKey: .samples)
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
         topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? topK
+        method = try c.decodeIfPresent(SweepMethod.self, forKey: .method) ?? method
+        evaluator = try c.decodeIfPresent(ExternalEvaluator.self, forKey: .evaluator)
     }
+}
+
+/// How a job is scored.
+public enum SweepMethod: String, Codable, CaseIterable, Sendable {
+    /// Prune, run the model to its outputs, and apply the metric (the default).
+    case oneShot = "one-shot"
+    /// Relative L2 error of the layers right after the group (its consumers), on cached dense
+    /// activations: only the part of the graph between the cut and those layers runs.
+    case local
+    /// Data-free proxy: mean |w| of the weights removed.
+    case magnitude
 }
 
 /// What a sweep job removes.

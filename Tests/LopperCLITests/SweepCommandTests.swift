@@ -73,7 +73,7 @@ import Glibc
         #expect(table.stdout.contains("channel / l1") && table.stdout.contains("96 of 96 jobs done"))
         let csv = try LopperBinary.run(["results", "--db", db, "--format", "csv"])
         let lines = csv.stdout.split(separator: "\n")
-        #expect(lines.first == "group_id,group,granularity,criterion,level,state,score,removed,wall_seconds,macs_executed,worker,error")
+        #expect(lines.first == "group_id,group,granularity,criterion,level,state,score,removed,wall_seconds,macs_executed,worker,error,stderr")
         #expect(lines.count == total + 1)
     }
 

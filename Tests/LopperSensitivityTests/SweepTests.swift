@@ -149,3 +149,92 @@ import Testing
         }
     }
 }
+
+/// The local and magnitude methods, the external evaluator and the disk spill.
+@Suite struct SweepMethodTests {
+    let directory: URL
+    init() throws { directory = try Fixtures.temporaryDirectory() }
+
+    func spec(_ method: SweepMethod = .oneShot) throws -> SweepSpec {
+        let calibration = directory.appendingPathComponent("calib.npz").path
+        var state: UInt64 = 3
+        let values = (0..<(4 * 3 * 32 * 32)).map { _ -> Float in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state) >> 40) / Float(1 << 22)
+        }
+        try NumPy.writeArchive(["x": TensorData(floats: values, shape: [4, 3, 32, 32])], to: calibration)
+        return SweepSpec(model: Fixtures.model("conv_chain"), calibration: calibration, levels: [0.25, 0.75], batchSize: 2, method: method)
+    }
+
+    func run(_ spec: SweepSpec, _ name: String, cacheBytes: Int = 512 << 20) throws -> [ResultsStore.Row] {
+        let store = directory.appendingPathComponent("\(name).db").path
+        try SweepRunner(spec: spec, storePath: store, cacheBytes: cacheBytes).run()
+        return try ResultsStore(path: store).allJobs()
+    }
+
+    @Test func spillingToDiskChangesNothing() throws {
+        let inMemory = try run(try spec(), "memory").map(\.score)
+        let spilled = try run(try spec(), "disk", cacheBytes: 0).map(\.score)
+        #expect(inMemory == spilled)
+    }
+
+    @Test func localMethodRunsOnlyUpToTheConsumers() throws {
+        let local = try run(try spec(.local), "local")
+        let full = try run(try spec(), "full")
+        #expect(local.allSatisfy { $0.state == "done" && ($0.score ?? -1) >= 0 })
+        // Group 0 (conv_0) is read by conv_1: the local job runs conv_0..conv_1 only.
+        let localMACs = local.filter { $0.job.group == 0 }.compactMap(\.macsExecuted)
+        let fullMACs = full.filter { $0.job.group == 0 }.compactMap(\.macsExecuted)
+        #expect(zip(localMACs, fullMACs).allSatisfy { $0 < $1 })
+        // More pruning of one group damages its consumer more.
+        for group in Set(local.map(\.job.group)) {
+            let scores = local.filter { $0.job.group == group }.sorted { $0.job.level < $1.job.level }.map { $0.score! }
+            #expect(scores[0] < scores[1], "group \(group)")
+        }
+    }
+
+    @Test func magnitudeProxyIsTheMeanRemovedWeight() throws {
+        let rows = try run(try spec(.magnitude), "magnitude")
+        let model = try Model.load(path: Fixtures.model("conv_chain"))
+        let groups = try DependencyAnalysis.groups(of: model)
+        // Independent: remove the same channels, measure what left the weights.
+        let row = try #require(rows.first { $0.job.group == 1 && $0.job.level == 0.25 })
+        let removing = try ChannelSelection(sparsity: 0.25).channelsToRemove([groups[1]], in: model, by: MagnitudeImportance(p: 1))
+        let removed = Set(removing[1]!)
+        let w1 = try model.graph.constant(model.graph.nodes[3].inputs[1])!.floats()   // [16, 8, 3, 3] filters
+        let w2 = try model.graph.constant(model.graph.nodes[6].inputs[1])!.floats()   // [16, 16, 3, 3] reads them
+        var sum = 0.0, count = 0
+        for (i, w) in w1.enumerated() where removed.contains(i / 72) { sum += Double(abs(w)); count += 1 }
+        for (i, w) in w2.enumerated() where removed.contains((i / 9) % 16) { sum += Double(abs(w)); count += 1 }
+        #expect(abs(row.score! - sum / Double(count)) < 1e-9)
+    }
+
+    @Test func externalEvaluatorScoresAndFailuresAreKept() throws {
+        var spec = try spec()
+        spec.levels = [0.5]
+        // Prints the model's size in bytes: smaller models score lower.
+        spec.evaluator = ExternalEvaluator(command: "wc -c < {model}")
+        let rows = try run(spec, "external")
+        let baseline = try #require(try ResultsStore(path: directory.appendingPathComponent("external.db").path).baseline())
+        #expect(rows.allSatisfy { $0.state == "done" && $0.score! < baseline.value })
+
+        let failing = ExternalEvaluator(command: "echo broken >&2; exit 3 # {model}")
+        #expect { try failing.score(modelPath: Fixtures.model("conv_chain")) } throws: {
+            ($0 as? ExternalEvaluator.Failure).map { $0.description.contains("status 3") && $0.stderr.contains("broken") } ?? false
+        }
+        let silent = ExternalEvaluator(command: "echo not-a-number # {model}")
+        #expect { try silent.score(modelPath: Fixtures.model("conv_chain")) } throws: { "\($0)".contains("not a JSON number") }
+        let slow = ExternalEvaluator(command: "sleep 5 # {model}", timeoutSeconds: 0.3)
+        #expect { try slow.score(modelPath: Fixtures.model("conv_chain")) } throws: { "\($0)".contains("timed out") }
+    }
+
+    @Test func aFailingEvaluatorFailsJobsNotTheSweep() throws {
+        var spec = try spec()
+        spec.levels = [0.5]
+        let marker = directory.appendingPathComponent("dense-done").path
+        // The dense model (first call) scores 1; every pruned model makes the command fail.
+        spec.evaluator = ExternalEvaluator(command: "if [ -e '\(marker)' ]; then echo pruned >&2; exit 1; fi; touch '\(marker)'; echo 1 # {model}")
+        let rows = try run(spec, "failing")
+        #expect(!rows.isEmpty && rows.allSatisfy { $0.state == "failed" && $0.stderr == "pruned\n" && $0.error!.contains("status 1") })
+    }
+}
