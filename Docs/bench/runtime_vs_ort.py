@@ -5,9 +5,10 @@
 
 For every case (model, input shape, threads) it runs `lopper bench --json` in a subprocess and
 an ONNX Runtime session in this process (CPU provider, intra_op_num_threads equal to Lopper's,
-inter_op 1, sequential, all graph optimizations on) on random inputs of the same shape, and
-prints a Markdown table of medians, p90s and the ratio Lopper/ORT, then Lopper's peak RSS per
-model against the model file's size.
+inter_op 1, sequential, all graph optimizations on) on random inputs of the same shape. The two
+alternate for --rounds rounds so that load from other processes falls on both; the table gives
+the median over rounds of each side's median (and p90) and the median of the per-round ratios
+Lopper/ORT, then Lopper's peak RSS per model against the model file's size.
 """
 import argparse
 import json
@@ -35,14 +36,17 @@ def lopper(binary, model, shape, threads, runs, warmup):
     return json.loads(out.stdout)
 
 
-def onnxruntime(model, shape, threads, runs, warmup):
+def ort_session(model, threads):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def onnxruntime(session, shape, runs, warmup):
     feed = {session.get_inputs()[0].name: np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)}
     for _ in range(warmup):
         session.run(None, feed)
@@ -62,6 +66,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     print("| model | input | threads | Lopper median (p90) ms | ORT median (p90) ms | Lopper / ORT |")
@@ -73,9 +78,18 @@ def main():
         for batch in map(int, args.batches.split(",")):
             shape = [batch] + sample
             for threads in map(int, args.threads.split(",")):
-                ours = lopper(args.lopper, model, shape, threads, args.runs, args.warmup)
-                theirs = onnxruntime(model, shape, threads, args.runs, args.warmup)
-                ratio = ours["median_ms"] / theirs["median_ms"]
+                session = ort_session(model, threads)
+                rounds = []
+                for _ in range(args.rounds):
+                    a = lopper(args.lopper, model, shape, threads, args.runs, args.warmup)
+                    b = onnxruntime(session, shape, args.runs, args.warmup)
+                    rounds.append((a, b, a["median_ms"] / b["median_ms"]))
+                del session
+                mid = lambda key, side: float(np.median([r[side][key] for r in rounds]))
+                ours = {"median_ms": mid("median_ms", 0), "p90_ms": mid("p90_ms", 0),
+                        "peak_rss_bytes": max(r[0]["peak_rss_bytes"] for r in rounds)}
+                theirs = {"median_ms": mid("median_ms", 1), "p90_ms": mid("p90_ms", 1)}
+                ratio = float(np.median([r[2] for r in rounds]))
                 worst = max(worst, ratio)
                 rss[label] = max(rss.get(label, 0), ours["peak_rss_bytes"])
                 print(f"| {label} | {'x'.join(map(str, shape))} | {threads} | {ours['median_ms']:.1f} ({ours['p90_ms']:.1f}) "

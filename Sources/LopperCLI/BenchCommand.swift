@@ -80,8 +80,14 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// The process's peak resident set size so far.
+    /// The process's peak resident set size so far. Linux's `VmHWM` counts this program only;
+    /// `getrusage` would also count what the parent used before `exec`.
     static func peakResidentBytes() -> Int {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
+            return kib * 1024
+        }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return usage.ru_maxrss * 1024

@@ -6,16 +6,16 @@ import LopperSensitivity
 struct Results: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a sweep's sensitivity table: groups × sparsity levels.",
-        discussion: "csv and json give one row per job, for pandas and other tools.")
+        discussion: "csv and json give one row per job, for pandas and other tools; svg draws the sensitivity curves.")
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-        case table, csv, json
+        case table, csv, json, svg
     }
 
     @Option(help: ArgumentHelp("The results store written by lopper sweep.", valueName: "file"))
     var db: String
 
-    @Option(help: "table, csv or json.")
+    @Option(help: "table, csv, json or svg.")
     var format: OutputFormat = .table
 
     func validate() throws {
@@ -30,6 +30,7 @@ struct Results: ParsableCommand {
         case .table: print(try table(rows, names: names, store: store))
         case .csv: print(csv(rows, names: names))
         case .json: print(try json(rows, names: names, store: store))
+        case .svg: print(SensitivityPlot.svg(rows, names: names, metric: try store.metadata("metric") ?? "score"))
         }
     }
 

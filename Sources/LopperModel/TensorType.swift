@@ -62,7 +62,8 @@ public struct TensorType: Hashable, Sendable, CustomStringConvertible {
         } : nil
     }
 
-    var proto: Onnx_TypeProto {
+    /// The type as an ONNX `TypeProto`.
+    public var proto: Onnx_TypeProto {
         var tensor = Onnx_TypeProto.Tensor()
         if let elementType { tensor.elemType = elementType.rawValue }
         if let shape {

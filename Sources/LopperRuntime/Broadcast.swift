@@ -93,30 +93,50 @@ extension Broadcast {
     }
 }
 
+/// A function of two elements. Kernels pass a concrete type rather than a closure so that the
+/// loops below are specialised and inlined, including inside the per-thread closures.
+protocol ElementFunction {
+    associatedtype A
+    associatedtype B
+    associatedtype C
+    func callAsFunction(_ a: A, _ b: B) -> C
+}
+
 /// Applies `op` elementwise over two broadcast operands, splitting rows (or one long row)
 /// across threads.
-@inline(__always)
-func broadcastBinary<A, B, C>(_ a: UnsafePointer<A>, _ b: UnsafePointer<B>, _ out: UnsafeMutablePointer<C>,
-                              _ plan: Broadcast, _ context: ExecutionContext, _ op: (A, B) -> C) {
+func broadcastBinary<F: ElementFunction>(_ a: UnsafePointer<F.A>, _ b: UnsafePointer<F.B>, _ out: UnsafeMutablePointer<F.C>,
+                                         _ plan: Broadcast, _ context: ExecutionContext, _ op: F) {
     let inner = plan.inner, rows = plan.rows
     let sa = plan.innerStride(0), sb = plan.innerStride(1)
-    @inline(__always) func line(_ pa: UnsafePointer<A>, _ pb: UnsafePointer<B>, _ po: UnsafeMutablePointer<C>, _ n: Int) {
-        switch (sa, sb) {
-        case (1, 1): for k in 0..<n { po[k] = op(pa[k], pb[k]) }
-        case (1, 0): let y = pb[0]; for k in 0..<n { po[k] = op(pa[k], y) }
-        case (0, 1): let x = pa[0]; for k in 0..<n { po[k] = op(x, pb[k]) }
-        default: let v = op(pa[0], pb[0]); for k in 0..<n { po[k] = v }
-        }
-    }
     if rows == 1 {
-        context.parallel(inner, grain: 1 << 15) { range in
-            line(a + range.lowerBound * sa, b + range.lowerBound * sb, out + range.lowerBound, range.count)
+        context.parallel(inner, grain: 1 << 16) { range in
+            binaryLine(a + range.lowerBound * sa, b + range.lowerBound * sb, out + range.lowerBound, range.count, sa, sb, op)
         }
-    } else {
-        context.parallel(rows, grain: max(1, (1 << 15) / max(inner, 1))) { range in
+        return
+    }
+    // Row offsets computed up front: threads then share no reference-counted state.
+    var offsets = [Int](repeating: 0, count: 2 * rows)
+    for row in 0..<rows {
+        offsets[2 * row] = plan.offset(0, row: row)
+        offsets[2 * row + 1] = plan.offset(1, row: row)
+    }
+    offsets.withUnsafeBufferPointer { table in
+        let table = table.baseAddress!
+        context.parallel(rows, cost: rows * inner) { range in
             for row in range {
-                line(a + plan.offset(0, row: row), b + plan.offset(1, row: row), out + row * inner, inner)
+                binaryLine(a + table[2 * row], b + table[2 * row + 1], out + row * inner, inner, sa, sb, op)
             }
         }
+    }
+}
+
+@inline(__always)
+private func binaryLine<F: ElementFunction>(_ pa: UnsafePointer<F.A>, _ pb: UnsafePointer<F.B>, _ po: UnsafeMutablePointer<F.C>,
+                                            _ n: Int, _ sa: Int, _ sb: Int, _ op: F) {
+    switch (sa, sb) {
+    case (1, 1): for k in 0..<n { po[k] = op(pa[k], pb[k]) }
+    case (1, 0): let y = pb[0]; for k in 0..<n { po[k] = op(pa[k], y) }
+    case (0, 1): let x = pa[0]; for k in 0..<n { po[k] = op(x, pb[k]) }
+    default: let v = op(pa[0], pb[0]); for k in 0..<n { po[k] = v }
     }
 }

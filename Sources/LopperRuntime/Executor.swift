@@ -28,6 +28,7 @@ public final class Executor: @unchecked Sendable {
     let opset: Int
     let path: String?
     let plan: Plan
+    private let pool = BufferPool()
 
     public convenience init(path: String, options: ExecutorOptions = ExecutorOptions()) throws {
         try self.init(model: Model.load(path: path), options: options)
@@ -66,7 +67,12 @@ public final class Executor: @unchecked Sendable {
     /// Runs the model. Every declared input must be given, with its declared element type and
     /// with the declared size on every axis that has a fixed size.
     public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
-        openblas_set_num_threads(Int32(options.threads))
+        try BufferPool.$current.withValue(pool) { try execute(feeds) }
+    }
+
+    private func execute(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+        // Kernels split work across threads themselves and call OpenBLAS single-threaded.
+        openblas_set_num_threads(1)
         let context = ExecutionContext(threads: options.threads)
         var values = plan.initialValues
         for input in inputs {

@@ -66,10 +66,15 @@ enum KernelRegistry {
 public struct ExecutionContext: Sendable {
     public let threads: Int
 
+    /// Below this many elementary operations a job runs on the calling thread: waking another
+    /// thread costs tens of microseconds.
+    static let minimumParallelCost = 1 << 18
+
     /// Calls `body` on disjoint ranges covering `0..<count`, on up to `threads` threads.
-    /// `grain` is the smallest range worth a thread of its own.
-    func parallel(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
-        let chunks = min(threads, count / max(grain, 1))
+    /// `grain` is the smallest range worth a thread of its own; `cost` estimates the whole job's
+    /// operations (when less than `minimumParallelCost`, it runs on the calling thread).
+    func parallel(_ count: Int, grain: Int = 1, cost: Int = .max, _ body: (Range<Int>) -> Void) {
+        let chunks = cost < Self.minimumParallelCost ? 1 : min(threads, count / max(grain, 1))
         if chunks <= 1 {
             if count > 0 { body(0..<count) }
             return

@@ -18,6 +18,8 @@ struct Plan {
         var inputs: [String]
         var outputs: [String]
         var activation: Activation?
+        /// Set when a chain of nodes was recognised as this activation of `inputs[0]`.
+        var unary: Activation?
     }
 
     private(set) var steps: [Step] = []
@@ -35,10 +37,15 @@ struct Plan {
             }
         }
         let graphOutputs = Set(graph.outputs.map(\.name))
-        var pending = graph.nodes.map { Pending(node: $0, inputs: $0.inputs, outputs: $0.outputs, activation: nil) }
+        let trace = ProcessInfo.processInfo.environment["LOPPER_TRACE"] != nil
+        var pending = graph.nodes.map { Pending(node: $0, inputs: $0.inputs, outputs: $0.outputs, activation: nil, unary: nil) }
         if optimize {
             pending = try Plan.fold(pending, &constants, model: model, opset: opset)
             pending = try Plan.foldBatchNorm(pending, &constants, keep: graphOutputs)
+            pending = Plan.recognizeHardSwish(pending, constants, opset: opset, keep: graphOutputs)
+            let facts = try? ShapeInference.run(model)
+            pending = Plan.recognizeUnary(pending, constants, opset: opset, facts: facts)
+            pending = Plan.mergeUnary(pending, keep: graphOutputs)
             pending = try Plan.fuseActivations(pending, constants, opset: opset, keep: graphOutputs)
         }
 
@@ -57,10 +64,14 @@ struct Plan {
                 throw node.error("has no kernel for opset \(opset)")
             }
             var kernel: Kernel
-            do { kernel = try factory(setup) } catch let error as ModelError {
+            do { kernel = try item.unary.map { ActivationKernels.ActivationKernel(activation: $0) } ?? factory(setup) } catch let error as ModelError {
                 throw ModelError(error.message, node: node.label, field: error.field.map { "opset \(opset), \($0)" } ?? "opset \(opset)")
             }
             if let activation = item.activation, let fusing = kernel as? ActivationFusing { kernel = fusing.fusing(activation) }
+            if trace {
+                let note = item.unary.map { " as \($0)" } ?? item.activation.map { " + \($0)" } ?? ""
+                FileHandle.standardError.write(Data("plan \(node.label)\(note): \(item.inputs) -> \(item.outputs)\n".utf8))
+            }
             let inputSlots = item.inputs.map { $0.isEmpty ? nil : slot($0) }
             for case let s? in inputSlots { lastUse[s] = steps.count }
             steps.append(Step(node: node, kernel: kernel, inputs: inputSlots, outputs: item.outputs.map { $0.isEmpty ? nil : slot($0) }))
@@ -162,6 +173,87 @@ struct Plan {
         return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }
 
+    /// Replaces `x * Clip(x + 3, 0, 6) / 6` (how Paddle exports hard-swish) by one HardSwish step.
+    private static func recognizeHardSwish(_ nodes: [Pending], _ constants: [String: Tensor], opset: Int, keep: Set<String>) -> [Pending] {
+        var nodes = nodes
+        var removed = Set<Int>()
+        let readers = readers(nodes)
+        func scalar(_ name: String) -> Float? {
+            guard let t = constants[name], t.kind == .float, t.count == 1 else { return nil }
+            return t.f[0]
+        }
+        /// The single reader of a node's only output, when nothing else needs that output.
+        func onlyReader(_ position: Int) -> Int? {
+            let item = nodes[position]
+            guard item.outputs.count == 1, !keep.contains(item.outputs[0]),
+                  let list = readers[item.outputs[0]], list.count == 1, !removed.contains(list[0]) else { return nil }
+            return list[0]
+        }
+        func isOp(_ item: Pending, _ op: String) -> Bool { item.node.opType == op && item.node.domain.isEmpty && item.unary == nil }
+        for position in nodes.indices where isOp(nodes[position], "Add") && nodes[position].inputs.count == 2 {
+            let add = nodes[position]
+            let x: String
+            if scalar(add.inputs[1]) == 3 { x = add.inputs[0] } else if scalar(add.inputs[0]) == 3 { x = add.inputs[1] } else { continue }
+            guard constants[x] == nil,
+                  let clipAt = onlyReader(position), isOp(nodes[clipAt], "Clip"), nodes[clipAt].inputs.first == add.outputs[0],
+                  case .clip(0, 6)? = try? Activation.of(nodes[clipAt].node, opset: opset, constants: nodes[clipAt].inputs.map { constants[$0] }),
+                  let mulAt = onlyReader(clipAt), isOp(nodes[mulAt], "Mul"),
+                  Set(nodes[mulAt].inputs) == [x, nodes[clipAt].outputs[0]],
+                  let scaleAt = onlyReader(mulAt), nodes[scaleAt].inputs.first == nodes[mulAt].outputs[0],
+                  nodes[scaleAt].inputs.count == 2, let factor = scalar(nodes[scaleAt].inputs[1]),
+                  (isOp(nodes[scaleAt], "Div") && factor == 6) || (isOp(nodes[scaleAt], "Mul") && abs(factor - 1 / 6) < 1e-7) else { continue }
+            nodes[scaleAt].inputs = [x]
+            nodes[scaleAt].unary = .hardSwish
+            removed.formUnion([position, clipAt, mulAt])
+        }
+        return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// Marks float activations, and Mul/Add by a scalar constant, as unary steps that can merge
+    /// with each other and fuse into the producer's kernel.
+    private static func recognizeUnary(_ nodes: [Pending], _ constants: [String: Tensor], opset: Int, facts: ShapeTable?) -> [Pending] {
+        var nodes = nodes
+        for position in nodes.indices where nodes[position].unary == nil && nodes[position].node.domain.isEmpty {
+            let item = nodes[position]
+            guard item.outputs.count == 1, let x = item.inputs.first else { continue }
+            if ActivationKernels.names.contains(item.node.opType) || item.node.opType == "Clip" {
+                guard constants[x] == nil, facts?.facts[x]?.type.elementType == .float32 else { continue }
+                nodes[position].unary = try? Activation.of(item.node, opset: opset, constants: item.inputs.map { constants[$0] })
+                if nodes[position].unary != nil { nodes[position].inputs = [x] }
+                continue
+            }
+            guard ["Mul", "Add"].contains(item.node.opType), item.inputs.count == 2 else { continue }
+            // The scalar operand may come first or second; the result keeps x's shape when x's rank covers it.
+            for (operand, other) in [(item.inputs[1], item.inputs[0]), (item.inputs[0], item.inputs[1])] {
+                guard let c = constants[operand], c.kind == .float, c.count == 1, constants[other] == nil,
+                      let rank = facts?.facts[other]?.type.rank, rank >= c.rank,
+                      facts?.facts[other]?.type.elementType == .float32 else { continue }
+                nodes[position].unary = item.node.opType == "Mul" ? .affine(scale: c.f[0], bias: 0) : .affine(scale: 1, bias: c.f[0])
+                nodes[position].inputs = [other]
+                break
+            }
+        }
+        return nodes
+    }
+
+    /// Joins a unary step into the unary step that reads its output, when nothing else does.
+    private static func mergeUnary(_ nodes: [Pending], keep: Set<String>) -> [Pending] {
+        var nodes = nodes
+        var removed = Set<Int>()
+        let readers = readers(nodes)
+        for position in nodes.indices {
+            guard let first = nodes[position].unary, nodes[position].outputs.count == 1,
+                  !keep.contains(nodes[position].outputs[0]),
+                  let list = readers[nodes[position].outputs[0]], list.count == 1,
+                  let second = nodes[list[0]].unary, nodes[list[0]].inputs == nodes[position].outputs else { continue }
+            let next = list[0]
+            nodes[next].unary = Activation.combine(first, second)
+            nodes[next].inputs = nodes[position].inputs
+            removed.insert(position)
+        }
+        return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
     /// Runs a following activation inside Conv, ConvTranspose, Gemm and MatMul kernels.
     private static func fuseActivations(_ nodes: [Pending], _ constants: [String: Tensor], opset: Int, keep: Set<String>) throws -> [Pending] {
         var nodes = nodes
@@ -174,7 +266,7 @@ struct Plan {
                   let consumers = readers[item.outputs[0]], consumers.count == 1 else { continue }
             let next = nodes[consumers[0]]
             guard next.inputs.first == item.outputs[0], next.outputs.count == 1,
-                  let activation = try? Activation.of(next.node, opset: opset, constants: next.inputs.map { constants[$0] }) else { continue }
+                  let activation = next.unary ?? (try? Activation.of(next.node, opset: opset, constants: next.inputs.map { constants[$0] })) else { continue }
             nodes[position].activation = activation
             nodes[position].outputs = next.outputs
             removed.insert(consumers[0])

@@ -28,17 +28,51 @@ extension ElementType {
 }
 
 /// A 64-byte aligned block of memory owned by one or more tensors. Never mutated once a kernel
-/// has returned it, so tensors may share it (Reshape, Identity).
+/// has returned it, so tensors may share it (Reshape, Identity). Large blocks made during a run
+/// come from that run's pool and go back to it when the last tensor using them is released.
 final class Buffer: @unchecked Sendable {
     let raw: UnsafeMutableRawPointer
     let byteCount: Int
+    private let pool: BufferPool?
 
     init(byteCount: Int) {
         self.byteCount = byteCount
-        raw = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        let pool = byteCount >= BufferPool.smallest ? BufferPool.current : nil
+        self.pool = pool
+        raw = pool?.take(byteCount) ?? UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
     }
 
-    deinit { raw.deallocate() }
+    deinit {
+        if let pool { pool.give(raw, byteCount) } else { raw.deallocate() }
+    }
+}
+
+/// Freed blocks kept by size for reuse, so that a run does not map and fault in fresh pages
+/// for every intermediate value. Owned by an executor; thread-safe.
+final class BufferPool: @unchecked Sendable {
+    /// Blocks smaller than this come from malloc directly.
+    static let smallest = 1 << 16
+    /// The pool of the run in progress on this task.
+    @TaskLocal static var current: BufferPool?
+
+    private var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    private let lock = NSLock()
+
+    func take(_ byteCount: Int) -> UnsafeMutableRawPointer? {
+        lock.lock()
+        defer { lock.unlock() }
+        return free[byteCount]?.popLast()
+    }
+
+    func give(_ block: UnsafeMutableRawPointer, _ byteCount: Int) {
+        lock.lock()
+        free[byteCount, default: []].append(block)
+        lock.unlock()
+    }
+
+    deinit {
+        for blocks in free.values { for block in blocks { block.deallocate() } }
+    }
 }
 
 /// A runtime value: logical element type, shape, and elements in row-major order.

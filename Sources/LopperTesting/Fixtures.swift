@@ -40,6 +40,24 @@ public enum Fixtures {
     public static let runnableFixtures = ["conv_chain", "residual", "c2f_block", "paddle_constants",
                                           "transformer_encoder", "nhwc_input", "mobilenet_block"]
 
+    /// Concrete input shapes for fixtures and real models whose inputs have symbolic sizes beyond
+    /// the batch, keyed by file name without extension.
+    public static let inputShapes: [String: [Int]] = [
+        "transformer_encoder": [1, 16, 64],
+        "ch_PP-OCRv4_det_infer": [1, 3, 320, 320],
+        "ch_ppocr_mobile_v2.0_cls_infer": [1, 3, 48, 192],
+    ]
+
+    /// The input shape to use for a model file, by its name (nil when the declared one will do).
+    public static func inputShape(for path: String) -> [Int]? {
+        inputShapes[URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent]
+    }
+
+    /// `--shape x=…` arguments of `onnx_reference.py` for a model file (its single input is `x`).
+    public static func shapeArguments(for path: String) -> [String] {
+        inputShape(for: path).map { ["--shape", "x=" + $0.map(String.init).joined(separator: "x")] } ?? []
+    }
+
     /// A fresh temporary directory, removed by the caller when done.
     public static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-test-\(UUID().uuidString)")

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+import make_ocr_calibration
+
 REAL = Path(__file__).resolve().parent / "real"
 WHEEL_SPEC = "rapidocr-onnxruntime==1.4.4"
 PINNED = {
@@ -116,6 +118,8 @@ def main():
     fetch_wheel_models()
     build_digits()
     report_digits_accuracy()
+    if not (REAL / "det_calib.npz").exists():
+        make_ocr_calibration.main()
 
 
 if __name__ == "__main__":

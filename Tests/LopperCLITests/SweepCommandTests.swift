@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import LopperSensitivity
 import LopperTesting
 import Testing
@@ -75,6 +78,12 @@ import Glibc
         let lines = csv.stdout.split(separator: "\n")
         #expect(lines.first == "group_id,group,granularity,criterion,level,state,score,removed,wall_seconds,macs_executed,worker,error,stderr")
         #expect(lines.count == total + 1)
+
+        // The curves: one polyline per group, and a document an XML parser accepts.
+        let svg = try LopperBinary.run(["results", "--db", db, "--format", "svg"])
+        #expect(svg.status == 0)
+        #expect(svg.stdout.components(separatedBy: "<polyline").count - 1 == 24)
+        #expect(XMLParser(data: Data(svg.stdout.utf8)).parse())
     }
 
     @Test func missingStoreIsAValidationError() throws {

@@ -7,18 +7,6 @@ import Testing
 /// inference and statistics. Every outcome must be a model or a `ModelError`; a crash fails
 /// the whole test run.
 @Suite struct FuzzTests {
-    /// SplitMix64: a fixed seed gives the same mutations on every machine.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let mutationsPerFixture = 150
 
     @Test(arguments: Fixtures.runnableFixtures)
@@ -26,7 +14,7 @@ import Testing
         let original = try Data(contentsOf: URL(fileURLWithPath: Fixtures.model(name)))
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        var random = Generator(state: UInt64(name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
+        var random = SeededGenerator(seed: UInt64(name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude))
         var outcomes = (loaded: 0, rejected: 0)
         for round in 0..<Self.mutationsPerFixture {
             var bytes = [UInt8](original)

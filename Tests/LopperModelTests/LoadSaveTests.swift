@@ -6,13 +6,6 @@ import SwiftProtobuf
 import Testing
 
 @Suite struct LoadSaveTests {
-    /// Shapes for the reference runs where an input has symbolic sizes beyond the batch.
-    static let referenceShapes: [String: [String]] = [
-        "transformer_encoder": ["--shape", "x=1x16x64"],
-        "ch_PP-OCRv4_det_infer": ["--shape", "x=1x3x320x320"],
-        "ch_ppocr_mobile_v2.0_cls_infer": ["--shape", "x=1x3x48x192"],
-    ]
-
     @Test func loadsGraphStructure() throws {
         let model = try Model.load(path: Fixtures.model("conv_chain"))
         let graph = model.graph
@@ -65,24 +58,23 @@ import Testing
 
     @Test(.enabled(if: Reference.isAvailable), arguments: Fixtures.runnableFixtures)
     func savedFixturePassesCheckerAndMatchesRuntime(name: String) throws {
-        try expectFaithfulRewrite(of: Fixtures.model(name), shapes: Self.referenceShapes[name] ?? [])
+        try expectFaithfulRewrite(of: Fixtures.model(name))
     }
 
     @Test(.enabled(if: Reference.isAvailable && Fixtures.hasRealModels),
           arguments: [Fixtures.ocrDetector, Fixtures.ocrClassifier, Fixtures.digitsClassifier])
     func savedRealModelPassesCheckerAndMatchesRuntime(path: String) throws {
-        let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        try expectFaithfulRewrite(of: path, shapes: Self.referenceShapes[name] ?? [])
+        try expectFaithfulRewrite(of: path)
     }
 
     /// Load, save, then: the checker passes and ONNX Runtime gives bit-identical outputs.
-    private func expectFaithfulRewrite(of path: String, shapes: [String]) throws {
+    private func expectFaithfulRewrite(of path: String) throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let output = directory.appendingPathComponent("saved.onnx").path
         try Model.load(path: path).save(to: output)
         #expect(try Reference.checkerError(output) == nil)
-        let comparison = try Reference.call(["compare", path, output] + shapes)
+        let comparison = try Reference.call(["compare", path, output] + Fixtures.shapeArguments(for: path))
         #expect(comparison["identical"] as? Bool == true, "\(comparison)")
     }
 

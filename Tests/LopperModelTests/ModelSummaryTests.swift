@@ -6,12 +6,6 @@ import Testing
 /// Parameters and MACs against an independent count: ONNX Runtime's observed shapes and numpy's
 /// tensor sizes, computed by `onnx_reference.py count`.
 @Suite struct ModelSummaryTests {
-    static let shapes: [String: [String: [Int]]] = [
-        "transformer_encoder": ["x": [1, 16, 64]],
-        "ch_PP-OCRv4_det_infer": ["x": [1, 3, 640, 640]],
-        "ch_ppocr_mobile_v2.0_cls_infer": ["x": [1, 3, 48, 192]],
-    ]
-
     @Test(.enabled(if: Reference.isAvailable), arguments: Fixtures.runnableFixtures.map(Fixtures.model))
     func fixtureCountsMatchReference(path: String) throws {
         try expectCountsMatchReference(path)
@@ -24,10 +18,9 @@ import Testing
     }
 
     private func expectCountsMatchReference(_ path: String) throws {
-        let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        let given = Self.shapes[name] ?? [:]
+        let given = Fixtures.inputShape(for: path).map { ["x": $0] } ?? [:]
         let summary = try ModelSummary(try Model.load(path: path), inputShapes: given)
-        let reference = try Reference.call(["count", path] + given.flatMap { ["--shape", "\($0.key)=" + $0.value.map(String.init).joined(separator: "x")] })
+        let reference = try Reference.call(["count", path] + Fixtures.shapeArguments(for: path))
         #expect(summary.params == reference["params"] as? Int)
         #expect(summary.macs == reference["macs"] as? Int)
         #expect(summary.layersWithUnknownMACs == 0 || !summary.unsupported.isEmpty)

@@ -5,13 +5,6 @@ import ONNXProto
 import Testing
 
 @Suite struct ShapeInferenceTests {
-    /// Concrete input shapes used for both our inference and ONNX Runtime's actual run.
-    static let inputShapes: [String: [String: [Int]]] = [
-        "transformer_encoder": ["x": [1, 16, 64]],
-        "ch_PP-OCRv4_det_infer": ["x": [1, 3, 320, 320]],
-        "ch_ppocr_mobile_v2.0_cls_infer": ["x": [1, 3, 48, 192]],
-    ]
-
     @Test(.enabled(if: Reference.isAvailable), arguments: Fixtures.runnableFixtures.map(Fixtures.model))
     func fixtureShapesMatchRuntime(path: String) throws {
         try expectShapesMatchRuntime(path)
@@ -28,7 +21,7 @@ import Testing
     private func expectShapesMatchRuntime(_ path: String) throws {
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         let model = try Model.load(path: path)
-        let given = Self.inputShapes[name] ?? [:]
+        let given = Fixtures.inputShape(for: path).map { ["x": $0] } ?? [:]
         var overrides: [String: [Dim]] = [:]
         for input in model.graph.feedInputs {
             let declared = input.type?.shape ?? []

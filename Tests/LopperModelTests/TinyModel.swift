@@ -10,7 +10,7 @@ enum TinyModel {
                        opset: Int64 = 18) throws -> Model {
         var graph = Onnx_GraphProto()
         graph.name = "tiny"
-        let inputType = TensorTypeProto.make(symbolicInput ?? input.map { .value($0) })
+        let inputType = TensorType(elementType: .float32, shape: symbolicInput ?? input.map { .value($0) }).proto
         graph.input = [Onnx_ValueInfoProto.with { $0.name = "x"; $0.type = inputType }]
         graph.output = [Onnx_ValueInfoProto.with { $0.name = "y" }]
         var node = Onnx_NodeProto()
@@ -44,23 +44,6 @@ enum TinyModel {
             $0.graph = graph
         }
         return try Model(serialized: try model.serializedData())
-    }
-}
-
-enum TensorTypeProto {
-    static func make(_ dims: [Dim]) -> Onnx_TypeProto {
-        var tensor = Onnx_TypeProto.Tensor()
-        tensor.elemType = 1
-        tensor.shape.dim = dims.map { dim in
-            var d = Onnx_TensorShapeProto.Dimension()
-            switch dim {
-            case .value(let v): d.dimValue = Int64(v)
-            case .symbol(let s): d.dimParam = s
-            case .unknown: break
-            }
-            return d
-        }
-        return Onnx_TypeProto.with { $0.tensorType = tensor }
     }
 }
 

@@ -13,8 +13,8 @@ import Testing
 
     /// Inputs with a non-zero mean, so that removed channels carry a mean contribution.
     func calibration(for model: Model, samples: Int = 16, shape: [Int] = [3, 32, 32]) throws -> (path: String, data: Calibration) {
-        var generator = SystemRandomNumberGenerator.Seeded(seed: 5)
-        let values = (0..<(samples * shape.reduce(1, *))).map { _ in Float.random(in: -0.5...1.5, using: &generator) }
+        var generator = SeededGenerator(seed: 5)
+        let values = generator.floats(samples * shape.reduce(1, *), in: -0.5...1.5)
         let path = directory.appendingPathComponent("calib.npz").path
         try NumPy.writeArchive(["x": TensorData(floats: values, shape: [samples] + shape)], to: path)
         return (path, try Calibration(path: path, for: model, batchSize: 4))
@@ -109,20 +109,5 @@ import Testing
         let corrupt = directory.appendingPathComponent("corrupt.npz").path
         try Data("PK\u{3}\u{4} not really a zip".utf8).write(to: URL(fileURLWithPath: corrupt))
         #expect(throws: ModelError.self) { try Calibration(path: corrupt, for: model) }
-    }
-}
-
-extension SystemRandomNumberGenerator {
-    /// A seeded SplitMix64, for reproducible calibration data.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }

@@ -8,21 +8,12 @@ import Testing
 /// The invariant: a physically pruned model computes exactly what the dense model computes with
 /// the removed channels' contribution masked, checked in ONNX Runtime; and it passes the checker.
 @Suite struct SurgeryTests {
-    static let shapes: [String: [Int]] = [
-        "transformer_encoder": [1, 16, 64],
-        "ch_PP-OCRv4_det_infer": [1, 3, 160, 160],
-        "ch_ppocr_mobile_v2.0_cls_infer": [1, 3, 48, 192],
-    ]
-
     /// About half of every prunable group's channels, chosen by a fixed-seed generator.
     static func halfOfEachGroup(_ groups: [PruneGroup], seed: UInt64) -> [Int: [Int]] {
-        var state = seed
+        var random = SeededGenerator(seed: seed)
         var removing: [Int: [Int]] = [:]
         for group in groups where group.isPrunable && group.size > 1 {
-            removing[group.id] = (0..<group.size).filter { _ in
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return (state >> 33) % 2 == 0
-            }
+            removing[group.id] = (0..<group.size).filter { _ in Bool.random(using: &random) }
             if removing[group.id]!.count == group.size { removing[group.id]!.removeLast() }
         }
         return removing
@@ -44,21 +35,16 @@ import Testing
         try masked.save(to: maskedPath)
 
         #expect(try Reference.checkerError(prunedPath) == nil, "\(name)")
-        let shape = Self.shapes[name]
-        let shapeArguments = shape.map { ["--shape", "\(model.graph.feedInputs[0].name)=" + $0.map(String.init).joined(separator: "x")] } ?? []
-        let comparison = try Reference.call(["compare", maskedPath, prunedPath, "--rtol", "1e-4", "--atol", "1e-5"] + shapeArguments)
+        let shape = Fixtures.inputShape(for: path)
+        let comparison = try Reference.call(["compare", maskedPath, prunedPath, "--rtol", "1e-4", "--atol", "1e-5"] + Fixtures.shapeArguments(for: path))
         #expect(comparison["close"] as? Bool == true, "\(name) in ONNX Runtime: \(comparison)")
 
         // The same invariant in Lopper's own runtime.
         var feeds: [String: Tensor] = [:]
-        var state: UInt64 = 99
+        var random = SeededGenerator(seed: 99)
         for input in model.graph.feedInputs {
             let dims = shape ?? (input.type?.shape ?? []).enumerated().map { $0.element.value ?? ($0.offset == 0 ? 1 : 16) }
-            let values = (0..<dims.reduce(1, *)).map { _ -> Float in
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return Float(Int64(bitPattern: state) >> 40) / Float(1 << 23)
-            }
-            feeds[input.name] = Tensor(floats: values, shape: dims)
+            feeds[input.name] = Tensor(floats: random.floats(dims.reduce(1, *)), shape: dims)
         }
         let expected = try Executor(model: masked, options: ExecutorOptions(threads: 1)).run(feeds)
         let actual = try Executor(model: pruned, options: ExecutorOptions(threads: 1)).run(feeds)

@@ -13,11 +13,8 @@ import Testing
 
     /// Seeded calibration data for a fixture, shaped like its input with `samples` first.
     func calibration(_ fixture: String, samples: Int = 6, dims: [Int]) throws -> String {
-        var state: UInt64 = 17
-        let values = (0..<(samples * dims.reduce(1, *))).map { _ -> Float in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: state) >> 40) / Float(1 << 22)
-        }
+        var random = SeededGenerator(seed: 17)
+        let values = random.floats(samples * dims.reduce(1, *), in: -2...2)
         let model = try Model.load(path: Fixtures.model(fixture))
         let path = directory.appendingPathComponent("\(fixture).npz").path
         try NumPy.writeArchive([model.graph.feedInputs[0].name: TensorData(floats: values, shape: [samples] + dims)], to: path)
@@ -157,11 +154,8 @@ import Testing
 
     func spec(_ method: SweepMethod = .oneShot) throws -> SweepSpec {
         let calibration = directory.appendingPathComponent("calib.npz").path
-        var state: UInt64 = 3
-        let values = (0..<(4 * 3 * 32 * 32)).map { _ -> Float in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: state) >> 40) / Float(1 << 22)
-        }
+        var random = SeededGenerator(seed: 3)
+        let values = random.floats(4 * 3 * 32 * 32, in: -2...2)
         try NumPy.writeArchive(["x": TensorData(floats: values, shape: [4, 3, 32, 32])], to: calibration)
         return SweepSpec(model: Fixtures.model("conv_chain"), calibration: calibration, levels: [0.25, 0.75], batchSize: 2, method: method)
     }

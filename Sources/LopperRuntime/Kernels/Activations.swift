@@ -14,6 +14,10 @@ enum Activation {
     case selu(alpha: Float, gamma: Float)
     case softplus
     case gelu(tanhApproximation: Bool)
+    /// `scale * x + bias`: a Mul and/or Add by scalar constants.
+    case affine(scale: Float, bias: Float)
+    /// One function after the other.
+    indirect case then(Activation, Activation)
 
     /// Applies the function in place to `count` floats.
     func apply(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
@@ -31,6 +35,16 @@ enum Activation {
         case .selu(let alpha, let gamma):
             for k in 0..<count { let x = p[k]; p[k] = gamma * (x <= 0 ? alpha * (expf(x) - 1) : x) }
         case .softplus: for k in 0..<count { let x = p[k]; p[k] = x > 20 ? x : log1pf(expf(x)) }
+        case .affine(let scale, let bias): for k in 0..<count { p[k] = p[k] * scale + bias }
+        case .then(let first, let second):
+            // In cache-sized pieces, so the second pass reads what the first just wrote.
+            var start = 0
+            while start < count {
+                let n = Swift.min(4096, count - start)
+                first.apply(p + start, n)
+                second.apply(p + start, n)
+                start += n
+            }
         case .gelu(let approximate):
             if approximate {
                 let c: Float = (2 / Float.pi).squareRoot()
@@ -39,6 +53,17 @@ enum Activation {
                 for k in 0..<count { let x = p[k]; p[k] = 0.5 * x * (1 + erff(x * Float(0.70710678118654752))) }
             }
         }
+    }
+
+    /// `first` then `second`, with consecutive affine maps multiplied out.
+    static func combine(_ first: Activation, _ second: Activation) -> Activation {
+        if case .affine(let a, let b) = first, case .affine(let c, let d) = second {
+            return .affine(scale: a * c, bias: b * c + d)
+        }
+        if case .then(let x, .affine(let a, let b)) = first, case .affine(let c, let d) = second {
+            return .then(x, .affine(scale: a * c, bias: b * c + d))
+        }
+        return .then(first, second)
     }
 
     @inline(__always) static func sigmoid(_ x: Float) -> Float {
@@ -80,8 +105,11 @@ enum Activation {
 
 /// The activation operators, one kernel applying `Activation` (Clip also on integers), and PRelu.
 enum ActivationKernels {
+    /// Operators that are exactly one `Activation` (Clip too, when its bounds are constants).
+    static let names = ["Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus", "Gelu"]
+
     static let all: [KernelVersion] = {
-        var list = ["Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus", "Gelu"].map { op in
+        var list = names.map { op in
             KernelVersion(op) { setup in
                 ActivationKernel(activation: try Activation.of(setup.node, opset: setup.opset, constants: setup.constants)!)
             }
@@ -101,7 +129,7 @@ enum ActivationKernels {
             try x.requireFloat()
             let out = Tensor(uninitialized: x.elementType, shape: x.shape)
             let (src, dst) = (x.f, out.f)
-            context.parallel(x.count, grain: 1 << 14) { range in
+            context.parallel(x.count, grain: 1 << 16) { range in
                 (dst + range.lowerBound).update(from: src + range.lowerBound, count: range.count)
                 activation.apply(dst + range.lowerBound, range.count)
             }
@@ -146,7 +174,7 @@ enum ActivationKernels {
             let plan = try Broadcast([x.shape, slopeShape])
             guard plan.shape == x.shape else { throw ModelError("slope of shape \(slope.shape) does not broadcast to \(x.shape)") }
             let out = Tensor(uninitialized: x.elementType, shape: x.shape)
-            broadcastBinary(x.f, slope.f, out.f, plan, context) { v, s in v < 0 ? v * s : v }
+            broadcastBinary(x.f, slope.f, out.f, plan, context, Functions.PRelu())
             return [out]
         }
     }

@@ -14,12 +14,26 @@ enum ConvKernels {
         },
     ]
 
+    /// Bias and activation over a block of `rows` channels × `columns` positions, rows `stride` apart.
+    static func epilogue(_ out: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int,
+                         bias: UnsafePointer<Float>?, activation: Activation?) {
+        if bias == nil && activation == nil { return }
+        for r in 0..<rows {
+            let p = out + r * stride
+            if let bias {
+                let v = bias[r]
+                if v != 0 { for k in 0..<columns { p[k] += v } }
+            }
+            activation?.apply(p, columns)
+        }
+    }
+
     /// Adds a per-channel bias and applies the fused activation over `planes` planes of `size`
     /// floats, plane `p` belonging to channel `p % channels`.
     static func finish(_ out: UnsafeMutablePointer<Float>, planes: Int, size: Int, channels: Int,
                        bias: UnsafePointer<Float>?, activation: Activation?, _ context: ExecutionContext) {
         if bias == nil && activation == nil { return }
-        context.parallel(planes, grain: Swift.max(1, 16384 / Swift.max(size, 1))) { range in
+        context.parallel(planes, cost: planes * size) { range in
             for plane in range {
                 let p = out + plane * size
                 if let bias {
@@ -62,64 +76,110 @@ struct Conv: ActivationFusing {
 
         if group == channels && filters == channels && group > 1 {
             depthwise(x.f, w.f, out.f, planes: batch * channels, channels: channels, g, context)
-        } else {
-            let cinG = channels / group, coutG = filters / group
-            let kSize = kernel.reduce(1, *)
-            let rows = cinG * kSize
-            let pointwise = kSize == 1 && g.strides == [1, 1, 1] && g.pads == [0, 0, 0] && inSize == outSize
-            let col = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: rows * outSize)
+            ConvKernels.finish(out.f, planes: batch * filters, size: outSize, channels: filters,
+                               bias: bias?.f, activation: activation, context)
+            return [out]
+        }
+        let cinG = channels / group, coutG = filters / group
+        let rows = cinG * kernel.reduce(1, *)
+        let pointwise = rows == cinG && g.strides == [1, 1, 1] && g.pads == [0, 0, 0] && inSize == outSize
+        let lines = g.output[0] * g.output[1], lineLength = g.output[2]
+        // Output lines per tile, so that a tile's unfolded input stays in cache (about 1 MiB).
+        let perTile = Swift.max(1, (1 << 18) / Swift.max(rows * lineLength, 1))
+        let tiles = (lines + perTile - 1) / perTile
+        let (src, weights, dst, biasValues, activation) = (x.f, w.f, out.f, bias?.f, self.activation)
+        // Work items: (image, group, block of output columns), spread over the threads. A pointwise
+        // convolution multiplies the input in place; others unfold one tile of lines at a time.
+        let blocks = pointwise ? Swift.max(1, Swift.min(context.threads * 2, outSize / 2048)) : tiles
+        context.parallel(batch * group * blocks, cost: batch * filters * outSize * rows) { items in
+            let col = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: rows * perTile * lineLength)
             defer { col?.deallocate() }
-            for n in 0..<batch {
-                for gi in 0..<group {
-                    let src = x.f + (n * channels + gi * cinG) * inSize
-                    if let col { im2col(src, channels: cinG, g, col, context) }
-                    MatMulKernels.sgemm(transA: false, transB: false, m: coutG, n: outSize, k: rows,
-                                        a: w.f + gi * coutG * rows, lda: rows, b: col ?? UnsafeMutablePointer(mutating: src), ldb: outSize,
-                                        beta: 0, c: out.f + (n * filters + gi * coutG) * outSize, ldc: outSize)
+            for item in items {
+                let block = item % blocks, gi = (item / blocks) % group, n = item / (blocks * group)
+                let input = src + (n * channels + gi * cinG) * inSize
+                let filter = weights + gi * coutG * rows
+                let result = dst + (n * filters + gi * coutG) * outSize
+                let channelBias = biasValues.map { $0 + gi * coutG }
+                let first: Int, columns: Int, source: UnsafePointer<Float>, ldb: Int
+                if let col {
+                    let lineRange = (block * perTile)..<Swift.min(lines, (block + 1) * perTile)
+                    im2col(input, channels: cinG, g, lines: lineRange, col)
+                    (first, columns, source, ldb) = (lineRange.lowerBound * lineLength, lineRange.count * lineLength, UnsafePointer(col), lineRange.count * lineLength)
+                } else {
+                    first = outSize * block / blocks
+                    columns = outSize * (block + 1) / blocks - first
+                    (source, ldb) = (UnsafePointer(input + first), outSize)
                 }
+                MatMulKernels.sgemm(transA: false, transB: false, m: coutG, n: columns, k: rows,
+                                    a: filter, lda: rows, b: source, ldb: ldb, beta: 0, c: result + first, ldc: outSize)
+                ConvKernels.epilogue(result + first, rows: coutG, columns: columns, stride: outSize,
+                                     bias: channelBias, activation: activation)
             }
         }
-        ConvKernels.finish(out.f, planes: batch * filters, size: outSize, channels: filters,
-                           bias: bias?.f, activation: activation, context)
         return [out]
     }
 
-    /// Unfolds the windows of `channels` input planes into rows of `col`: one row per
-    /// (channel, kernel offset), one column per output position; padding reads as zero.
+    /// Unfolds the windows of `channels` input planes for the output lines `lines` into `col`:
+    /// one row per (channel, kernel offset), one column per output position; padding reads as zero.
     private func im2col(_ src: UnsafePointer<Float>, channels: Int, _ g: (input: [Int], kernel: [Int], strides: [Int], dilations: [Int], pads: [Int], output: [Int]),
-                        _ col: UnsafeMutablePointer<Float>, _ context: ExecutionContext) {
+                        lines: Range<Int>, _ col: UnsafeMutablePointer<Float>) {
         let (D, H, W) = (g.input[0], g.input[1], g.input[2])
         let (kd, kh, kw) = (g.kernel[0], g.kernel[1], g.kernel[2])
-        let (od, oh, ow) = (g.output[0], g.output[1], g.output[2])
+        let (oh, ow) = (g.output[1], g.output[2])
         let (sd, sh, sw) = (g.strides[0], g.strides[1], g.strides[2])
         let (dd, dh, dw) = (g.dilations[0], g.dilations[1], g.dilations[2])
         let (pd, ph, pw) = (g.pads[0], g.pads[1], g.pads[2])
-        let outSize = od * oh * ow
-        context.parallel(channels * kd * kh * kw, grain: Swift.max(1, 8192 / Swift.max(outSize, 1))) { rows in
-            for row in rows {
-                let e = row % kw, b = (row / kw) % kh, a = (row / (kw * kh)) % kd, c = row / (kw * kh * kd)
-                var dst = col + row * outSize
-                let x0 = e * dw - pw
-                // Output columns whose input column is inside the image.
-                let lo = Swift.min(ow, x0 >= 0 ? 0 : (-x0 + sw - 1) / sw)
-                let hi = Swift.max(lo, Swift.min(ow, W - x0 > 0 ? (W - 1 - x0) / sw + 1 : 0))
-                for z in 0..<od {
-                    let iz = z * sd - pd + a * dd
-                    if iz < 0 || iz >= D { dst.update(repeating: 0, count: oh * ow); dst += oh * ow; continue }
-                    for y in 0..<oh {
-                        let iy = y * sh - ph + b * dh
-                        if iy < 0 || iy >= H { dst.update(repeating: 0, count: ow); dst += ow; continue }
-                        let line = src + ((c * D + iz) * H + iy) * W + x0
-                        for xo in 0..<lo { dst[xo] = 0 }
-                        if sw == 1 {
-                            (dst + lo).update(from: line + lo, count: hi - lo)
-                        } else {
-                            for xo in lo..<hi { dst[xo] = line[xo * sw] }
-                        }
-                        for xo in hi..<ow { dst[xo] = 0 }
-                        dst += ow
+        let columns = lines.count * ow
+        for row in 0..<(channels * kd * kh * kw) {
+            let e = row % kw, b = (row / kw) % kh, a = (row / (kw * kh)) % kd, c = row / (kw * kh * kd)
+            var dst = col + row * columns
+            let x0 = e * dw - pw
+            // Output columns whose input column is inside the image.
+            let lo = Swift.min(ow, x0 >= 0 ? 0 : (-x0 + sw - 1) / sw)
+            let hi = Swift.max(lo, Swift.min(ow, W - x0 > 0 ? (W - 1 - x0) / sw + 1 : 0))
+            for line in lines {
+                let z = line / oh, y = line % oh
+                let iz = z * sd - pd + a * dd, iy = y * sh - ph + b * dh
+                if iz < 0 || iz >= D || iy < 0 || iy >= H {
+                    dst.update(repeating: 0, count: ow)
+                } else {
+                    let source = src + ((c * D + iz) * H + iy) * W + x0
+                    for xo in 0..<lo { dst[xo] = 0 }
+                    if sw == 1 {
+                        (dst + lo).update(from: source + lo, count: hi - lo)
+                    } else {
+                        for xo in lo..<hi { dst[xo] = source[xo * sw] }
                     }
+                    for xo in hi..<ow { dst[xo] = 0 }
                 }
+                dst += ow
+            }
+        }
+    }
+
+    /// Adds one kernel row's taps to output columns `columns`, all of whose taps are inside
+    /// the input line (`line` already shifted by the left padding).
+    @inline(__always)
+    private func depthwiseRow(_ row: UnsafeMutablePointer<Float>, _ line: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                              _ columns: Range<Int>, kw: Int, sw: Int, dw: Int) {
+        // Wrapping index arithmetic: no overflow checks, so the loops vectorise.
+        if sw == 1 && dw == 1 && kw == 3 {
+            let (w0, w1, w2) = (w[0], w[1], w[2])
+            for xo in columns { row[xo] += w0 * line[xo] + w1 * line[xo &+ 1] + w2 * line[xo &+ 2] }
+        } else if sw == 1 && dw == 1 && kw == 5 {
+            let (w0, w1, w2, w3, w4) = (w[0], w[1], w[2], w[3], w[4])
+            for xo in columns {
+                row[xo] += w0 * line[xo] + w1 * line[xo &+ 1] + w2 * line[xo &+ 2] + w3 * line[xo &+ 3] + w4 * line[xo &+ 4]
+            }
+        } else if sw == 2 && dw == 1 && kw == 3 {
+            let (w0, w1, w2) = (w[0], w[1], w[2])
+            for xo in columns { let p = line + (xo &* 2); row[xo] += w0 * p[0] + w1 * p[1] + w2 * p[2] }
+        } else {
+            for xo in columns {
+                let p = line + xo * sw
+                var acc = row[xo]
+                for e in 0..<kw { acc += w[e] * p[e * dw] }
+                row[xo] = acc
             }
         }
     }
@@ -135,32 +195,39 @@ struct Conv: ActivationFusing {
         let (dd, dh, dw) = (g.dilations[0], g.dilations[1], g.dilations[2])
         let (pd, ph, pw) = (g.pads[0], g.pads[1], g.pads[2])
         let inSize = D * H * W, outSize = od * oh * ow, taps = kd * kh * kw
-        context.parallel(planes) { range in
+        // Output columns where every tap of a kernel row lands inside the input.
+        let innerLo = Swift.min(ow, (pw + sw - 1) / sw)
+        let innerHi = Swift.max(innerLo, Swift.min(ow, W - 1 - (kw - 1) * dw + pw >= 0 ? (W - 1 - (kw - 1) * dw + pw) / sw + 1 : 0))
+        context.parallel(planes, cost: planes * outSize * taps) { range in
             for plane in range {
                 let src = x + plane * inSize, dst = out + plane * outSize
                 let filter = w + (plane % channels) * taps
                 dst.update(repeating: 0, count: outSize)
-                for a in 0..<kd { for b in 0..<kh { for e in 0..<kw {
-                    let weight = filter[(a * kh + b) * kw + e]
-                    let x0 = e * dw - pw
-                    let lo = Swift.min(ow, x0 >= 0 ? 0 : (-x0 + sw - 1) / sw)
-                    let hi = Swift.max(lo, Swift.min(ow, W - x0 > 0 ? (W - 1 - x0) / sw + 1 : 0))
+                for a in 0..<kd { for b in 0..<kh {
+                    let weights = filter + (a * kh + b) * kw
                     for z in 0..<od {
                         let iz = z * sd - pd + a * dd
                         if iz < 0 || iz >= D { continue }
                         for y in 0..<oh {
                             let iy = y * sh - ph + b * dh
                             if iy < 0 || iy >= H { continue }
-                            let line = src + (iz * H + iy) * W + x0
+                            let line = src + (iz * H + iy) * W
                             let row = dst + (z * oh + y) * ow
-                            if sw == 1 {
-                                for xo in lo..<hi { row[xo] += weight * line[xo] }
-                            } else {
-                                for xo in lo..<hi { row[xo] += weight * line[xo * sw] }
+                            // Edges: taps checked one by one.
+                            @inline(__always) func edge(_ xo: Int) {
+                                var acc = row[xo]
+                                for e in 0..<kw {
+                                    let ix = xo * sw - pw + e * dw
+                                    if ix >= 0 && ix < W { acc += weights[e] * line[ix] }
+                                }
+                                row[xo] = acc
                             }
+                            for xo in 0..<innerLo { edge(xo) }
+                            for xo in innerHi..<ow { edge(xo) }
+                            depthwiseRow(row, line - pw, weights, innerLo..<innerHi, kw: kw, sw: sw, dw: dw)
                         }
                     }
-                } } }
+                } }
             }
         }
     }

@@ -59,34 +59,45 @@ struct ConvTranspose: ActivationFusing {
         let inSize = i3.reduce(1, *), outSize = o3.reduce(1, *), kSize = k3.reduce(1, *)
         let cinG = channels / group
         let rows = coutG * kSize
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * inSize)
-        defer { col.deallocate() }
         out.f.update(repeating: 0, count: out.count)
-        for n in 0..<batch {
-            for gi in 0..<group {
-                MatMulKernels.sgemm(transA: true, transB: false, m: rows, n: inSize, k: cinG,
-                                    a: w.f + gi * cinG * rows, lda: rows, b: x.f + (n * channels + gi * cinG) * inSize, ldb: inSize,
-                                    beta: 0, c: col, ldc: inSize)
-                let dst = out.f + (n * filters + gi * coutG) * outSize
+        let (I0, I1, I2) = (i3[0], i3[1], i3[2]), (O0, O1, O2) = (o3[0], o3[1], o3[2])
+        let (K1, K2) = (k3[1], k3[2]), (S0, S1, S2) = (s3[0], s3[1], s3[2])
+        let (D0, D1, D2) = (d3[0], d3[1], d3[2]), (P0, P1, P2) = (p3[0], p3[1], p3[2])
+        let (src, weights, dst) = (x.f, w.f, out.f)
+        // Whole (image, group) pairs per thread when there are enough of them; otherwise the
+        // threads share each pair's product and scatter.
+        let pairs = batch * group
+        let perPair = pairs >= context.threads ? ExecutionContext(threads: 1) : context
+        let across = pairs >= context.threads ? context : ExecutionContext(threads: 1)
+        across.parallel(pairs, cost: pairs * rows * inSize * cinG) { items in
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: rows * inSize)
+            defer { col.deallocate() }
+            for item in items {
+                let n = item / group, gi = item % group
+                MatMulKernels.parallelSgemm(transA: true, transB: false, m: rows, n: inSize, k: cinG,
+                                            a: weights + gi * cinG * rows, lda: rows, b: src + (n * channels + gi * cinG) * inSize, ldb: inSize,
+                                            beta: 0, c: col, ldc: inSize, perPair)
+                let base = dst + (n * filters + gi * coutG) * outSize
                 // col2im: scatter-add every column entry to the output position it feeds.
-                context.parallel(coutG) { range in
+                perPair.parallel(coutG, cost: rows * inSize) { range in
                     for co in range {
                         for r in 0..<kSize {
-                            let e = r % k3[2], b = (r / k3[2]) % k3[1], a = r / (k3[2] * k3[1])
-                            let src = col + (co * kSize + r) * inSize
-                            let plane = dst + co * outSize
-                            for z in 0..<i3[0] {
-                                let oz = z * s3[0] - p3[0] + a * d3[0]
-                                if oz < 0 || oz >= o3[0] { continue }
-                                for y in 0..<i3[1] {
-                                    let oy = y * s3[1] - p3[1] + b * d3[1]
-                                    if oy < 0 || oy >= o3[1] { continue }
-                                    let line = plane + (oz * o3[1] + oy) * o3[2]
-                                    let values = src + (z * i3[1] + y) * i3[2]
-                                    for xi in 0..<i3[2] {
-                                        let ox = xi * s3[2] - p3[2] + e * d3[2]
-                                        if ox >= 0 && ox < o3[2] { line[ox] += values[xi] }
-                                    }
+                            let e = r % K2, b = (r / K2) % K1, a = r / (K2 * K1)
+                            let values = col + (co * kSize + r) * inSize
+                            // Input columns whose output column lands inside the output.
+                            let shift = e * D2 - P2
+                            let lo = Swift.min(I2, shift >= 0 ? 0 : (-shift + S2 - 1) / S2)
+                            let hi = Swift.max(lo, Swift.min(I2, O2 - 1 - shift >= 0 ? (O2 - 1 - shift) / S2 + 1 : 0))
+                            let plane = base + co * outSize
+                            for z in 0..<I0 {
+                                let oz = z * S0 - P0 + a * D0
+                                if oz < 0 || oz >= O0 { continue }
+                                for y in 0..<I1 {
+                                    let oy = y * S1 - P1 + b * D1
+                                    if oy < 0 || oy >= O1 { continue }
+                                    let line = plane + (oz * O1 + oy) * O2
+                                    let row = values + (z * I1 + y) * I2
+                                    for xi in lo..<hi { line[xi &* S2 &+ shift] += row[xi] }
                                 }
                             }
                         }

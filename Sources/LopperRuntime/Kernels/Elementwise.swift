@@ -21,22 +21,14 @@ enum ElementwiseKernels {
                            ("LessOrEqual", .lessOrEqual), ("GreaterOrEqual", .greaterOrEqual)] {
             list.append(KernelVersion(op) { _ in Comparison(op: kind) })
         }
-        list.append(KernelVersion("And") { _ in Logic { $0 && $1 } })
-        list.append(KernelVersion("Or") { _ in Logic { $0 || $1 } })
+        list.append(KernelVersion("And") { _ in Logic(and: true) })
+        list.append(KernelVersion("Or") { _ in Logic(and: false) })
         list.append(KernelVersion("Not") { _ in NotKernel() })
         list.append(KernelVersion("Where") { _ in WhereKernel() })
 
-        let unary: [(String, (Float) -> Float, ((Int64) -> Int64)?)] = [
-            ("Sqrt", { $0.squareRoot() }, nil),
-            ("Exp", { expf($0) }, nil),
-            ("Log", { logf($0) }, nil),
-            ("Neg", { -$0 }, { 0 &- $0 }),
-            ("Abs", { Swift.abs($0) }, { $0 < 0 ? 0 &- $0 : $0 }),
-            ("Reciprocal", { 1 / $0 }, nil),
-            ("Erf", { erff($0) }, nil),
-        ]
-        for (op, f, i) in unary {
-            list.append(KernelVersion(op) { _ in Unary(float: f, int: i) })
+        for (op, kind) in [("Sqrt", UnaryOp.sqrt), ("Exp", .exp), ("Log", .log), ("Neg", .neg), ("Abs", .abs),
+                           ("Reciprocal", .reciprocal), ("Erf", .erf)] {
+            list.append(KernelVersion(op) { _ in Unary(op: kind) })
         }
         return list
     }()
@@ -64,24 +56,24 @@ enum ElementwiseKernels {
         case .float:
             let (x, y, z) = (a.f, b.f, out.f)
             switch op {
-            case .add: broadcastBinary(x, y, z, plan, context) { $0 + $1 }
-            case .sub: broadcastBinary(x, y, z, plan, context) { $0 - $1 }
-            case .mul: broadcastBinary(x, y, z, plan, context) { $0 * $1 }
-            case .div: broadcastBinary(x, y, z, plan, context) { $0 / $1 }
-            case .pow: broadcastBinary(x, y, z, plan, context) { powf($0, $1) }
-            case .max: broadcastBinary(x, y, z, plan, context) { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) }
-            case .min: broadcastBinary(x, y, z, plan, context) { $0.isNaN || $1.isNaN ? .nan : Swift.min($0, $1) }
+            case .add: broadcastBinary(x, y, z, plan, context, Functions.Add<Float>())
+            case .sub: broadcastBinary(x, y, z, plan, context, Functions.Sub<Float>())
+            case .mul: broadcastBinary(x, y, z, plan, context, Functions.Mul<Float>())
+            case .div: broadcastBinary(x, y, z, plan, context, Functions.FloatDiv())
+            case .pow: broadcastBinary(x, y, z, plan, context, Functions.FloatPow())
+            case .max: broadcastBinary(x, y, z, plan, context, Functions.FloatMax())
+            case .min: broadcastBinary(x, y, z, plan, context, Functions.FloatMin())
             }
         case .int64:
             let (x, y, z) = (a.i, b.i, out.i)
             switch op {
-            case .add: broadcastBinary(x, y, z, plan, context) { $0 &+ $1 }
-            case .sub: broadcastBinary(x, y, z, plan, context) { $0 &- $1 }
-            case .mul: broadcastBinary(x, y, z, plan, context) { $0 &* $1 }
-            case .div: broadcastBinary(x, y, z, plan, context) { $1 == 0 ? 0 : $0 / $1 }
-            case .pow: broadcastBinary(x, y, z, plan, context) { integerPower($0, $1) }
-            case .max: broadcastBinary(x, y, z, plan, context) { Swift.max($0, $1) }
-            case .min: broadcastBinary(x, y, z, plan, context) { Swift.min($0, $1) }
+            case .add: broadcastBinary(x, y, z, plan, context, Functions.WrappingAdd())
+            case .sub: broadcastBinary(x, y, z, plan, context, Functions.WrappingSub())
+            case .mul: broadcastBinary(x, y, z, plan, context, Functions.WrappingMul())
+            case .div: broadcastBinary(x, y, z, plan, context, Functions.IntDiv())
+            case .pow: broadcastBinary(x, y, z, plan, context, Functions.IntPow())
+            case .max: broadcastBinary(x, y, z, plan, context, Functions.Max<Int64>())
+            case .min: broadcastBinary(x, y, z, plan, context, Functions.Min<Int64>())
             }
         case .bool: throw ModelError("is not defined for bool tensors")
         }
@@ -132,11 +124,11 @@ enum ElementwiseKernels {
             let out = Tensor(uninitialized: .bool, shape: plan.shape)
             func compare<T: Comparable>(_ x: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>) {
                 switch op {
-                case .equal: broadcastBinary(x, y, out.b, plan, context) { $0 == $1 }
-                case .less: broadcastBinary(x, y, out.b, plan, context) { $0 < $1 }
-                case .greater: broadcastBinary(x, y, out.b, plan, context) { $0 > $1 }
-                case .lessOrEqual: broadcastBinary(x, y, out.b, plan, context) { $0 <= $1 }
-                case .greaterOrEqual: broadcastBinary(x, y, out.b, plan, context) { $0 >= $1 }
+                case .equal: broadcastBinary(x, y, out.b, plan, context, Functions.Equal<T>())
+                case .less: broadcastBinary(x, y, out.b, plan, context, Functions.Less<T>())
+                case .greater: broadcastBinary(x, y, out.b, plan, context, Functions.Greater<T>())
+                case .lessOrEqual: broadcastBinary(x, y, out.b, plan, context, Functions.LessOrEqual<T>())
+                case .greaterOrEqual: broadcastBinary(x, y, out.b, plan, context, Functions.GreaterOrEqual<T>())
                 }
             }
             if a.kind == .float { compare(a.f, b.f) } else { compare(a.i, b.i) }
@@ -145,15 +137,18 @@ enum ElementwiseKernels {
     }
 
     struct Logic: Kernel {
-        let op: (Bool, Bool) -> Bool
-        init(_ op: @escaping (Bool, Bool) -> Bool) { self.op = op }
+        let and: Bool
 
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
             let a = try inputs.required(0), b = try inputs.required(1)
             guard a.kind == .bool, b.kind == .bool else { throw ModelError("operands must be bool") }
             let plan = try Broadcast([a.shape, b.shape])
             let out = Tensor(uninitialized: .bool, shape: plan.shape)
-            broadcastBinary(a.b, b.b, out.b, plan, context, op)
+            if and {
+                broadcastBinary(a.b, b.b, out.b, plan, context, Functions.And())
+            } else {
+                broadcastBinary(a.b, b.b, out.b, plan, context, Functions.Or())
+            }
             return [out]
         }
     }
@@ -187,21 +182,35 @@ enum ElementwiseKernels {
         }
     }
 
+    enum UnaryOp { case sqrt, exp, log, neg, abs, reciprocal, erf }
+
     struct Unary: Kernel {
-        let float: (Float) -> Float
-        let int: ((Int64) -> Int64)?
+        let op: UnaryOp
 
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
             let a = try inputs.required(0)
             let out = Tensor(uninitialized: a.elementType, shape: a.shape)
-            switch (a.kind, int) {
-            case (.float, _):
-                let (x, y) = (a.f, out.f)
-                context.parallel(a.count, grain: 1 << 15) { range in
-                    for k in range { y[k] = float(x[k]) }
+            switch a.kind {
+            case .float:
+                let (x, y, op) = (a.f, out.f, self.op)
+                context.parallel(a.count, grain: 1 << 16) { range in
+                    switch op {
+                    case .sqrt: for k in range { y[k] = x[k].squareRoot() }
+                    case .exp: for k in range { y[k] = expf(x[k]) }
+                    case .log: for k in range { y[k] = logf(x[k]) }
+                    case .neg: for k in range { y[k] = -x[k] }
+                    case .abs: for k in range { y[k] = Swift.abs(x[k]) }
+                    case .reciprocal: for k in range { y[k] = 1 / x[k] }
+                    case .erf: for k in range { y[k] = erff(x[k]) }
+                    }
                 }
-            case (.int64, let int?): for k in 0..<a.count { out.i[k] = int(a.i[k]) }
-            default: throw ModelError("is not defined for \(a.elementType) tensors")
+            case .int64:
+                switch op {
+                case .neg: for k in 0..<a.count { out.i[k] = 0 &- a.i[k] }
+                case .abs: for k in 0..<a.count { out.i[k] = a.i[k] < 0 ? 0 &- a.i[k] : a.i[k] }
+                default: throw ModelError("is not defined for \(a.elementType) tensors")
+                }
+            case .bool: throw ModelError("is not defined for bool tensors")
             }
             return [out.normalized()]
         }

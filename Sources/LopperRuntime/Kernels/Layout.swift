@@ -72,7 +72,7 @@ enum LayoutKernels {
             let x = try inputs.required(0)
             let a = try normalizeAxis(axis, rank: x.rank)
             let length = x.shape[a]
-            var sizes = try self.sizes ?? inputs.optional(1)?.ints ?? []
+            var sizes = self.sizes ?? inputs.optional(1)?.ints ?? []
             if sizes.isEmpty {
                 // Equal parts; the last one is smaller when the length does not divide.
                 let chunk = (length + parts - 1) / parts

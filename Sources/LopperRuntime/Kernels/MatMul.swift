@@ -26,6 +26,28 @@ enum MatMulKernels {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// `sgemm` with the rows or columns of C split across the context's threads (OpenBLAS
+    /// itself runs single-threaded; the runtime owns the threads).
+    static func parallelSgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, _ context: ExecutionContext) {
+        if context.threads == 1 || m * n * k < ExecutionContext.minimumParallelCost {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        } else if n >= m {
+            context.parallel(n, grain: 16) { cols in
+                let j = cols.lowerBound
+                sgemm(transA: transA, transB: transB, m: m, n: cols.count, k: k, alpha: alpha, a: a, lda: lda,
+                      b: transB ? b + j * ldb : b + j, ldb: ldb, beta: beta, c: c + j, ldc: ldc)
+            }
+        } else {
+            context.parallel(m, grain: 4) { rows in
+                let i = rows.lowerBound
+                sgemm(transA: transA, transB: transB, m: rows.count, n: n, k: k, alpha: alpha,
+                      a: transA ? a + i : a + i * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + i * ldc, ldc: ldc)
+            }
+        }
+    }
+
     struct Gemm: ActivationFusing {
         let alpha: Float, beta: Float
         let transA: Bool, transB: Bool
@@ -50,11 +72,11 @@ enum MatMulKernels {
                 let plan = try Broadcast([c.shape, [m, n]])
                 guard plan.shape == [m, n] else { throw ModelError("C of shape \(c.shape) does not broadcast to [\(m), \(n)]") }
                 let zero = Tensor(floats: [0], shape: [])
-                broadcastBinary(c.f, zero.f, out.f, plan, context) { x, _ in x * beta }
+                broadcastBinary(c.f, zero.f, out.f, plan, context, Functions.Scale(factor: beta))
                 accumulate = 1
             }
-            MatMulKernels.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                                a: a.f, lda: a.shape[1], b: b.f, ldb: b.shape[1], beta: accumulate, c: out.f, ldc: n)
+            MatMulKernels.parallelSgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                        a: a.f, lda: a.shape[1], b: b.f, ldb: b.shape[1], beta: accumulate, c: out.f, ldc: n, context)
             activation?.apply(out.f, out.count)
             return [out]
         }
@@ -84,8 +106,8 @@ enum MatMulKernels {
             let out = Tensor(uninitialized: .float32, shape: outShape)
             if batchB.reduce(1, *) == 1 && plan.shape == batchA {
                 // Shared right operand: one product with the batch folded into the rows.
-                MatMulKernels.sgemm(transA: false, transB: false, m: batchA.reduce(1, *) * m, n: n, k: k,
-                                    a: a.f, lda: k, b: b.f, ldb: n, beta: 0, c: out.f, ldc: n)
+                MatMulKernels.parallelSgemm(transA: false, transB: false, m: batchA.reduce(1, *) * m, n: n, k: k,
+                                            a: a.f, lda: k, b: b.f, ldb: n, beta: 0, c: out.f, ldc: n, context)
             } else {
                 let batch = Tensor.count(plan.shape)
                 // Batch index → operand offsets, through the broadcast of the batch shapes.
@@ -94,10 +116,14 @@ enum MatMulKernels {
                 plan.forEachRow { _, o, len, s in
                     for j in 0..<len { offsets.append((o[0] + j * s[0], o[1] + j * s[1])) }
                 }
-                for (index, (ia, ib)) in offsets.enumerated() {
-                    MatMulKernels.sgemm(transA: false, transB: false, m: m, n: n, k: k,
-                                        a: a.f + ia * m * k, lda: k, b: b.f + ib * k * n, ldb: n,
-                                        beta: 0, c: out.f + index * m * n, ldc: n)
+                let (pa, pb, pc) = (a.f, b.f, out.f)
+                context.parallel(batch, cost: batch * m * n * k) { range in
+                    for index in range {
+                        let (ia, ib) = offsets[index]
+                        MatMulKernels.sgemm(transA: false, transB: false, m: m, n: n, k: k,
+                                            a: pa + ia * m * k, lda: k, b: pb + ib * k * n, ldb: n,
+                                            beta: 0, c: pc + index * m * n, ldc: n)
+                    }
                 }
             }
             activation?.apply(out.f, out.count)

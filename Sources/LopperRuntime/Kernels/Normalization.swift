@@ -49,7 +49,7 @@ enum NormalizationKernels {
             let out = Tensor(uninitialized: x.elementType, shape: x.shape)
             let size = x.shape[2...].reduce(1, *), planes = x.shape[0] * channels
             let (src, dst) = (x.f, out.f)
-            context.parallel(planes, grain: Swift.max(1, 16384 / Swift.max(size, 1))) { range in
+            context.parallel(planes, cost: planes * size) { range in
                 for plane in range {
                     let s = a[plane % channels], t = b[plane % channels]
                     for k in 0..<size { dst[plane * size + k] = src[plane * size + k] * s + t }
@@ -81,7 +81,7 @@ enum NormalizationKernels {
             let statShape = Array(x.shape[..<a]) + [Int](repeating: 1, count: x.rank - a)
             let meanOut = Tensor(uninitialized: .float32, shape: statShape), invOut = Tensor(uninitialized: .float32, shape: statShape)
             let (src, dst, g, bt, eps) = (x.f, out.f, gamma.f, beta?.f, epsilon)
-            context.parallel(rows, grain: Swift.max(1, 4096 / Swift.max(size, 1))) { range in
+            context.parallel(rows, cost: rows * size * 4) { range in
                 for r in range {
                     let p = src + r * size, q = dst + r * size
                     var sum: Float = 0
@@ -123,7 +123,7 @@ enum NormalizationKernels {
             let inner = coerced ? 1 : x.shape[(a + 1)...].reduce(1, *)
             let out = Tensor(uninitialized: x.elementType, shape: x.shape)
             let (src, dst, log) = (x.f, out.f, self.log)
-            context.parallel(outer * inner, grain: Swift.max(1, 4096 / Swift.max(dim, 1))) { range in
+            context.parallel(outer * inner, cost: outer * inner * dim * 8) { range in
                 for row in range {
                     let o = row / inner, i = row % inner
                     let base = o * dim * inner + i

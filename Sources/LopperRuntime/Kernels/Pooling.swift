@@ -20,6 +20,7 @@ enum PoolingKernels {
         let ceilMode: Bool
         let countIncludePad: Bool
         let columnMajorIndices: Bool
+        let wantsIndices: Bool
 
         init(_ setup: KernelSetup, max: Bool) throws {
             let node = setup.node
@@ -30,6 +31,7 @@ enum PoolingKernels {
             ceilMode = try node.int("ceil_mode", default: 0) != 0
             countIncludePad = try node.int("count_include_pad", default: 0) != 0
             columnMajorIndices = try node.int("storage_order", default: 0) != 0
+            wantsIndices = max && node.outputs.count > 1 && !node.outputs[1].isEmpty
         }
 
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
@@ -47,13 +49,40 @@ enum PoolingKernels {
             let (pd, ph, pw) = (g.pads[0], g.pads[1], g.pads[2])
             let planes = x.shape[0] * x.shape[1]
             let out = Tensor(uninitialized: .float32, shape: Array(x.shape[0..<2]) + geometry.output)
-            let indices = max ? Tensor(uninitialized: .int64, shape: out.shape) : nil
+            let indices = wantsIndices ? Tensor(uninitialized: .int64, shape: out.shape) : nil
             let (D, H, W) = (g.input[0], g.input[1], g.input[2])
             let (od, oh, ow) = (g.output[0], g.output[1], g.output[2])
             let inSize = D * H * W, outSize = od * oh * ow
             let (src, dst, idx) = (x.f, out.f, indices?.i)
             let (max, includePad, columnMajor) = (self.max, countIncludePad, columnMajorIndices)
-            context.parallel(planes) { range in
+            if max && idx == nil && D == 1 && kd == 1 {
+                // Plain 2-D max pooling: the window clipped to the input, no index bookkeeping.
+                context.parallel(planes, cost: planes * outSize * kh * kw) { range in
+                    for plane in range {
+                        let input = src + plane * inSize, output = dst + plane * outSize
+                        for y in 0..<oh {
+                            let y0 = y * sh - ph
+                            for xo in 0..<ow {
+                                let x0 = xo * sw - pw
+                                var best = -Float.infinity
+                                for b in 0..<kh {
+                                    let iy = y0 + b * dh
+                                    if iy < 0 || iy >= H { continue }
+                                    let line = input + iy * W
+                                    for e in 0..<kw {
+                                        let ix = x0 + e * dw
+                                        if ix >= 0 && ix < W { best = Swift.max(best, line[ix]) }
+                                    }
+                                }
+                                output[y * ow + xo] = best
+                            }
+                        }
+                    }
+                }
+                let result = original.storageKind == .float ? out.retyped(original) : try Cast.convert(out, to: original)
+                return [result]
+            }
+            context.parallel(planes, cost: planes * outSize * kd * kh * kw) { range in
                 for plane in range {
                     let input = src + plane * inSize
                     var o = plane * outSize
@@ -76,14 +105,14 @@ enum PoolingKernels {
                                     sum += v
                                     if valid == 1 || v > best {
                                         best = v
-                                        bestIndex = columnMajor ? iz + D * (iy + H * ix) : offset
+                                        if idx != nil { bestIndex = columnMajor ? iz + D * (iy + H * ix) : offset }
                                     }
                                 }
                             }
                         }
                         if max {
                             dst[o] = best
-                            idx![o] = Int64(plane * inSize + bestIndex)
+                            idx?[o] = Int64(plane * inSize + bestIndex)
                         } else {
                             dst[o] = sum / Float(includePad ? padded : Swift.max(valid, 1))
                         }
@@ -91,9 +120,22 @@ enum PoolingKernels {
                     } } }
                 }
             }
-            let result = original == .float32 || original.storageKind == .float ? out.retyped(original) : try Cast.convert(out, to: original)
+            let result = original.storageKind == .float ? out.retyped(original) : try Cast.convert(out, to: original)
             return indices.map { [result, $0] } ?? [result]
         }
+    }
+
+    /// Sum with eight partial sums, which the compiler may keep in vector registers.
+    static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0, s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
+        var k = 0
+        while k + 8 <= n {
+            s0 += p[k]; s1 += p[k + 1]; s2 += p[k + 2]; s3 += p[k + 3]
+            s4 += p[k + 4]; s5 += p[k + 5]; s6 += p[k + 6]; s7 += p[k + 7]
+            k += 8
+        }
+        while k < n { s0 += p[k]; k += 1 }
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
     }
 
     struct GlobalPool: Kernel {
@@ -106,7 +148,7 @@ enum PoolingKernels {
             let planes = x.shape[0] * x.shape[1], size = x.shape[2...].reduce(1, *)
             let out = Tensor(uninitialized: x.elementType, shape: Array(x.shape[0..<2]) + [Int](repeating: 1, count: x.rank - 2))
             let (src, dst, max) = (x.f, out.f, self.max)
-            context.parallel(planes, grain: Swift.max(1, 16384 / Swift.max(size, 1))) { range in
+            context.parallel(planes, cost: planes * size) { range in
                 for plane in range {
                     let p = src + plane * size
                     if max {
@@ -114,9 +156,7 @@ enum PoolingKernels {
                         for k in 0..<size { best = Swift.max(best, p[k]) }
                         dst[plane] = best
                     } else {
-                        var sum: Float = 0
-                        for k in 0..<size { sum += p[k] }
-                        dst[plane] = sum / Float(size)
+                        dst[plane] = PoolingKernels.sum(p, size) / Float(size)
                     }
                 }
             }

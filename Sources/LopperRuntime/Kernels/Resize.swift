@@ -79,6 +79,11 @@ enum ResizeKernels {
             let taps = (0..<rank).map { axis in
                 weights(input: x.shape[axis], output: sizes[axis], scale: scales[axis], roiStart: roi[axis], roiEnd: roi[axis + rank])
             }
+            if taps.allSatisfy({ $0.allSatisfy { $0.count == 1 && $0[0].0 >= 0 } }) {
+                // Nearest neighbour (or identity): a pure gather.
+                let maps = taps.map { $0.map { $0[0].0 } }
+                return [try Cast.convert(remap(x, shape: sizes, maps: maps, strides: strides(of: x.shape)), to: original)]
+            }
             let out = Tensor(uninitialized: .float32, shape: sizes)
             interpolate(x, out, taps, context)
             return [try Cast.convert(out, to: original)]
@@ -151,7 +156,7 @@ enum ResizeKernels {
             let outerShape = Array(out.shape.dropLast()), inner = out.shape.last!
             let rows = outerShape.reduce(1, *)
             let lastTaps = taps[rank - 1], lastStride = inStrides[rank - 1]
-            context.parallel(rows, grain: Swift.max(1, 2048 / Swift.max(inner, 1))) { range in
+            context.parallel(rows, cost: rows * inner * 8) { range in
                 for row in range {
                     // Combine taps of the leading axes into (offset, weight) pairs.
                     var terms: [(Int, Float)] = [(0, 1)]

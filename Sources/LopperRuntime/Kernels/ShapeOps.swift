@@ -97,7 +97,7 @@ enum ShapeKernels {
 
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
             let x = try inputs.required(0)
-            guard let given = try axes ?? inputs.optional(1)?.ints else { throw ModelError("axes are required") }
+            guard let given = axes ?? inputs.optional(1)?.ints else { throw ModelError("axes are required") }
             let rank = x.rank + given.count
             let axes = try Set(given.map { try normalizeAxis($0, rank: rank) })
             guard axes.count == given.count else { throw ModelError("axes \(given) repeat an axis") }
