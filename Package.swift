@@ -44,6 +44,8 @@ let package = Package(
         .target(name: "LopperRuntime", dependencies: ["LopperModel", "CBLAS"]),
         // Prune groups, granularities, importance criteria and graph surgery.
         .target(name: "LopperPruning", dependencies: ["LopperModel", "LopperRuntime"]),
+        // A thin Swift layer over libnng: sockets, contexts, async send/receive, owned messages.
+        .target(name: "LopperMessaging", dependencies: ["CNNG"]),
         // Sensitivity sweeps: jobs, metrics, prefix reuse, the SQLite results store.
         .target(
             name: "LopperSensitivity",
@@ -86,6 +88,7 @@ let package = Package(
             dependencies: ["LopperSensitivity", "LopperPruning", "LopperRuntime", "LopperTesting",
                            .product(name: "OrderedCollections", package: "swift-collections")]
         ),
+        .testTarget(name: "LopperMessagingTests", dependencies: ["LopperMessaging"]),
         .testTarget(name: "LopperRuntimeTests", dependencies: ["LopperRuntime", "LopperTesting", "ONNXProto"]),
     ],
     swiftLanguageModes: [.v5]

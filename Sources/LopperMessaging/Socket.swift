@@ -1,0 +1,61 @@
+import CNNG
+
+/// An nng socket of the request/reply protocol (REQ0 or REP0).
+///
+/// Listening and dialling may be repeated (one socket serves many peers); a dial with
+/// `waitForPeer: false` returns at once and keeps reconnecting in the background, backing off
+/// between `reconnect` bounds. Closing the socket (or releasing the last reference) fails every
+/// operation still waiting with NNG_ECLOSED.
+public final class Socket: @unchecked Sendable {
+    public enum Kind: Sendable {
+        /// Sends requests and receives their replies; resends a request after `resendTime`.
+        case request
+        /// Receives requests and sends replies.
+        case reply
+    }
+
+    let raw: nng_socket
+    public let kind: Kind
+
+    public init(_ kind: Kind) throws {
+        var socket = nng_socket()
+        try NNGError.check(kind == .request ? nng_req0_open(&socket) : nng_rep0_open(&socket), "opening a \(kind) socket")
+        raw = socket
+        self.kind = kind
+    }
+
+    deinit { nng_close(raw) }
+
+    /// Accepts peers at `url` (`tcp://0.0.0.0:7450`, `ipc:///tmp/x.ipc`, `inproc://name`).
+    public func listen(_ url: String) throws {
+        try NNGError.check(nng_listen(raw, url, nil, 0), "listening on \(url)")
+    }
+
+    /// Connects to `url`. With `waitForPeer: false` the first connection is made in the
+    /// background, so a worker may start before its coordinator.
+    public func dial(_ url: String, waitForPeer: Bool = false) throws {
+        try NNGError.check(nng_dial(raw, url, nil, waitForPeer ? 0 : Int32(NNG_FLAG_NONBLOCK)), "dialling \(url)")
+    }
+
+    /// Largest message accepted; larger ones are dropped by nng before they reach the program.
+    public func setMaximumReceiveSize(_ bytes: Int) throws {
+        try NNGError.check(nng_socket_set_size(raw, NNG_OPT_RECVMAXSZ, bytes), "setting the receive size limit")
+    }
+
+    /// Reconnection backoff for dialled peers: starts at `minimum`, doubles up to `maximum`.
+    public func setReconnect(minimum: Duration, maximum: Duration) throws {
+        try NNGError.check(nng_socket_set_ms(raw, NNG_OPT_RECONNMINT, Self.milliseconds(minimum)), "setting reconnect time")
+        try NNGError.check(nng_socket_set_ms(raw, NNG_OPT_RECONNMAXT, Self.milliseconds(maximum)), "setting reconnect time")
+    }
+
+    /// For request sockets: resend a request that got no reply after this long.
+    public func setResendTime(_ time: Duration) throws {
+        try NNGError.check(nng_socket_set_ms(raw, NNG_OPT_REQ_RESENDTIME, Self.milliseconds(time)), "setting resend time")
+    }
+
+    public func close() { nng_close(raw) }
+
+    static func milliseconds(_ duration: Duration) -> nng_duration {
+        Int32(clamping: duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+}
