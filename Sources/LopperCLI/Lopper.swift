@@ -5,7 +5,7 @@ public struct Lopper: ParsableCommand {
         commandName: "lopper",
         abstract: "Find how much each layer of an ONNX model tolerates pruning, and prune it to fit a device.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Groups.self, Prune.self, Sweep.self, Results.self, Run.self, Bench.self]
+        subcommands: [Inspect.self, Run.self, Bench.self, Groups.self, Prune.self, Sweep.self, Results.self]
     )
     public init() {}
 }
