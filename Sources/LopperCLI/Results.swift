@@ -23,7 +23,7 @@ struct Results: ParsableCommand {
     }
 
     func run() throws {
-        let store = try ResultsStore(path: db)
+        let store = try ResultsStore(path: db, readOnly: true)
         let rows = try store.allJobs()
         let names = Dictionary(uniqueKeysWithValues: try store.groups().map { ($0.id, $0.name) })
         switch format {

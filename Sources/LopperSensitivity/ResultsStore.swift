@@ -37,11 +37,22 @@ public final class ResultsStore: @unchecked Sendable {
         public var attempts: Int
     }
 
-    public init(path: String) throws {
+    /// Opens (creating it if needed) a store. `readOnly` opens an existing store without
+    /// changing it, for readers such as `lopper results` while a sweep writes.
+    public init(path: String, readOnly: Bool = false) throws {
         self.path = path
+        var configuration = Configuration()
+        configuration.readonly = readOnly
+        // Other processes (a sweep, a reader, a restarted coordinator) may hold the lock briefly.
+        configuration.busyMode = .timeout(30)
         do {
-            database = try DatabasePool(path: path)
-            try Self.migrator.migrate(database)
+            database = try DatabasePool(path: path, configuration: configuration)
+            if readOnly {
+                let migrated = try database.read { try $0.tableExists("jobs") }
+                guard migrated else { throw ModelError("is not a Lopper results store (it has no jobs table)", file: path) }
+            } else {
+                try Self.migrator.migrate(database)
+            }
         } catch let error as DatabaseError {
             throw ModelError("is not a usable Lopper results store: \(error.message ?? "\(error)")", file: path)
         }

@@ -45,7 +45,7 @@ import Glibc
         var finished: [ResultsStore.Row] = []
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline && process.isRunning {
-            if FileManager.default.fileExists(atPath: db), let rows = try? ResultsStore(path: db).allJobs(),
+            if FileManager.default.fileExists(atPath: db), let rows = try? ResultsStore(path: db, readOnly: true).allJobs(),
                rows.filter({ $0.state == "done" }).count >= 10 {
                 break
             }
@@ -53,7 +53,8 @@ import Glibc
         }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        finished = try ResultsStore(path: db).allJobs().filter { $0.state == "done" }
+        #expect(process.terminationReason == .uncaughtSignal, "the sweep was still running when killed")
+        finished = try ResultsStore(path: db, readOnly: true).allJobs().filter { $0.state == "done" }
         // 24 prunable groups × 4 levels.
         let total = 96
         #expect(finished.count >= 10 && finished.count < total, "killed mid-sweep")
