@@ -34,7 +34,7 @@ struct Sweep: ParsableCommand {
     @Option(help: "The output classifier metrics read (default: the first).")
     var output: String?
 
-    @Option(help: "Comma-separated: channel, head, unstructured.")
+    @Option(help: "Comma-separated: channel, head, unstructured, nm.")
     var granularity: String?
 
     @Option(help: "Comma-separated channel criteria: l1, l2, bn-scale, random, wanda.")
@@ -103,7 +103,7 @@ struct Sweep: ParsableCommand {
         if let granularity {
             spec.granularities = try granularity.split(separator: ",").map { item in
                 guard let value = SweepGranularity(rawValue: String(item)) else {
-                    throw ValidationError("--granularity takes channel, head or unstructured, got '\(item)'.")
+                    throw ValidationError("--granularity takes channel, head, unstructured or nm, got '\(item)'.")
                 }
                 return value
             }

@@ -155,7 +155,7 @@ public final class JobEvaluator: @unchecked Sendable {
     func localTargets(for job: SweepJob) throws -> [String] {
         guard let group = groups.first(where: { $0.id == job.group }) else { throw ModelError("there is no group \(job.group)") }
         let producers = Set(group.members.filter { $0.role == .output }.map(\.node))
-        let wanted = job.granularity == .unstructured ? producers
+        let wanted = job.granularity.zeroesWeights ? producers
             : Set(group.members.filter { $0.role == .input }.map(\.node)).subtracting(producers)
         let targets = model.graph.nodes.filter { wanted.contains($0.displayName) }.compactMap(\.outputs.first)
         return targets.isEmpty ? model.graph.outputs.map(\.name) : targets
@@ -168,7 +168,7 @@ public final class JobEvaluator: @unchecked Sendable {
         for tensor in Set(group.members.filter { $0.role == .output || $0.role == .input }.map(\.tensor)).sorted() {
             guard let before = try original.graph.constant(tensor)?.floats() else { continue }
             let after = try pruned.graph.constant(tensor)?.floats() ?? []
-            if job.granularity == .unstructured {
+            if job.granularity.zeroesWeights {
                 guard after.count == before.count else { continue }
                 for (x, y) in zip(before, after) where y == 0 && x != 0 { sum += Double(abs(x)); count += 1 }
             } else {
@@ -193,9 +193,15 @@ public final class JobEvaluator: @unchecked Sendable {
     /// The pruned model and how many units (or weights) were removed.
     func prune(_ job: SweepJob) throws -> (Model, Int) {
         guard let group = groups.first(where: { $0.id == job.group }) else { throw ModelError("there is no group \(job.group)") }
-        if job.granularity == .unstructured {
+        if job.granularity.zeroesWeights {
             let weights = Set(group.members.filter { $0.role == .output }.map(\.tensor))
             let targets = try WeightSparsity.targets(in: model).filter { weights.contains($0.tensor) }
+            if job.granularity == .nm {
+                let pattern = job.criterion.split(separator: ":").compactMap { Int($0) }
+                guard pattern.count == 2 else { throw ModelError("'\(job.criterion)' is not an N:M pattern") }
+                let (pruned, report) = try WeightSparsity.nOfM(model, targets: targets, n: pattern[0], m: pattern[1])
+                return (pruned, report.zeros)
+            }
             let (pruned, report) = try WeightSparsity.unstructured(model, targets: targets, sparsity: job.level, global: false)
             return (pruned, report.zeros)
         }

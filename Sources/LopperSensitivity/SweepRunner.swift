@@ -34,8 +34,10 @@ public struct SweepRunner {
     }
 
     /// The jobs a spec asks for on these groups. Groups that cannot be pruned get none (they are
-    /// still listed in the store with the reason).
-    public static func jobs(for spec: SweepSpec, groups: [PruneGroup]) -> [SweepJob] {
+    /// still listed in the store with the reason); N:M jobs go only to groups whose producing
+    /// layers have a reduction length the pattern divides (`model` tells).
+    public static func jobs(for spec: SweepSpec, groups: [PruneGroup], model: Model? = nil) -> [SweepJob] {
+        let targets = model.flatMap { try? WeightSparsity.targets(in: $0) } ?? []
         var jobs: [SweepJob] = []
         for granularity in spec.granularities {
             let eligible = groups.filter { group in
@@ -43,11 +45,21 @@ public struct SweepRunner {
                 switch granularity {
                 case .channel: return !group.isHeads && group.size > 1
                 case .head: return group.isHeads && group.size > 1
-                case .unstructured: return !group.isHeads
+                case .unstructured, .nm: return !group.isHeads
                 }
             }
-            let criteria = granularity == .unstructured ? ["magnitude"] : spec.criteria
             for group in eligible {
+                if granularity == .nm {
+                    let weights = Set(group.members.filter { $0.role == .output }.map(\.tensor))
+                    let reductions = targets.filter { weights.contains($0.tensor) }.compactMap { target in
+                        (try? model?.graph.constant(target.tensor))??.shape[target.reductionAxis]
+                    }
+                    for (n, m) in [(2, 4), (4, 8)] where reductions.contains(where: { $0 % m == 0 }) {
+                        jobs.append(SweepJob(group: group.id, granularity: .nm, criterion: "\(n):\(m)", level: 1 - Double(n) / Double(m)))
+                    }
+                    continue
+                }
+                let criteria = granularity == .unstructured ? ["magnitude"] : spec.criteria
                 for criterion in criteria {
                     for level in spec.levels {
                         jobs.append(SweepJob(group: group.id, granularity: granularity, criterion: criterion, level: level))
@@ -71,7 +83,7 @@ public struct SweepRunner {
         let groups = try DependencyAnalysis.groups(of: model)
         let calibration = try Calibration(path: spec.calibration, for: model, limit: spec.samples, batchSize: spec.batchSize)
         let labels = try spec.labels.map { try Self.readLabels($0, calibration: calibration) }
-        let jobs = Self.jobs(for: spec, groups: groups)
+        let jobs = Self.jobs(for: spec, groups: groups, model: model)
         guard !jobs.isEmpty else {
             throw ModelError("has no prunable group for \(spec.granularities.map(\.rawValue).joined(separator: ", ")) (lopper groups lists why)", file: spec.model)
         }

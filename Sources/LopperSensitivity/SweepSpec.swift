@@ -15,7 +15,8 @@ public struct SweepSpec: Codable, Equatable, Sendable {
     /// The output the classifier metrics read; the model's first output when absent.
     public var output: String?
     public var granularities: [SweepGranularity]
-    /// Channel criteria: l1, l2, bn-scale, random, wanda. Unstructured jobs rank by magnitude.
+    /// Channel criteria: l1, l2, bn-scale, random, wanda. Unstructured jobs rank by magnitude;
+    /// N:M jobs use the 2:4 and 4:8 patterns.
     public var criteria: [String]
     public var levels: [Double]
     /// Use at most this many calibration samples.
@@ -137,4 +138,10 @@ public enum SweepGranularity: String, Codable, CaseIterable, Sendable {
     case head
     /// The smallest weights of the group's producing layers, by magnitude.
     case unstructured
+    /// N:M semi-structured sparsity (2:4 and 4:8) in the group's producing layers; the job's
+    /// criterion names the pattern and its level is the fraction zeroed.
+    case nm
+
+    /// Whether jobs zero weights in the producing layers rather than remove units.
+    public var zeroesWeights: Bool { self == .unstructured || self == .nm }
 }

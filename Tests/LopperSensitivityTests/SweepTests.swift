@@ -32,7 +32,7 @@ import Testing
     }
 
     static let cases: [(fixture: String, dims: [Int], granularities: [SweepGranularity], batch: Int)] = [
-        ("conv_chain", [3, 32, 32], [.channel, .unstructured], 4),
+        ("conv_chain", [3, 32, 32], [.channel, .unstructured, .nm], 4),
         ("c2f_block", [3, 64, 64], [.channel], 1),
         ("paddle_constants", [3, 32, 32], [.channel], 4),
         ("transformer_encoder", [16, 64], [.channel, .head], 4),
