@@ -33,6 +33,8 @@ final class AsyncIO: @unchecked Sendable {
                 self.continuation = continuation
                 lock.unlock()
                 start(handle)
+                // A cancellation that arrived before the operation started found nothing to cancel.
+                if Task.isCancelled { nng_aio_cancel(handle) }
             }
         } onCancel: {
             nng_aio_cancel(handle)

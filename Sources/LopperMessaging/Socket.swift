@@ -1,4 +1,5 @@
 import CNNG
+import Dispatch
 
 /// An nng socket of the request/reply protocol (REQ0 or REP0).
 ///
@@ -24,7 +25,14 @@ public final class Socket: @unchecked Sendable {
         self.kind = kind
     }
 
-    deinit { nng_close(raw) }
+    /// nng_close blocks until nng has wound the socket down; it must never hold one of Swift
+    /// concurrency's few cooperative threads, so it runs on a queue of its own.
+    deinit {
+        let socket = raw
+        Self.closing.async { nng_close(socket) }
+    }
+
+    private static let closing = DispatchQueue(label: "lopper.nng.close")
 
     /// Accepts peers at `url` (`tcp://0.0.0.0:7450`, `ipc:///tmp/x.ipc`, `inproc://name`).
     public func listen(_ url: String) throws {
@@ -53,6 +61,7 @@ public final class Socket: @unchecked Sendable {
         try NNGError.check(nng_socket_set_ms(raw, NNG_OPT_REQ_RESENDTIME, Self.milliseconds(time)), "setting resend time")
     }
 
+    /// Closes the socket now (from a thread that may block): every waiting operation fails with NNG_ECLOSED.
     public func close() { nng_close(raw) }
 
     static func milliseconds(_ duration: Duration) -> nng_duration {
