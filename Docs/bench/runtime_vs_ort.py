@@ -67,13 +67,15 @@ def main():
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated labels from MODELS")
     args = parser.parse_args()
 
     print("| model | input | threads | Lopper median (p90) ms | ORT median (p90) ms | Lopper / ORT |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     worst = 0.0
     rss = {}
-    for label, (file, sample) in MODELS.items():
+    chosen = {label: MODELS[label] for label in args.models.split(",")}
+    for label, (file, sample) in chosen.items():
         model = os.path.join(REAL, file)
         for batch in map(int, args.batches.split(",")):
             shape = [batch] + sample
@@ -97,7 +99,7 @@ def main():
     print(f"\nworst ratio Lopper/ORT: {worst:.2f}\n")
     print("| model | file size | Lopper peak RSS (largest case) | RSS / file size |")
     print("| --- | ---: | ---: | ---: |")
-    for label, (file, _) in MODELS.items():
+    for label, (file, _) in chosen.items():
         size = os.path.getsize(os.path.join(REAL, file))
         print(f"| {label} | {size / 2**20:.2f} MiB | {rss[label] / 2**20:.0f} MiB | {rss[label] / size:.0f} |")
     return 0

@@ -88,6 +88,35 @@ struct ExecutorTests {
         #expect(y?.floats == (0..<24).map(Float.init))
     }
 
+    @Test func exportedHardSwishAndScalarAffinesFuseIntoTheConv() throws {
+        // Conv → Mul(0.5) → Add(0.25) → x·Clip(x+3, 0, 6)/6 (Paddle's hard-swish) → Mul(2) → Add(-1).
+        var builder = ModelBuilder(opset: 13)
+        builder.input("x", [1, 2, 4, 4])
+        builder.constant("w", floats: (0..<18).map { Float($0 % 5) - 2 }, shape: [2, 1, 3, 3])
+        for (name, value) in [("half", 0.5), ("quarter", 0.25), ("three", 3), ("zero", 0), ("six", 6), ("two", 2), ("minus", -1)] as [(String, Float)] {
+            builder.constant(name, floats: [value], shape: [])
+        }
+        builder.node("Conv", ["x", "w"], ["c"], name: "conv", ints: ["group": 2])
+        builder.node("Mul", ["half", "c"], ["m"])
+        builder.node("Add", ["m", "quarter"], ["a"])
+        builder.node("Add", ["a", "three"], ["a3"])
+        builder.node("Clip", ["a3", "zero", "six"], ["clipped"])
+        builder.node("Mul", ["a", "clipped"], ["product"])
+        builder.node("Div", ["product", "six"], ["swished"])
+        builder.node("Mul", ["swished", "two"], ["scaled"])
+        builder.node("Add", ["scaled", "minus"], ["y"])
+        builder.output("y")
+        let model = try builder.model()
+        let fused = try Executor(model: model, options: ExecutorOptions(threads: 2))
+        let plain = try Executor(model: model, options: ExecutorOptions(threads: 1, optimize: false))
+        #expect(fused.stepCount == 1)
+        #expect(plain.stepCount == 9)
+        var random = SeededRandom(seed: 5)
+        let x = Tensor(floats: (0..<32).map { _ in 3 * random.normal() }, shape: [1, 2, 4, 4])
+        let a = try #require(try fused.run(["x": x])["y"]), b = try #require(try plain.run(["x": x])["y"])
+        #expect(Comparison.mismatch(a, b, rtol: 1e-5, atol: 1e-6) == nil)
+    }
+
     @Test func opsetSelectsSoftmaxSemantics() throws {
         // Before opset 13 Softmax normalises over all axes from `axis` (default 1); from 13 over the last axis only.
         func run(_ opset: Int64) throws -> [Float] {
