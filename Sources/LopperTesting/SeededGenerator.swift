@@ -1,3 +1,5 @@
+import Foundation
+
 /// SplitMix64: a fixed seed gives the same numbers on every machine, so test data, mutations and
 /// calibration sets are reproducible.
 public struct SeededGenerator: RandomNumberGenerator {
@@ -11,6 +13,14 @@ public struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1].
+    public mutating func uniform() -> Double { Double(next() >> 11 + 1) / Double(1 << 53) }
+
+    /// Standard normal (Box–Muller).
+    public mutating func normal() -> Float {
+        Float((-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform()))
     }
 
     /// `count` uniform floats in `range`.

@@ -60,7 +60,7 @@ struct ExecutorTests {
         let plain = try Executor(model: model, options: ExecutorOptions(threads: 1, optimize: false))
         #expect(optimized.stepCount < plain.stepCount)
         #expect(plain.stepCount == model.graph.nodes.count)
-        var random = SeededRandom(seed: 11)
+        var random = SeededGenerator(seed: 11)
         let x = Tensor(floats: (0..<(2 * 3 * 32 * 32)).map { _ in random.normal() }, shape: [2, 3, 32, 32])
         let a = try optimized.run(["x": x]), b = try plain.run(["x": x])
         for name in optimized.outputNames {
@@ -111,7 +111,7 @@ struct ExecutorTests {
         let plain = try Executor(model: model, options: ExecutorOptions(threads: 1, optimize: false))
         #expect(fused.stepCount == 1)
         #expect(plain.stepCount == 9)
-        var random = SeededRandom(seed: 5)
+        var random = SeededGenerator(seed: 5)
         let x = Tensor(floats: (0..<32).map { _ in 3 * random.normal() }, shape: [1, 2, 4, 4])
         let a = try #require(try fused.run(["x": x])["y"]), b = try #require(try plain.run(["x": x])["y"])
         #expect(Comparison.mismatch(a, b, rtol: 1e-5, atol: 1e-6) == nil)

@@ -13,7 +13,7 @@ struct ReferenceTests {
         let executor = try Executor(model: model, options: ExecutorOptions(threads: threads))
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        var random = SeededRandom(seed: seed)
+        var random = SeededGenerator(seed: seed)
         var feeds: [String: Tensor] = [:]
         var arguments = ["run", path, "--output-dir", directory.appendingPathComponent("ort").path]
         for (position, input) in model.graph.feedInputs.enumerated() {
@@ -62,23 +62,3 @@ struct ReferenceTests {
     }
 }
 
-/// SplitMix64 with Box–Muller normals: the same inputs on every run and platform.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1].
-    mutating func uniform() -> Double { Double(next() >> 11 + 1) / Double(1 << 53) }
-
-    mutating func normal() -> Float {
-        Float((-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform()))
-    }
-}
