@@ -51,10 +51,13 @@ public enum ChannelSurgery {
             for (index, amount) in elements { values[index] -= Int64(amount) }
             try pruned.graph.setConstant(tensor, to: TensorData(int64s: values, shape: data.shape))
         }
-        let shapes = try ShapeInference.run(model)
-        for (nodeName, outputs) in shrink[.splitSize]! {
-            try rewriteSplit(&pruned, node: nodeName, tensor: splitTensors[nodeName] ?? "", shrinking: outputs,
-                             original: model, shapes: shapes)
+        // Split sizes come from the dense model's shapes, inferred only when a Split is touched.
+        if !shrink[.splitSize]!.isEmpty {
+            let shapes = try ShapeInference.run(model)
+            for (nodeName, outputs) in shrink[.splitSize]! {
+                try rewriteSplit(&pruned, node: nodeName, tensor: splitTensors[nodeName] ?? "", shrinking: outputs,
+                                 original: model, shapes: shapes)
+            }
         }
         for (nodeName, removed) in shrink[.convGroups]! {
             guard let position = pruned.graph.nodes.firstIndex(where: { $0.displayName == nodeName }) else {
