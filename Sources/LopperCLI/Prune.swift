@@ -181,13 +181,13 @@ struct Prune: ParsableCommand {
         if let calibration {
             let options = ExecutorOptions(threads: threads)
             let reference = try Executor(model: dense, options: options)
-            let plain = try OutputComparison.relativeError(reference: reference, candidate: try Executor(model: pruned, options: options),
+            let plain = try RelativeError.measure(reference: reference, candidate: try Executor(model: pruned, options: options),
                                                            on: calibration.batches)
             notes.append("drift       relative L2 error of the outputs on \(calibration.samples) calibration samples: " + Self.describe(plain))
             if biasCorrection {
                 let corrected = try BiasCorrection.apply(dense, groups: groups, removing: removing, statistics: statistics!)
                 pruned = try ChannelSurgery.prune(corrected.model, groups: groups, removing: removing)
-                let drift = try OutputComparison.relativeError(reference: reference, candidate: try Executor(model: pruned, options: options),
+                let drift = try RelativeError.measure(reference: reference, candidate: try Executor(model: pruned, options: options),
                                                                on: calibration.batches)
                 notes.append("            with bias correction (\(corrected.corrected.count) layers corrected, \(corrected.skipped.count) not): " + Self.describe(drift))
             }

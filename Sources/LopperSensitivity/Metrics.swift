@@ -34,6 +34,7 @@ struct MetricAccumulator {
     let topK: Int
     private var numerator: [String: Double] = [:]
     private var denominator: [String: Double] = [:]
+    private var relativeError = RelativeError()
 
     init(kind: MetricKind, output: String, topK: Int) {
         self.kind = kind
@@ -44,16 +45,7 @@ struct MetricAccumulator {
     /// Adds one batch: the dense model's outputs, the candidate's, and the batch's labels.
     mutating func add(dense: [String: Tensor], candidate: [String: Tensor], labels: [Int64]?) throws {
         if kind == .relativeL2 {
-            for (name, reference) in dense {
-                let values = try Self.values(candidate, name, like: reference)
-                var d = 0.0, m = 0.0
-                for (x, y) in zip(values, reference.doubles) {
-                    d += (x - y) * (x - y)
-                    m += y * y
-                }
-                numerator[name, default: 0] += d
-                denominator[name, default: 0] += m
-            }
+            try relativeError.add(reference: dense, candidate: candidate)
             return
         }
         guard let reference = dense[output] else { throw ModelError("the model has no output '\(output)'") }
@@ -98,10 +90,7 @@ struct MetricAccumulator {
     /// The metric over everything added so far.
     var value: Double {
         if kind == .relativeL2 {
-            let errors = numerator.keys.sorted().map { name -> Double in
-                let m = denominator[name] ?? 0
-                return m > 0 ? (numerator[name]! / m).squareRoot() : numerator[name]!.squareRoot()
-            }
+            let errors = relativeError.perOutput.sorted { $0.key < $1.key }.map(\.value)
             return errors.isEmpty ? 0 : errors.reduce(0, +) / Double(errors.count)
         }
         let n = denominator[output] ?? 0

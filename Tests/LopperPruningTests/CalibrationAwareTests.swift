@@ -87,8 +87,8 @@ import Testing
         #expect(zip(drifted, dense).map { abs($0 - $1) }.max()! > 1e-2, "the removed channels must matter")
 
         let reference = try Executor(model: model)
-        let errorWith = try OutputComparison.relativeError(reference: reference, candidate: try Executor(model: pruned), on: calibration.batches)
-        let errorWithout = try OutputComparison.relativeError(reference: reference, candidate: try Executor(model: uncorrected), on: calibration.batches)
+        let errorWith = try RelativeError.measure(reference: reference, candidate: try Executor(model: pruned), on: calibration.batches)
+        let errorWithout = try RelativeError.measure(reference: reference, candidate: try Executor(model: uncorrected), on: calibration.batches)
         #expect(errorWith["logits"]! < errorWithout["logits"]!)
     }
 
