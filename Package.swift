@@ -57,6 +57,27 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The coordinator <-> worker wire protocol: our lopper_wire.proto, the Swift generated
+        // from it, and the authenticated frame around every message.
+        .target(
+            name: "LopperProtocol",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["lopper_wire.proto", "generate.sh"]
+        ),
+        // Sharding sweeps over nng: scheduler, journal, coordinator, worker, blob cache.
+        .target(
+            name: "LopperCoordination",
+            dependencies: [
+                "LopperMessaging", "LopperProtocol", "LopperSensitivity", "LopperModel",
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The command-line interface; `lopper` is a thin main around it.
         .target(
             name: "LopperCLI",
@@ -65,6 +86,9 @@ let package = Package(
                 "LopperRuntime",
                 "LopperPruning",
                 "LopperSensitivity",
+                "LopperCoordination",
+                "LopperMessaging",
+                "LopperProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -89,6 +113,11 @@ let package = Package(
                            .product(name: "OrderedCollections", package: "swift-collections")]
         ),
         .testTarget(name: "LopperMessagingTests", dependencies: ["LopperMessaging"]),
+        .testTarget(
+            name: "LopperCoordinationTests",
+            dependencies: ["LopperCoordination", "LopperProtocol", "LopperMessaging", "LopperSensitivity", "LopperTesting", "lopper",
+                           .product(name: "Yams", package: "Yams")]
+        ),
         .testTarget(name: "LopperRuntimeTests", dependencies: ["LopperRuntime", "LopperTesting", "ONNXProto"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,11 +1,13 @@
 import ArgumentParser
 
-public struct Lopper: ParsableCommand {
+@available(macOS 10.15, *)
+public struct Lopper: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "lopper",
         abstract: "Find how much each layer of an ONNX model tolerates pruning, and prune it to fit a device.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Run.self, Bench.self, Groups.self, Prune.self, Sweep.self, Results.self]
+        subcommands: [Inspect.self, Run.self, Bench.self, Groups.self, Prune.self, Sweep.self, Results.self,
+                      CoordinatorCommand.self, WorkerCommand.self, StatusCommand.self]
     )
     public init() {}
 }

@@ -7,15 +7,8 @@ import LopperSensitivity
 import Glibc
 #endif
 
-struct Sweep: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Measure how much each prune group tolerates pruning, and store the results.",
-        discussion: """
-            Every prunable group is pruned alone at every level with every criterion, and the model is \
-            scored on the calibration data. Results go to an SQLite store (--db); running the same command \
-            again resumes where it stopped. Settings may come from a YAML file (--config); flags override it.
-            """)
-
+/// The sweep settings shared by `lopper sweep` and `lopper coordinator`.
+struct SweepOptions: ParsableArguments {
     @Argument(help: "The ONNX model file (optional with --config).")
     var model: String?
 
@@ -62,23 +55,9 @@ struct Sweep: ParsableCommand {
     @Option(help: ArgumentHelp("The results store (SQLite).", valueName: "file"))
     var db: String
 
-    @Option(help: "Jobs evaluated at once (each single-threaded, so results do not depend on it).")
-    var jobs = ProcessInfo.processInfo.activeProcessorCount
-
-    @Option(name: .customLong("cache-mb"), help: "Memory for cached dense activations; beyond it they spill to disk.")
-    var cacheMB = 512
-
-    @Flag(name: .customLong("no-prefix-reuse"), help: "Run every job on the whole model (slower; for comparison).")
-    var noPrefixReuse = false
-
-    @Flag(help: "Print only warnings and errors.")
-    var quiet = false
-
     func validate() throws {
         guard model != nil || config != nil else { throw ValidationError("Give a model, or a sweep file with --config.") }
         guard config != nil || calib != nil else { throw ValidationError("--calib is required (or a sweep file with --config).") }
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1.") }
-        guard cacheMB >= 0 else { throw ValidationError("--cache-mb must not be negative.") }
         _ = try parsedLevels()
     }
 
@@ -93,6 +72,7 @@ struct Sweep: ParsableCommand {
         }
     }
 
+    /// The YAML file's settings with the flags applied over them.
     func spec() throws -> SweepSpec {
         var spec = try config.map { try SweepSpec.load(yaml: $0) } ?? SweepSpec(model: model!, calibration: calib!)
         if let model { spec.model = model }
@@ -117,15 +97,50 @@ struct Sweep: ParsableCommand {
         try spec.validate()
         return spec
     }
+}
 
-    func run() throws {
+struct Sweep: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure how much each prune group tolerates pruning, and store the results.",
+        discussion: """
+            Every prunable group is pruned alone at every level with every criterion, and the model is \
+            scored on the calibration data. Results go to an SQLite store (--db); running the same command \
+            again resumes where it stopped. Settings may come from a YAML file (--config); flags override it.
+
+            With --workers N the sweep runs as on a cluster: a coordinator in this process and N worker \
+            processes on this machine, talking over ipc://. Scores are the same bits either way.
+            """)
+
+    @OptionGroup var sweep: SweepOptions
+
+    @Option(help: "Run a coordinator and this many local worker processes (0: evaluate in this process).")
+    var workers = 0
+
+    @Option(help: "Jobs evaluated at once in this process, or per worker with --workers (each single-threaded, so results do not depend on it).")
+    var jobs = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("cache-mb"), help: "Memory for cached dense activations; beyond it they spill to disk.")
+    var cacheMB = 512
+
+    @Flag(name: .customLong("no-prefix-reuse"), help: "Run every job on the whole model (slower; for comparison).")
+    var noPrefixReuse = false
+
+    @Flag(help: "Print only warnings and errors.")
+    var quiet = false
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1.") }
+        guard workers >= 0 else { throw ValidationError("--workers must not be negative.") }
+        guard cacheMB >= 0 else { throw ValidationError("--cache-mb must not be negative.") }
+        if workers > 0 && noPrefixReuse { throw ValidationError("--no-prefix-reuse applies to in-process sweeps (without --workers).") }
+    }
+
+    func run() async throws {
         var logger = Logger(label: "lopper.sweep")
         logger.logLevel = quiet ? .warning : .info
-        let runner = SweepRunner(spec: try spec(), storePath: db, parallelJobs: jobs, cacheBytes: cacheMB << 20,
-                                 prefixReuse: !noPrefixReuse, logger: logger)
         let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0)
         var lastLog = 0.0
-        let final = try runner.run { progress in
+        let report: (SweepRunner.Progress) -> Void = { progress in
             if bar.enabled {
                 bar.show(progress)
             } else if !quiet, progress.elapsed - lastLog >= 10 || progress.done == progress.total {
@@ -133,10 +148,19 @@ struct Sweep: ParsableCommand {
                 logger.info("\(progress.done)/\(progress.total) jobs, \(String(format: "%.2f", progress.jobsPerSecond)) jobs/s")
             }
         }
+        let final: SweepRunner.Progress
+        if workers > 0 {
+            final = try await LocalCluster(spec: try sweep.spec(), storePath: sweep.db, workers: workers, slotsPerWorker: jobs,
+                                           cacheMB: cacheMB, logger: logger).run(progress: report)
+        } else {
+            let runner = SweepRunner(spec: try sweep.spec(), storePath: sweep.db, parallelJobs: jobs, cacheBytes: cacheMB << 20,
+                                     prefixReuse: !noPrefixReuse, logger: logger)
+            final = try runner.run(progress: report)
+        }
         bar.finish()
         if !quiet {
-            print("\(final.done) of \(final.total) jobs done\(final.failed > 0 ? ", \(final.failed) failed" : "") → \(db)")
-            print("see the table with: lopper results --db \(db)")
+            print("\(final.done) of \(final.total) jobs done\(final.failed > 0 ? ", \(final.failed) failed" : "") → \(sweep.db)")
+            print("see the table with: lopper results --db \(sweep.db)")
         }
     }
 }

@@ -11,8 +11,10 @@ final class AsyncIO: @unchecked Sendable {
 
     init() throws {
         var raw: OpaquePointer?
+        // The callback must not take a reference: if it held the last one, the deinit (and its
+        // nng_aio_free, which waits for the callback) would run on nng's thread and deadlock it.
         let code = nng_aio_alloc(&raw, { argument in
-            Unmanaged<AsyncIO>.fromOpaque(argument!).takeUnretainedValue().completed()
+            Unmanaged<AsyncIO>.fromOpaque(argument!)._withUnsafeGuaranteedRef { $0.completed() }
         }, Unmanaged.passUnretained(self).toOpaque())
         try NNGError.check(code, "allocating an aio")
         handle = raw

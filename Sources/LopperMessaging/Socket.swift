@@ -34,15 +34,24 @@ public final class Socket: @unchecked Sendable {
 
     private static let closing = DispatchQueue(label: "lopper.nng.close")
 
-    /// Accepts peers at `url` (`tcp://0.0.0.0:7450`, `ipc:///tmp/x.ipc`, `inproc://name`).
-    public func listen(_ url: String) throws {
-        try NNGError.check(nng_listen(raw, url, nil, 0), "listening on \(url)")
+    /// Accepts peers at `url` (`tcp://0.0.0.0:7450`, `ipc:///tmp/x.ipc`, `inproc://name`,
+    /// `tls+tcp://0.0.0.0:7450` with `tls`).
+    @discardableResult
+    public func listen(_ url: String, tls: TLSConfiguration? = nil) throws -> Listener {
+        var listener = nng_listener()
+        try NNGError.check(nng_listener_create(&listener, raw, url), "listening on \(url)")
+        if let tls { try tls.apply { nng_listener_set_ptr(listener, NNG_OPT_TLS_CONFIG, UnsafeMutableRawPointer($0)) } }
+        try NNGError.check(nng_listener_start(listener, 0), "listening on \(url)")
+        return Listener(raw: listener)
     }
 
     /// Connects to `url`. With `waitForPeer: false` the first connection is made in the
     /// background, so a worker may start before its coordinator.
-    public func dial(_ url: String, waitForPeer: Bool = false) throws {
-        try NNGError.check(nng_dial(raw, url, nil, waitForPeer ? 0 : Int32(NNG_FLAG_NONBLOCK)), "dialling \(url)")
+    public func dial(_ url: String, waitForPeer: Bool = false, tls: TLSConfiguration? = nil) throws {
+        var dialer = nng_dialer()
+        try NNGError.check(nng_dialer_create(&dialer, raw, url), "dialling \(url)")
+        if let tls { try tls.apply { nng_dialer_set_ptr(dialer, NNG_OPT_TLS_CONFIG, UnsafeMutableRawPointer($0)) } }
+        try NNGError.check(nng_dialer_start(dialer, waitForPeer ? 0 : Int32(NNG_FLAG_NONBLOCK)), "dialling \(url)")
     }
 
     /// Largest message accepted; larger ones are dropped by nng before they reach the program.
@@ -66,5 +75,22 @@ public final class Socket: @unchecked Sendable {
 
     static func milliseconds(_ duration: Duration) -> nng_duration {
         Int32(clamping: duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+}
+
+/// A socket's listening endpoint; its statistics count what nng refused before the program saw it.
+public struct Listener: Sendable {
+    let raw: nng_listener
+
+    /// Connections nng closed because of an error on them (an oversized message, a protocol
+    /// violation, a failed TLS handshake): the listener's error counters, summed.
+    public func droppedConnections() -> UInt64 {
+        var root: OpaquePointer?
+        guard nng_stats_get(&root) == 0, let root else { return 0 }
+        defer { nng_stats_free(root) }
+        guard let mine = nng_stat_find_listener(root, raw) else { return 0 }
+        return ["other", "proto", "auth", "oom", "reject"].reduce(UInt64(0)) { sum, name in
+            sum + (name.withCString { nng_stat_find(mine, $0) }.map { nng_stat_value($0) } ?? 0)
+        }
     }
 }

@@ -12,6 +12,14 @@ final class ActivationCache: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var bytesInMemory = 0
     private(set) var bytesOnDisk = 0
+    private var stored = Set<String>()
+
+    /// Names of the values cached (for every batch).
+    var values: Set<String> {
+        lock.lock()
+        defer { lock.unlock() }
+        return stored
+    }
 
     struct Key: Hashable {
         var batch: Int
@@ -31,6 +39,7 @@ final class ActivationCache: @unchecked Sendable {
         let size = tensor.count * tensor.kind.byteSize
         lock.lock()
         defer { lock.unlock() }
+        stored.insert(value)
         if bytesInMemory + size <= budget {
             memory[key] = tensor
             bytesInMemory += size

@@ -44,10 +44,17 @@ public final class JobEvaluator: @unchecked Sendable {
     private var plans: [Set<String>: PrefixPlan] = [:]
     private var statistics: ActivationStatistics?
     private let output: String
+    /// The dense model with every value some job needs as an extra output (set at the end of
+    /// the first phase of init: which values is asked of the plans, which need `self`).
+    private var dense: Executor!
+    private var prepared = Set<Int>()
     private let lock = NSLock()
+    private let preparation = NSLock()
 
-    /// Runs the dense model over the calibration data and caches what `jobs` will need.
-    public init(model: Model, groups: [PruneGroup], calibration: Calibration, labels: [Int64]?, jobs: [SweepJob], options: Options) throws {
+    /// Runs the dense model over the calibration data (its baseline) and caches what the
+    /// `preparing` jobs will need (by default all of `jobs`, the sweep's whole job list).
+    public init(model: Model, groups: [PruneGroup], calibration: Calibration, labels: [Int64]?, jobs: [SweepJob],
+                options: Options, preparing: [SweepJob]? = nil) throws {
         self.model = model
         self.groups = groups
         self.calibration = calibration
@@ -75,23 +82,23 @@ public final class JobEvaluator: @unchecked Sendable {
         types = try ShapeInference.run(model)
         cache = try ActivationCache(budgetBytes: options.cacheBytes)
 
-        var needed = Set(model.graph.outputs.map(\.name))
+        // The dense run observes the values every job of the sweep may need, whichever of them
+        // this evaluator prepares: what a plan computes must not depend on which jobs ran here.
+        var observedValues = Set(model.graph.outputs.map(\.name))
         if options.prefixReuse || options.method == .local {
-            for job in jobs {
-                needed.formUnion(try self.plan(for: job).cut)
-                if options.method == .local { needed.formUnion(try self.localTargets(for: job)) }
-            }
+            for job in jobs { observedValues.formUnion(try self.neededValues(for: job)) }
         }
         var observed = model
-        for value in needed.sorted() where !observed.graph.outputs.contains(where: { $0.name == value }) {
+        for value in observedValues.sorted() where !observed.graph.outputs.contains(where: { $0.name == value }) {
             observed.graph.outputs.append(ValueInfo(name: value, type: TensorType(elementType: types[value]?.elementType, shape: nil)))
         }
-        let dense = try Executor(model: observed, options: ExecutorOptions(threads: 1))
+        dense = try Executor(model: observed, options: ExecutorOptions(threads: 1))
+        let storing = try (preparing ?? jobs).reduce(into: Set(model.graph.outputs.map(\.name))) { needed, job in
+            needed.formUnion(try neededValues(for: job))
+        }
+        prepared = Set((preparing ?? jobs).map(\.group))
         var accumulator = MetricAccumulator(kind: options.metric, output: output, topK: options.topK)
-        for (index, batch) in calibration.batches.enumerated() {
-            var values = try dense.run(batch)
-            for (name, tensor) in batch { values[name] = tensor }
-            for name in needed { try cache.store(values[name]!, batch: index, value: name) }
+        try runDense(storing: storing) { index, values in
             let outputs = Dictionary(uniqueKeysWithValues: model.graph.outputs.map { ($0.name, values[$0.name]!) })
             try accumulator.add(dense: outputs, candidate: outputs, labels: self.labels?[index])
         }
@@ -102,6 +109,45 @@ public final class JobEvaluator: @unchecked Sendable {
         if jobs.contains(where: { $0.criterion == "wanda" }) {
             statistics = try ActivationStatistics.collect(model, groups: groups, calibration: calibration, threads: 1)
         }
+    }
+
+    /// Groups whose jobs find every dense value they need in the cache.
+    public var preparedGroups: Set<Int> {
+        lock.lock()
+        defer { lock.unlock() }
+        return prepared
+    }
+
+    /// Caches the dense values `jobs` need that are not cached yet (one dense run over the
+    /// calibration data when something is missing). `evaluate` prepares its job itself; a worker
+    /// calls this for a whole lease at once.
+    public func prepare(_ jobs: [SweepJob]) throws {
+        guard options.prefixReuse || options.method == .local else { return }
+        preparation.lock()
+        defer { preparation.unlock() }
+        var missing = Set<String>()
+        for job in jobs { missing.formUnion(try neededValues(for: job)) }
+        missing.subtract(cache.values)
+        if !missing.isEmpty { try runDense(storing: missing) { _, _ in } }
+        lock.lock()
+        prepared.formUnion(jobs.map(\.group))
+        lock.unlock()
+    }
+
+    /// Runs the dense model over every calibration batch, caching `values` (graph inputs included).
+    private func runDense(storing values: Set<String>, _ body: (Int, [String: Tensor]) throws -> Void) throws {
+        for (index, batch) in calibration.batches.enumerated() {
+            var computed = try dense.run(batch)
+            for (name, tensor) in batch { computed[name] = tensor }
+            for name in values.sorted() { try cache.store(computed[name]!, batch: index, value: name) }
+            try body(index, computed)
+        }
+    }
+
+    /// The dense values a job reads: its suffix's feeds, and the local method's references.
+    private func neededValues(for job: SweepJob) throws -> [String] {
+        guard options.prefixReuse || options.method == .local else { return [] }
+        return try plan(for: job).cut + (options.method == .local ? try localTargets(for: job) : [])
     }
 
     /// Prunes and scores one job.
@@ -117,6 +163,7 @@ public final class JobEvaluator: @unchecked Sendable {
         default:
             break
         }
+        try prepare([job])
         let plan = options.prefixReuse || options.method == .local ? try self.plan(for: job) : nil
         var runnable = try plan.map { try $0.suffix(of: pruned, types: types) } ?? pruned
         var referenceNames = model.graph.outputs.map(\.name)

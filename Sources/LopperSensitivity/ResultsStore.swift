@@ -132,31 +132,57 @@ public final class ResultsStore: @unchecked Sendable {
 
     public func allJobs() throws -> [Row] { try rows(where: "1") }
 
-    public func markRunning(_ id: Int64, worker: String) throws {
-        try database.write { db in
-            try db.execute(sql: "UPDATE jobs SET state = 'running', worker = ?, attempts = attempts + 1, updated_at = ? WHERE id = ? AND state != 'done'",
-                           arguments: [worker, Self.now(), id])
+    /// One change of a job's state.
+    public enum Change: Sendable {
+        /// A worker started the job (its attempts count up).
+        case leased(Int64, worker: String)
+        /// The job goes back to the queue (its lease expired or its worker left).
+        case released(Int64)
+        case result(Int64, JobOutcome, worker: String)
+        /// The job failed: the message and (for an external evaluator) its standard error.
+        case failure(Int64, String, stderr: String?, worker: String)
+    }
+
+    /// Applies `changes` in one transaction, in order. A job already done keeps its first
+    /// result: the returned flags say, per change, whether it changed the store.
+    @discardableResult
+    public func apply(_ changes: [Change]) throws -> [Bool] {
+        let now = Self.now()
+        return try database.write { db in
+            try changes.map { change in
+                switch change {
+                case .leased(let id, let worker):
+                    try db.execute(sql: "UPDATE jobs SET state = 'running', worker = ?, attempts = attempts + 1, updated_at = ? WHERE id = ? AND state != 'done'",
+                                   arguments: [worker, now, id])
+                case .released(let id):
+                    try db.execute(sql: "UPDATE jobs SET state = 'pending', updated_at = ? WHERE id = ? AND state = 'running'", arguments: [now, id])
+                case .result(let id, let outcome, let worker):
+                    try db.execute(sql: """
+                        UPDATE jobs SET state = 'done', score = ?, removed = ?, wall_seconds = ?, macs_executed = ?, worker = ?,
+                        error = NULL, stderr = NULL, updated_at = ? WHERE id = ? AND state != 'done'
+                        """, arguments: [outcome.score, outcome.removed, outcome.seconds, outcome.macsExecuted, worker, now, id])
+                case .failure(let id, let message, let stderr, let worker):
+                    try db.execute(sql: "UPDATE jobs SET state = 'failed', error = ?, stderr = ?, worker = ?, updated_at = ? WHERE id = ? AND state != 'done'",
+                                   arguments: [message, stderr, worker, now, id])
+                }
+                return db.changesCount > 0
+            }
         }
+    }
+
+    public func markRunning(_ id: Int64, worker: String) throws {
+        try apply([.leased(id, worker: worker)])
     }
 
     /// Stores a result. A job already done keeps its first result (results are idempotent by id).
     @discardableResult
     public func recordResult(_ id: Int64, _ outcome: JobOutcome, worker: String) throws -> Bool {
-        try database.write { db in
-            try db.execute(sql: """
-                UPDATE jobs SET state = 'done', score = ?, removed = ?, wall_seconds = ?, macs_executed = ?, worker = ?,
-                error = NULL, updated_at = ? WHERE id = ? AND state != 'done'
-                """, arguments: [outcome.score, outcome.removed, outcome.seconds, outcome.macsExecuted, worker, Self.now(), id])
-            return db.changesCount > 0
-        }
+        try apply([.result(id, outcome, worker: worker)])[0]
     }
 
     /// Marks a job failed, keeping the message and (for an external evaluator) its standard error.
     public func recordFailure(_ id: Int64, _ message: String, stderr: String? = nil, worker: String) throws {
-        try database.write { db in
-            try db.execute(sql: "UPDATE jobs SET state = 'failed', error = ?, stderr = ?, worker = ?, updated_at = ? WHERE id = ? AND state != 'done'",
-                           arguments: [message, stderr, worker, Self.now(), id])
-        }
+        try apply([.failure(id, message, stderr: stderr, worker: worker)])
     }
 
     public func setBaseline(_ value: Double, metric: MetricKind) throws {

@@ -27,4 +27,11 @@ public struct JobOutcome: Sendable, Equatable {
     /// Multiply-accumulates actually executed over all calibration batches.
     public var macsExecuted: Int
     public var seconds: Double
+
+    public init(score: Double, removed: Int, macsExecuted: Int, seconds: Double) {
+        self.score = score
+        self.removed = removed
+        self.macsExecuted = macsExecuted
+        self.seconds = seconds
+    }
 }

@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import LopperModel
 import LopperPruning
-import LopperRuntime
 
 /// Runs a sweep in this process: finds the groups, lists the jobs, binds the results store, and
 /// evaluates every unfinished job, `parallelJobs` at a time. Re-running on the same store
@@ -21,6 +20,13 @@ public struct SweepRunner {
         public var failed: Int
         public var elapsed: Double
         public var jobsPerSecond: Double { elapsed > 0 ? Double(done) / elapsed : 0 }
+
+        public init(done: Int, total: Int, failed: Int, elapsed: Double) {
+            self.done = done
+            self.total = total
+            self.failed = failed
+            self.elapsed = elapsed
+        }
     }
 
     public init(spec: SweepSpec, storePath: String, parallelJobs: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -73,41 +79,16 @@ public struct SweepRunner {
     /// Checks every input before any job runs, then evaluates what is left to do.
     @discardableResult
     public func run(progress: ((Progress) -> Void)? = nil) throws -> Progress {
-        try spec.validate()
-        var model = try Model.load(path: spec.model)
-        if spec.metric != .relativeL2 && spec.evaluator == nil && spec.method == .oneShot {
-            // Classifier metrics read one output; the rest of the graph (a label branch with
-            // operators Lopper does not run, say) is not needed.
-            model = try model.restricted(toOutputs: [spec.output ?? model.graph.outputs.first?.name ?? ""])
-        }
-        let groups = try DependencyAnalysis.groups(of: model)
-        let calibration = try Calibration(path: spec.calibration, for: model, limit: spec.samples, batchSize: spec.batchSize)
-        let labels = try spec.labels.map { try Self.readLabels($0, calibration: calibration) }
-        let jobs = Self.jobs(for: spec, groups: groups, model: model)
-        guard !jobs.isEmpty else {
-            throw ModelError("has no prunable group for \(spec.granularities.map(\.rawValue).joined(separator: ", ")) (lopper groups lists why)", file: spec.model)
-        }
-
-        let store = try ResultsStore(path: storePath)
-        let output = spec.output ?? model.graph.outputs.first?.name ?? ""
-        try store.bind(to: ResultsStore.Identity(
-            modelSHA256: try FileDigest.sha256(spec.model), calibrationSHA256: try FileDigest.sha256(spec.calibration),
-            labelsSHA256: try spec.labels.map(FileDigest.sha256), metric: spec.metric, samples: calibration.samples,
-            batchSize: spec.batchSize, output: output,
-            method: spec.evaluator.map { "external: \($0.command)" } ?? spec.method.rawValue), spec: spec)
-        try store.register(groups: groups, jobs: jobs)
-        let wanted = Set(jobs.map(\.key))
+        let setup = try SweepSetup(spec: spec)
+        let store = try setup.openStore(at: storePath)
+        let wanted = Set(setup.jobs.map(\.key))
         let pending = try store.unfinishedJobs().filter { wanted.contains($0.job.key) }
-        let total = jobs.count
+        let total = setup.jobs.count
         var state = Progress(done: total - pending.count, total: total, failed: 0, elapsed: 0)
-        logger.info("sweep: \(groups.count) groups, \(total) jobs, \(pending.count) to run", metadata: ["db": "\(storePath)"])
+        logger.info("sweep: \(setup.groups.count) groups, \(total) jobs, \(pending.count) to run", metadata: ["db": "\(storePath)"])
         guard !pending.isEmpty else { return state }
 
-        let evaluator = try JobEvaluator(model: model, groups: groups, calibration: calibration, labels: labels,
-                                         jobs: pending.map(\.job),
-                                         options: .init(metric: spec.metric, output: spec.output, topK: spec.topK,
-                                                        prefixReuse: prefixReuse, cacheBytes: cacheBytes,
-                                                        method: spec.method, evaluator: spec.evaluator))
+        let evaluator = try setup.evaluator(cacheBytes: cacheBytes, prefixReuse: prefixReuse, preparing: pending.map(\.job))
         try store.setBaseline(evaluator.baseline, metric: spec.metric)
 
         let start = DispatchTime.now().uptimeNanoseconds
@@ -153,20 +134,5 @@ public struct SweepRunner {
         }
         if let firstError { throw firstError }
         return state
-    }
-
-    /// Integer class labels, one per sample, from a `.npy`.
-    static func readLabels(_ path: String, calibration: Calibration) throws -> [Int64] {
-        let data = try NumPy.read(path: path)
-        guard data.elementType.isInteger else {
-            throw ModelError("labels must be integers, found \(data.elementType)", file: path)
-        }
-        guard data.shape.count == 1 || (data.shape.count == 2 && data.shape[1] == 1) else {
-            throw ModelError("labels must be one per sample (shape [n]), found \(data.shape)", file: path)
-        }
-        guard data.shape[0] == calibration.available else {
-            throw ModelError("holds \(data.shape[0]) labels, but the calibration data has \(calibration.available) samples", file: path)
-        }
-        return Array(data.int64s().prefix(calibration.samples))
     }
 }

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import Logging
+import LopperCoordination
+import LopperSensitivity
+
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Serve a sweep's jobs to workers over the network and gather their results.",
+        discussion: """
+            Takes the same sweep settings as `lopper sweep`. Workers (`lopper worker --connect ADDR`) fetch \
+            the model and data by SHA-256, pull jobs, and send results; every change is in the store (--db) \
+            before it is acknowledged, so a coordinator restarted on the same store resumes. Exits when \
+            every job is done or failed.
+            """)
+
+    @OptionGroup var sweep: SweepOptions
+
+    @Option(help: ArgumentHelp("Address to listen on (repeatable): tcp://0.0.0.0:7450, tls+tcp://…, ipc:///path.", valueName: "url"))
+    var listen: [String] = ["tcp://0.0.0.0:7450"]
+
+    @OptionGroup var network: NetworkOptions
+
+    @Option(name: .customLong("lease-seconds"), help: "A job goes back to the queue when its worker has not sent a heartbeat for this long.")
+    var leaseSeconds = 30.0
+
+    @Option(name: .customLong("heartbeat-seconds"), help: "How often workers holding jobs send a heartbeat.")
+    var heartbeatSeconds = 5.0
+
+    @Option(name: .customLong("max-attempts"), help: "Expired leases after which a job is marked failed.")
+    var maxAttempts = 3
+
+    @Flag(help: "Print only warnings and errors.")
+    var quiet = false
+
+    func validate() throws {
+        guard leaseSeconds > 0, heartbeatSeconds > 0 else { throw ValidationError("--lease-seconds and --heartbeat-seconds must be positive.") }
+        guard heartbeatSeconds < leaseSeconds else { throw ValidationError("--heartbeat-seconds must be shorter than --lease-seconds.") }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1.") }
+        guard !listen.isEmpty else { throw ValidationError("Give at least one --listen address.") }
+    }
+
+    func options() throws -> Coordinator.Options {
+        var options = Coordinator.Options(listen: listen, token: try network.token(), tls: network.tls(.server))
+        options.leaseSeconds = leaseSeconds
+        options.heartbeatSeconds = heartbeatSeconds
+        options.maxAttempts = maxAttempts
+        return options
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "lopper.coordinator")
+        logger.logLevel = quiet ? .warning : .info
+        let setup = try SweepSetup(spec: try sweep.spec())
+        let store = try setup.openStore(at: sweep.db)
+        let coordinator = try Coordinator(store: store, offer: try SweepOffer(setup: setup), options: try options(), logger: logger)
+        let status = try await coordinator.run()
+        if !quiet {
+            print("\(status.jobsDone) of \(status.jobsTotal) jobs done\(status.jobsFailed > 0 ? ", \(status.jobsFailed) failed" : "") → \(sweep.db)")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import LopperCoordination
+import LopperProtocol
+import SwiftProtobuf
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Print a running coordinator's counters: jobs, workers, traffic, refused messages.")
+
+    @Option(help: ArgumentHelp("The coordinator's address.", valueName: "url"))
+    var connect: String
+
+    @OptionGroup var network: NetworkOptions
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Option(help: "Seconds to wait for an answer.")
+    var timeout = 10.0
+
+    func run() async throws {
+        let link = try CoordinatorLink(address: connect, identity: "status-\(UUID().uuidString.prefix(8).lowercased())",
+                                       token: try network.token(), tls: network.tls(.client), patience: timeout)
+        var request = Lopper_Wire_Request()
+        request.status = Lopper_Wire_StatusRequest()
+        guard case .status(let status)? = try await link.call(request).kind else {
+            throw ValidationError("the coordinator at \(connect) did not answer with its status")
+        }
+        if json {
+            var options = JSONEncodingOptions()
+            options.alwaysPrintInt64sAsNumbers = true
+            options.preserveProtoFieldNames = true
+            print(try status.jsonString(options: options))
+            return
+        }
+        let rows: [(String, String)] = [
+            ("sweep", String(status.sweepID.prefix(12))),
+            ("jobs", "\(status.jobsDone) done, \(status.jobsFailed) failed, \(status.jobsLeased) leased, \(status.jobsQueued) queued of \(status.jobsTotal)"),
+            ("complete", status.complete ? "yes" : "no"),
+            ("workers alive", "\(status.workersAlive)"),
+            ("leases expired", "\(status.leasesExpired)"),
+            ("speculative leases", "\(status.speculativeLeases)"),
+            ("results ignored", "\(status.resultsIgnored)"),
+            ("bytes", "\(status.bytesReceived) received, \(status.bytesSent) sent"),
+            ("refused", status.rejected.isEmpty ? "none" : status.rejected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")),
+            ("uptime", String(format: "%.1f s", status.uptimeSeconds)),
+        ]
+        let width = rows.map(\.0.count).max() ?? 0
+        for (name, value) in rows { print(name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value) }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Logging
+import LopperCoordination
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run sweep jobs for a coordinator until its sweep is over.",
+        discussion: """
+            Fetches the sweep's model and data by SHA-256 into --cache-dir (skipped when already there), \
+            then pulls jobs. Each job runs single-threaded; --threads jobs run at once.
+            """)
+
+    @Option(help: ArgumentHelp("The coordinator's address, e.g. tcp://host:7450.", valueName: "url"))
+    var connect: String
+
+    @Option(help: "Jobs run at once (default: all cores).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Where fetched files are kept, by hash.", valueName: "dir"))
+    var cacheDirectory = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lopper").path
+
+    @Option(name: .customLong("cache-mb"), help: "Memory for cached dense activations; beyond it they spill to disk.")
+    var cacheMB = 512
+
+    @Option(help: "Give up when the coordinator has not answered for this many seconds.")
+    var patience = 600.0
+
+    @Option(help: "This worker's name in the coordinator's log and store (default: host-pid-random).")
+    var id: String?
+
+    @OptionGroup var network: NetworkOptions
+
+    @Flag(help: "Print only warnings and errors.")
+    var quiet = false
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1.") }
+        guard patience > 0 else { throw ValidationError("--patience must be positive.") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "lopper.worker")
+        logger.logLevel = quiet ? .warning : .info
+        var options = Worker.Options(address: connect, cacheDirectory: cacheDirectory, token: try network.token(), tls: network.tls(.client))
+        options.slots = threads
+        options.cacheBytes = cacheMB << 20
+        options.patience = patience
+        if let id { options.identity = id }
+        let summary = try await Worker(options: options, logger: logger).run()
+        logger.info("worker done: \(summary.jobs) jobs, \(summary.failed) failed, \(summary.bytesFetched) bytes fetched (\(summary.shutdownReason))")
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import LopperProtocol
+import LopperSensitivity
+
+extension Coordinator {
+    /// Checks one incoming frame and answers it. `nil` means no reply: the request is a resend
+    /// of one still being handled, whose reply will answer both.
+    func handle(_ bytes: [UInt8]) async throws -> [UInt8]? {
+        let frame: Lopper_Wire_Frame
+        let request: Lopper_Wire_Request
+        do {
+            frame = try codec.open(bytes)
+            request = try codec.payload(of: frame, as: Lopper_Wire_Request.self)
+        } catch {
+            // Answer in the terms the peer used, if its frame can be read at all.
+            let loose = try? Lopper_Wire_Frame(serializedBytes: bytes)
+            count(error, from: loose?.sender ?? "?")
+            return FrameCodec.rejection(error, to: loose?.sender ?? "", counter: loose?.counter ?? 0)
+        }
+        let sender = frame.sender
+        let verdict = locked { senders[sender, default: SenderState()].window.check(frame.counter) }
+        switch verdict {
+        case .stale:
+            count(.replay(frame.counter), from: sender)
+            return FrameCodec.rejection(.replay(frame.counter), to: sender, counter: frame.counter)
+        case .duplicate:
+            return locked { senders[sender]?.replies[frame.counter] }
+        case .fresh:
+            break
+        }
+        let reply = try await answer(request, from: sender)
+        let sealed = try codec.seal(reply, to: sender, counter: frame.counter)
+        locked {
+            senders[sender]!.replies[frame.counter] = sealed
+            // Keep the last few replies: only a request still unanswered in nng can be resent.
+            if senders[sender]!.replies.count > 8, let oldest = senders[sender]!.replies.keys.min() {
+                senders[sender]!.replies[oldest] = nil
+            }
+        }
+        return sealed
+    }
+
+    private func answer(_ request: Lopper_Wire_Request, from sender: String) async throws -> Lopper_Wire_Reply {
+        var reply = Lopper_Wire_Reply()
+        switch request.kind {
+        case .hello(let hello):
+            locked { scheduler.saw(hello.workerID, now: now) }
+            logger.info("worker \(hello.workerID) joined", metadata: [
+                "host": "\(hello.hostname)", "cores": "\(hello.cores)", "slots": "\(hello.slots)", "memory_mb": "\(hello.memoryBytes >> 20)"])
+            reply.welcome = offer.welcome(heartbeat: options.heartbeatSeconds, lease: options.leaseSeconds, chunkBytes: options.chunkBytes)
+        case .lease(let lease):
+            guard lease.sweepID == offer.sweepID else {
+                count(.unknownSweep(lease.sweepID), from: sender)
+                reply.rejected.reason = FrameRejection.unknownSweep(lease.sweepID).description
+                reply.rejected.protocolVersion = WireProtocol.version
+                return reply
+            }
+            reply = try await leaseReply(lease, from: sender)
+        case .heartbeat(let heartbeat):
+            let (extended, revoked) = locked { scheduler.heartbeat(heartbeat.workerID, ids: heartbeat.jobIds, now: now) }
+            reply.heartbeat.extended = extended
+            reply.heartbeat.revoked = revoked
+        case .blob(let request):
+            reply = blobReply(request)
+        case .status:
+            reply.status = status()
+        case .goodbye(let goodbye):
+            let (requeued, failed) = locked { scheduler.leave(goodbye.workerID, ids: goodbye.jobIds) }
+            try await journal.commit(requeued.map { ResultsStore.Change.released($0) } + failed.map {
+                ResultsStore.Change.failure($0, "its worker left \(options.maxAttempts) times", stderr: nil, worker: goodbye.workerID)
+            })
+            logger.info("worker \(goodbye.workerID) left; \(requeued.count) jobs back in the queue")
+            reply.ack = Lopper_Wire_Ack()
+        case nil:
+            count(.malformed("a request of no known kind"), from: sender)
+            reply.rejected.reason = FrameRejection.malformed("a request of no known kind").description
+            reply.rejected.protocolVersion = WireProtocol.version
+        }
+        return reply
+    }
+
+    /// Takes the worker's results, then leases it more jobs; both are committed before replying.
+    private func leaseReply(_ request: Lopper_Wire_LeaseRequest, from sender: String) async throws -> Lopper_Wire_Reply {
+        let worker = request.workerID
+        if request.hasBaseline { try takeBaseline(request.baseline, from: worker) }
+        var changes: [ResultsStore.Change] = []
+        var lease = Lopper_Wire_Lease()
+        let (leased, complete) = locked {
+            let now = self.now
+            scheduler.saw(worker, now: now, cachedGroups: request.cachedGroups.map(Int.init))
+            for result in request.results {
+                let failed = !result.error.isEmpty
+                if scheduler.finish(result.jobID, by: worker, key: result.jobKey, failed: failed, now: now) {
+                    lease.accepted.append(result.jobID)
+                    changes.append(failed
+                        ? .failure(result.jobID, result.error, stderr: result.stderr.isEmpty ? nil : result.stderr, worker: worker)
+                        : .result(result.jobID, JobOutcome(score: result.score, removed: Int(result.removed),
+                                                           macsExecuted: Int(result.macsExecuted), seconds: result.seconds), worker: worker))
+                } else {
+                    lease.ignored.append(result.jobID)
+                }
+            }
+            if scheduler.isComplete {
+                toldShutdown.insert(worker)
+                return ([(id: Int64, speculative: Bool)](), true)
+            }
+            let leased = scheduler.lease(to: worker, want: Int(min(max(request.want, 1), 64)), now: now)
+            for (id, _) in leased { changes.append(.leased(id, worker: worker)) }
+            return (leased, false)
+        }
+        try await journal.commit(changes)
+        if !request.results.isEmpty { reportProgress() }
+        var reply = Lopper_Wire_Reply()
+        if complete {
+            reply.shutdown.reason = "sweep complete"
+            return reply
+        }
+        lease.jobs = locked {
+            leased.map { id, _ in
+                let job = scheduler.jobs[id]!.job
+                var entry = Lopper_Wire_JobLease()
+                entry.jobID = id
+                entry.jobKey = job.key
+                entry.group = Int32(job.group)
+                entry.granularity = job.granularity.rawValue
+                entry.criterion = job.criterion
+                entry.level = job.level
+                entry.deadlineMs = UInt32(options.leaseSeconds * 1000)
+                return entry
+            }
+        }
+        if leased.isEmpty { lease.retryAfterMs = UInt32(min(1000, options.heartbeatSeconds * 1000 / 2)) }
+        reply.lease = lease
+        return reply
+    }
+
+    /// The first baseline a worker reports is stored; a different one means the workers do not
+    /// compute alike (another Lopper build, say), and is logged loudly.
+    private func takeBaseline(_ value: Double, from worker: String) throws {
+        let previous = locked { () -> Double? in
+            defer { if baseline == nil { baseline = value } }
+            return baseline
+        }
+        if let previous {
+            if previous.bitPattern != value.bitPattern {
+                logger.error("worker \(worker) computes the dense baseline as \(value), others as \(previous): its scores are not comparable (same Lopper build on every node?)")
+            }
+            return
+        }
+        try store.setBaseline(value, metric: MetricKind(rawValue: try store.metadata("metric") ?? "") ?? .relativeL2)
+    }
+
+    /// A chunk of one of the sweep's files, named by its hash only.
+    private func blobReply(_ request: Lopper_Wire_BlobRequest) -> Lopper_Wire_Reply {
+        var reply = Lopper_Wire_Reply()
+        guard let blob = offer.blobs.first(where: { $0.sha256 == request.sha256 }) else {
+            reply.rejected.reason = "no file with SHA-256 \(request.sha256) belongs to this sweep"
+            return reply
+        }
+        guard request.offset <= UInt64(blob.size) else {
+            reply.rejected.reason = "offset \(request.offset) is past the end of \(blob.role) (\(blob.size) bytes)"
+            return reply
+        }
+        let length = min(Int(request.length), options.chunkBytes, blob.size - Int(request.offset))
+        do {
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: blob.path))
+            defer { try? handle.close() }
+            try handle.seek(toOffset: request.offset)
+            reply.blob.data = try handle.read(upToCount: length) ?? Data()
+        } catch {
+            logger.error("cannot read \(blob.path): \(error)")
+            reply.rejected.reason = "the coordinator cannot read its \(blob.role) file"
+            return reply
+        }
+        reply.blob.sha256 = blob.sha256
+        reply.blob.offset = request.offset
+        reply.blob.totalSize = UInt64(blob.size)
+        return reply
+    }
+}

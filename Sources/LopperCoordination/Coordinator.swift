@@ -1,0 +1,206 @@
+import Foundation
+import Logging
+import LopperMessaging
+import LopperProtocol
+import LopperSensitivity
+
+/// Hands a sweep's jobs to workers over nng and gathers their results into the store.
+///
+/// One REP socket serves every worker through many contexts (no thread per peer). Each request
+/// is checked (frame, version, HMAC, replay window), answered from the scheduler, and every job
+/// state change it causes is committed to the store before the reply goes out. A coordinator
+/// started on an existing store resumes it.
+public final class Coordinator: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var listen: [String]
+        public var token: Token?
+        public var tls: TLSConfiguration?
+        /// How long a lease lasts without a heartbeat.
+        public var leaseSeconds = 30.0
+        public var heartbeatSeconds = 5.0
+        /// Expired leases after which a job is marked failed.
+        public var maxAttempts = 3
+        /// Requests served at once.
+        public var contexts = 128
+        public var chunkBytes = 1 << 20
+        /// Larger requests are dropped by nng (the connection is closed) and counted.
+        public var maximumMessageBytes = 4 << 20
+        /// After the sweep completes, how long to wait for live workers to hear that it did.
+        public var lingerSeconds = 5.0
+
+        public init(listen: [String], token: Token? = nil, tls: TLSConfiguration? = nil) {
+            self.listen = listen
+            self.token = token
+            self.tls = tls
+        }
+    }
+
+    public struct Progress: Sendable {
+        public var done: Int
+        public var failed: Int
+        public var total: Int
+        public var elapsed: Double
+    }
+
+    let store: ResultsStore
+    let offer: SweepOffer
+    let options: Options
+    let logger: Logger
+    let codec: FrameCodec
+    let journal: Journal
+    /// Guards the mutable state below; held for short, synchronous sections only.
+    private let lock = NSLock()
+    var scheduler: Scheduler
+    var senders: [String: SenderState] = [:]
+    var rejected: [String: UInt64] = [:]
+    private var bytesSent: UInt64 = 0
+    private var bytesReceived: UInt64 = 0
+    var baseline: Double?
+    var toldShutdown = Set<String>()
+    private var listeners: [Listener] = []
+    private let started = DispatchTime.now().uptimeNanoseconds
+    private var progress: (@Sendable (Progress) -> Void)?
+
+    /// Replay state of one sender, and its latest replies (a resent request gets the same reply).
+    struct SenderState {
+        var window = ReplayWindow()
+        var replies: [UInt64: [UInt8]] = [:]
+    }
+
+    public init(store: ResultsStore, offer: SweepOffer, options: Options, logger: Logger = Logger(label: "lopper.coordinator")) throws {
+        self.store = store
+        self.offer = offer
+        self.options = options
+        self.logger = logger
+        codec = FrameCodec(identity: WireProtocol.coordinator, token: options.token)
+        journal = Journal(store: store)
+        scheduler = Scheduler(rows: try store.allJobs(), leaseDuration: options.leaseSeconds, maxAttempts: options.maxAttempts, now: 0)
+        baseline = try store.baseline()?.value
+    }
+
+    var now: Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
+
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Serves until every job is done or failed and the live workers were told, then returns the
+    /// final counters. Throws if the store cannot be written.
+    @discardableResult
+    public func run(progress: (@Sendable (Progress) -> Void)? = nil) async throws -> Lopper_Wire_Status {
+        self.progress = progress
+        defer { journal.close() }
+        let socket = try Socket(.reply)
+        try socket.setMaximumReceiveSize(options.maximumMessageBytes)
+        let listeners = try options.listen.map { try socket.listen($0, tls: options.tls) }
+        locked { self.listeners = listeners }
+        let total = offer.jobCount
+        let (done, failed) = locked { (scheduler.doneCount, scheduler.failedCount) }
+        logger.info("coordinator: \(total) jobs, \(total - done - failed) to run", metadata: ["listen": "\(options.listen.joined(separator: ","))"])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<options.contexts {
+                let context = try Context(socket)
+                group.addTask { try await self.serve(context) }
+            }
+            group.addTask { try await self.superviseLeases() }
+            // The supervisor returns when the sweep is over; the servers then stop.
+            try await group.next()
+            group.cancelAll()
+            try await group.waitForAll()
+        }
+        return status()
+    }
+
+    /// Expires leases, and ends the run once the sweep is complete and the live workers heard.
+    private func superviseLeases() async throws {
+        let interval = min(0.25, options.leaseSeconds / 8)
+        var completedAt: Double?
+        while true {
+            let now = self.now
+            let (requeued, failed, complete, waitingWorkers) = locked {
+                let (requeued, failed) = scheduler.expire(now: now)
+                let waiting = scheduler.workers.filter { now - $0.value.lastSeen <= options.leaseSeconds && !toldShutdown.contains($0.key) }
+                return (requeued, failed, scheduler.isComplete, waiting.count)
+            }
+            if !requeued.isEmpty || !failed.isEmpty {
+                logger.warning("leases expired: \(requeued.count) jobs back in the queue\(failed.isEmpty ? "" : ", \(failed.count) failed after \(options.maxAttempts) attempts")")
+                try await journal.commit(requeued.map { ResultsStore.Change.released($0) } + failed.map {
+                    ResultsStore.Change.failure($0, "lease expired \(options.maxAttempts) times: the workers running it stopped responding", stderr: nil, worker: "coordinator")
+                })
+                reportProgress()
+            }
+            if complete {
+                completedAt = completedAt ?? now
+                if waitingWorkers == 0 || now - completedAt! >= options.lingerSeconds { return }
+            }
+            try await Task.sleep(for: .seconds(interval))
+        }
+    }
+
+    private func serve(_ context: Context) async throws {
+        while true {
+            let request: Message
+            do {
+                request = try await context.receive()
+            } catch let error as NNGError where error.isClosed || error.isCancelled {
+                return
+            }
+            let bytes = request.bytes
+            guard let reply = try await handle(bytes) else { continue }
+            locked {
+                bytesReceived += UInt64(bytes.count)
+                bytesSent += UInt64(reply.count)
+            }
+            do {
+                try await context.send(try Message(reply))
+            } catch let error as NNGError {
+                if error.isClosed || error.isCancelled { return }
+                logger.debug("reply not sent: \(error)")
+            }
+        }
+    }
+
+    func reportProgress() {
+        guard let progress else { return }
+        let state = locked { Progress(done: scheduler.doneCount, failed: scheduler.failedCount, total: offer.jobCount, elapsed: now) }
+        progress(state)
+    }
+
+    func count(_ rejection: FrameRejection, from sender: String) {
+        let seen = locked {
+            rejected[rejection.counter, default: 0] += 1
+            return rejected[rejection.counter]!
+        }
+        // Log the first few of each kind and then every thousandth: a flood must not flood the log.
+        if seen <= 10 || seen % 1000 == 0 {
+            logger.warning("rejected a message from '\(sender)' (\(seen) \(rejection.counter) so far): \(rejection)")
+        }
+    }
+
+    /// The counters `lopper status` prints.
+    public func status() -> Lopper_Wire_Status {
+        locked {
+            var status = Lopper_Wire_Status()
+            status.sweepID = offer.sweepID
+            status.jobsTotal = UInt64(offer.jobCount)
+            status.jobsQueued = UInt64(scheduler.queuedCount)
+            status.jobsLeased = UInt64(scheduler.leasedCount)
+            status.jobsDone = UInt64(scheduler.doneCount)
+            status.jobsFailed = UInt64(scheduler.failedCount)
+            status.workersAlive = UInt64(scheduler.aliveWorkers(now: now))
+            status.bytesSent = bytesSent
+            status.bytesReceived = bytesReceived
+            status.leasesExpired = scheduler.counters.leasesExpired
+            status.resultsIgnored = scheduler.counters.resultsIgnored
+            status.speculativeLeases = scheduler.counters.speculativeLeases
+            status.uptimeSeconds = now
+            status.complete = scheduler.isComplete
+            status.rejected = rejected
+            let dropped = listeners.reduce(0) { $0 + $1.droppedConnections() }
+            if dropped > 0 { status.rejected["transport", default: 0] = dropped }
+            return status
+        }
+    }
+}

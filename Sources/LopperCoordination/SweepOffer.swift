@@ -1,0 +1,68 @@
+import Crypto
+import Foundation
+import LopperProtocol
+import LopperSensitivity
+
+/// What a coordinator offers its workers: the sweep's settings, and its input files by content.
+public struct SweepOffer: Sendable {
+    public struct Blob: Sendable {
+        public var role: String
+        public var sha256: String
+        public var size: Int
+        /// Where the coordinator reads it; never sent.
+        public var path: String
+    }
+
+    /// SHA-256 of the store identity: workers and a restarted coordinator agree on it.
+    public var sweepID: String
+    public var specJSON: String
+    public var blobs: [Blob]
+    public var jobCount: Int
+
+    public init(sweepID: String, specJSON: String, blobs: [Blob], jobCount: Int) {
+        self.sweepID = sweepID
+        self.specJSON = specJSON
+        self.blobs = blobs
+        self.jobCount = jobCount
+    }
+
+    public init(setup: SweepSetup) throws {
+        let identity = try setup.identity()
+        let described = [identity.modelSHA256, identity.calibrationSHA256, identity.labelsSHA256 ?? "", identity.metric.rawValue,
+                         String(identity.samples), String(identity.batchSize), identity.output, identity.method]
+        sweepID = SHA256.hash(data: Data(described.joined(separator: "\n").utf8)).map { String(format: "%02x", $0) }.joined()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        specJSON = String(decoding: try encoder.encode(setup.spec), as: UTF8.self)
+        func blob(_ role: String, _ path: String, _ sha: String) throws -> Blob {
+            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+            return Blob(role: role, sha256: sha, size: size, path: path)
+        }
+        blobs = [try blob("model", setup.spec.model, identity.modelSHA256),
+                 try blob("calibration", setup.spec.calibration, identity.calibrationSHA256)]
+        if let labels = setup.spec.labels, let sha = identity.labelsSHA256 { blobs.append(try blob("labels", labels, sha)) }
+        jobCount = setup.jobs.count
+    }
+
+    func welcome(heartbeat: Double, lease: Double, chunkBytes: Int) -> Lopper_Wire_Welcome {
+        var welcome = Lopper_Wire_Welcome()
+        welcome.sweepID = sweepID
+        welcome.specJson = specJSON
+        for blob in blobs {
+            var ref = Lopper_Wire_BlobRef()
+            ref.role = blob.role
+            ref.sha256 = blob.sha256
+            ref.size = UInt64(blob.size)
+            switch blob.role {
+            case "model": welcome.model = ref
+            case "calibration": welcome.calibration = ref
+            default: welcome.labels = ref
+            }
+        }
+        welcome.heartbeatMs = UInt32(heartbeat * 1000)
+        welcome.leaseMs = UInt32(lease * 1000)
+        welcome.maxChunkBytes = UInt32(chunkBytes)
+        welcome.jobCount = UInt64(jobCount)
+        return welcome
+    }
+}

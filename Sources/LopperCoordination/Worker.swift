@@ -1,0 +1,210 @@
+import Foundation
+import Logging
+import LopperMessaging
+import LopperModel
+import LopperProtocol
+import LopperSensitivity
+
+/// Joins a coordinator's sweep: fetches the model and data by hash, then pulls jobs, runs them
+/// `slots` at a time (each single-threaded, so scores are the same bits on every worker) and
+/// sends the results with its next lease request. Heartbeats keep its leases while jobs run.
+public final class Worker: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var address: String
+        public var token: Token?
+        public var tls: TLSConfiguration?
+        public var slots = 1
+        public var cacheDirectory: String
+        public var cacheBytes = 512 << 20
+        public var identity = Worker.defaultIdentity()
+        /// Give up when the coordinator has not answered for this long.
+        public var patience = 600.0
+
+        public init(address: String, cacheDirectory: String, token: Token? = nil, tls: TLSConfiguration? = nil) {
+            self.address = address
+            self.cacheDirectory = cacheDirectory
+            self.token = token
+            self.tls = tls
+        }
+    }
+
+    public struct Summary: Sendable {
+        public var jobs = 0
+        public var failed = 0
+        public var bytesFetched: UInt64 = 0
+        public var shutdownReason = ""
+    }
+
+    let options: Options
+    let logger: Logger
+    private let lock = NSLock()
+    private var running = Set<Int64>()
+    private var summary = Summary()
+    private var finished = false
+
+    public init(options: Options, logger: Logger = Logger(label: "lopper.worker")) {
+        self.options = options
+        self.logger = logger
+    }
+
+    /// A name unique to this process: host, pid and a random tag.
+    public static func defaultIdentity() -> String {
+        "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6).lowercased())"
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Works until the coordinator says the sweep is over (or refuses us, or stays silent too long).
+    public func run() async throws -> Summary {
+        let link = try CoordinatorLink(address: options.address, identity: options.identity, token: options.token,
+                                       tls: options.tls, patience: options.patience)
+        var hello = Lopper_Wire_Request()
+        hello.hello.workerID = options.identity
+        hello.hello.hostname = ProcessInfo.processInfo.hostName
+        hello.hello.cores = UInt32(ProcessInfo.processInfo.activeProcessorCount)
+        hello.hello.memoryBytes = ProcessInfo.processInfo.physicalMemory
+        hello.hello.slots = UInt32(options.slots)
+        guard case .welcome(let welcome)? = try await link.call(hello).kind else {
+            throw CoordinatorLink.Failure.unexpected("no welcome in reply to hello")
+        }
+        logger.info("joined sweep \(welcome.sweepID.prefix(12)) at \(options.address): \(welcome.jobCount) jobs")
+
+        let spec = try await localSpec(welcome, link: link)
+        let setup = try SweepSetup(spec: spec)
+        guard setup.jobs.count == Int(welcome.jobCount) else {
+            throw ModelError("this worker derives \(setup.jobs.count) jobs from the sweep, the coordinator \(welcome.jobCount): run the same Lopper release everywhere")
+        }
+        let evaluator = try setup.evaluator(cacheBytes: options.cacheBytes, preparing: [])
+        let jobs = Dictionary(uniqueKeysWithValues: setup.jobs.map { ($0.key, $0) })
+        let context = SlotContext(link: link, sweepID: welcome.sweepID, evaluator: evaluator, jobs: jobs)
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for slot in 0..<options.slots {
+                group.addTask { try await self.work(slot: slot, context) }
+            }
+            group.addTask { try await self.heartbeat(link, every: Double(welcome.heartbeatMs) / 1000) }
+            // Slots end when the coordinator says the sweep is over; the heartbeat with them.
+            for _ in 0..<options.slots { try await group.next() }
+            locked { finished = true }
+            group.cancelAll()
+        }
+        return locked { summary }
+    }
+
+    struct SlotContext: @unchecked Sendable {
+        let link: CoordinatorLink
+        let sweepID: String
+        let evaluator: JobEvaluator
+        let jobs: [String: SweepJob]
+    }
+
+    /// The spec with its files replaced by verified local copies.
+    private func localSpec(_ welcome: Lopper_Wire_Welcome, link: CoordinatorLink) async throws -> SweepSpec {
+        var spec = try JSONDecoder().decode(SweepSpec.self, from: Data(welcome.specJson.utf8))
+        let cache = try BlobCache(directory: options.cacheDirectory)
+        func obtain(_ blob: Lopper_Wire_BlobRef) async throws -> String {
+            let (path, transferred) = try await cache.obtain(blob, chunkBytes: Int(welcome.maxChunkBytes)) { offset, length in
+                var request = Lopper_Wire_Request()
+                request.blob.sha256 = blob.sha256
+                request.blob.offset = offset
+                request.blob.length = UInt32(length)
+                guard case .blob(let chunk)? = try await link.call(request).kind else {
+                    throw CoordinatorLink.Failure.unexpected("no chunk in reply to a blob request")
+                }
+                return chunk
+            }
+            locked { summary.bytesFetched += transferred }
+            logger.info(transferred > 0 ? "fetched \(blob.role) (\(transferred) bytes, SHA-256 verified)" : "\(blob.role) already cached")
+            return path
+        }
+        spec.model = try await obtain(welcome.model)
+        spec.calibration = try await obtain(welcome.calibration)
+        spec.labels = welcome.hasLabels ? try await obtain(welcome.labels) : nil
+        return spec
+    }
+
+    /// One slot: ask for a job (handing in the previous results), run it, repeat.
+    private func work(slot: Int, _ context: SlotContext) async throws {
+        var results: [Lopper_Wire_JobResult] = []
+        var sentBaseline = false
+        while true {
+            var request = Lopper_Wire_Request()
+            request.lease.workerID = options.identity
+            request.lease.sweepID = context.sweepID
+            request.lease.want = 1
+            request.lease.results = results
+            request.lease.cachedGroups = context.evaluator.preparedGroups.sorted().map(Int32.init)
+            if slot == 0 && !sentBaseline { request.lease.baseline = context.evaluator.baseline }
+            let reply = try await context.link.call(request)
+            sentBaseline = true
+            switch reply.kind {
+            case .shutdown(let shutdown)?:
+                locked { summary.shutdownReason = shutdown.reason }
+                logger.info("coordinator: \(shutdown.reason)")
+                return
+            case .lease(let lease)?:
+                let answered = Set(lease.accepted + lease.ignored)
+                results.removeAll { answered.contains($0.jobID) }
+                if lease.jobs.isEmpty {
+                    try await Task.sleep(for: .milliseconds(Int(max(50, lease.retryAfterMs))))
+                    continue
+                }
+                for job in lease.jobs { results.append(await run(job, context)) }
+            default:
+                throw CoordinatorLink.Failure.unexpected("\(reply.kind.map { "\($0)" } ?? "an empty reply") to a lease request")
+            }
+        }
+    }
+
+    /// Evaluates one leased job on a thread of its own (jobs are long and must not hold one of
+    /// the few threads that run heartbeats and messaging).
+    private func run(_ lease: Lopper_Wire_JobLease, _ context: SlotContext) async -> Lopper_Wire_JobResult {
+        var result = Lopper_Wire_JobResult()
+        result.jobID = lease.jobID
+        result.jobKey = lease.jobKey
+        guard let job = context.jobs[lease.jobKey] else {
+            result.error = "this worker's job list has no job \(lease.jobKey)"
+            return result
+        }
+        locked { _ = running.insert(lease.jobID) }
+        defer { locked { _ = running.remove(lease.jobID) } }
+        let outcome: Result<JobOutcome, Error> = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(returning: Result { try context.evaluator.evaluate(job) })
+            }
+        }
+        switch outcome {
+        case .success(let outcome):
+            result.score = outcome.score
+            result.removed = Int64(outcome.removed)
+            result.macsExecuted = Int64(outcome.macsExecuted)
+            result.seconds = outcome.seconds
+            locked { summary.jobs += 1 }
+        case .failure(let error):
+            result.error = "\(error)"
+            if let failure = error as? ExternalEvaluator.Failure { result.stderr = String(failure.stderr.suffix(65536)) }
+            logger.warning("job \(lease.jobKey) failed: \(error)")
+            locked { summary.failed += 1 }
+        }
+        return result
+    }
+
+    /// While jobs run, tells the coordinator every `interval` seconds that this worker is alive.
+    private func heartbeat(_ link: CoordinatorLink, every interval: Double) async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: .milliseconds(Int(max(0.05, interval) * 1000)))
+            let ids = locked { running.sorted() }
+            guard !ids.isEmpty, !locked({ finished }) else { continue }
+            var request = Lopper_Wire_Request()
+            request.heartbeat.workerID = options.identity
+            request.heartbeat.jobIds = ids
+            if case .heartbeat(let ack)? = try await link.call(request).kind, !ack.revoked.isEmpty {
+                logger.info("coordinator revoked \(ack.revoked.count) of this worker's leases (expired, or finished elsewhere)")
+            }
+        }
+    }
+}

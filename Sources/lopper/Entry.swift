@@ -1,0 +1,8 @@
+import LopperCLI
+
+@main
+struct Entry {
+    static func main() async {
+        await Lopper.main()
+    }
+}

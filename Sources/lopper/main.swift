@@ -1,3 +1,0 @@
-import LopperCLI
-
-Lopper.main()
