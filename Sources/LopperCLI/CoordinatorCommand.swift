@@ -56,6 +56,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let store = try setup.openStore(at: sweep.db)
         let coordinator = try Coordinator(store: store, offer: try SweepOffer(setup: setup), options: try options(), logger: logger)
         let status = try await coordinator.run()
+        let refused = status.rejected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        logger.notice("coordinator done: \(status.jobsDone) done, \(status.jobsFailed) failed; leases expired \(status.leasesExpired), results ignored \(status.resultsIgnored), speculative leases \(status.speculativeLeases); refused: \(refused.isEmpty ? "none" : refused)")
         if !quiet {
             print("\(status.jobsDone) of \(status.jobsTotal) jobs done\(status.jobsFailed > 0 ? ", \(status.jobsFailed) failed" : "") → \(sweep.db)")
         }

@@ -1,0 +1,125 @@
+import Foundation
+import LopperMessaging
+import LopperProtocol
+import LopperSensitivity
+import LopperTesting
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real processes over real sockets: workers and coordinators killed, hostile clients.
+@Suite(.serialized) struct FaultTests {
+    @Test func aWorkerKilledMidJobChangesNothingInTheTable() throws {
+        let cluster = try ProcessCluster()
+        let coordinator = try cluster.startCoordinator()
+        let victim = try cluster.startWorker("victim")
+        try cluster.startWorker("survivor")
+        // Kill the victim while it holds a lease, once some work is done.
+        let holding = cluster.wait {
+            let rows = cluster.rows()
+            return rows.filter { $0.state == "done" }.count >= 10 && rows.contains { $0.state == "running" && $0.worker == "victim" }
+        }
+        #expect(holding, "the victim never held a lease")
+        let held = Set(cluster.rows().filter { $0.state == "running" && $0.worker == "victim" }.map(\.id))
+        kill(victim.processIdentifier, SIGKILL)
+        #expect(cluster.finish(coordinator) == 0, "\(cluster.log("coordinator.log"))")
+        let rows = cluster.rows()
+        #expect(rows.count == 96 && rows.allSatisfy { $0.state == "done" })
+        // The victim's jobs were leased again and finished by the survivor.
+        for row in rows where held.contains(row.id) {
+            #expect(row.worker == "survivor" && row.attempts >= 2, "\(row.job.key)")
+        }
+        #expect(cluster.log("coordinator.log").contains("leases expired"))
+        #expect(cluster.scores() == (try cluster.referenceScores()))
+    }
+
+    @Test func aRestartedCoordinatorResumesWithoutRecomputing() throws {
+        let cluster = try ProcessCluster()
+        let first = try cluster.startCoordinator()
+        let worker = try cluster.startWorker("w1")
+        #expect(cluster.wait { cluster.rows().filter { $0.state == "done" }.count >= 20 })
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let finished = cluster.rows().filter { $0.state == "done" }
+        #expect(finished.count < 96, "killed mid-sweep")
+
+        let second = try cluster.startCoordinator()
+        #expect(cluster.finish(second) == 0, "\(cluster.log("coordinator.log"))")
+        #expect(cluster.finish(worker, seconds: 30) == 0, "the worker outlived the restart and exited cleanly: \(cluster.log("w1.log"))")
+        let after = cluster.rows()
+        #expect(after.count == 96 && after.allSatisfy { $0.state == "done" })
+        for row in finished {
+            #expect(after.first { $0.id == row.id } == row, "job \(row.job.key) ran again")
+        }
+        #expect(cluster.scores() == (try cluster.referenceScores()))
+    }
+
+    /// Random bytes, a truncated frame, a wrong token, an old protocol version, a 100 MB message
+    /// and raw TCP garbage: each refused and counted while an honest worker finishes the sweep.
+    @Test func hostileClientsAreRefusedAndCounted() async throws {
+        let cluster = try ProcessCluster(levels: "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9")
+        let coordinator = try cluster.startCoordinator()
+        let worker = try cluster.startWorker("honest")
+        #expect(cluster.wait { cluster.rows().contains { $0.state == "done" } })
+
+        let token = try #require(try Token.load(file: cluster.tokenFile))
+        var hello = Lopper_Wire_Request()
+        hello.hello.workerID = "mallory"
+        let honestFrame = try FrameCodec(identity: "mallory", token: token).seal(hello, to: WireProtocol.coordinator, counter: 1)
+        var oldVersion = try Lopper_Wire_Frame(serializedBytes: honestFrame)
+        oldVersion.protocolVersion = 0
+        var random = SeededGenerator(seed: 3)
+        let attacks: [(String, [UInt8])] = [
+            ("random bytes", (0..<512).map { _ in UInt8.random(in: 0...255, using: &random) }),
+            ("truncated frame", Array(honestFrame.prefix(honestFrame.count / 2))),
+            ("wrong token", try FrameCodec(identity: "mallory", token: Token(secret: Array("guess".utf8))).seal(hello, to: WireProtocol.coordinator, counter: 1)),
+            ("old version", Array(try oldVersion.serializedData())),
+        ]
+        for (name, bytes) in attacks {
+            let socket = try Socket(.request)
+            try socket.dial(cluster.address, waitForPeer: true)
+            let context = try Context(socket)
+            try await context.send(try Message(bytes))
+            let reply = try await context.receive(timeout: .seconds(10))
+            let frame = try Lopper_Wire_Frame(serializedBytes: reply.bytes)
+            let answer = try Lopper_Wire_Reply(serializedBytes: frame.payload)
+            #expect(!answer.rejected.reason.isEmpty, "\(name) was not refused")
+            if name == "old version" { #expect(answer.rejected.reason.contains("protocol version 0 is not supported")) }
+            if name == "wrong token" { #expect(answer.rejected.reason.contains("authentication failed")) }
+        }
+        // 100 MB: nng drops it at the transport (the limit is 4 MiB) and closes the connection.
+        let big = try Socket(.request)
+        try big.dial(cluster.address, waitForPeer: true)
+        let bigContext = try Context(big)
+        try await bigContext.send(try Message([UInt8](repeating: 7, count: 100 << 20)))
+        await #expect(throws: NNGError.self) { _ = try await bigContext.receive(timeout: .seconds(2)) }
+        // Raw bytes on the TCP port, not even the SP handshake.
+        let port = UInt16(cluster.address.split(separator: ":").last!)!
+        let raw = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var peer = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: port.bigEndian, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        let connected = withUnsafePointer(to: &peer) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(raw, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(connected == 0)
+        let junk = [UInt8](repeating: 0x41, count: 64)
+        _ = junk.withUnsafeBytes { write(raw, $0.baseAddress, $0.count) }
+        usleep(200_000)
+        close(raw)
+
+        let status = try LopperBinary.run(["status", "--connect", cluster.address, "--token-file", cluster.tokenFile, "--json"])
+        #expect(status.status == 0, "\(status.stderr)")
+        let counters = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+        let rejected = try #require(counters["rejected"] as? [String: Any])
+        func count(_ key: String) -> Int { (rejected[key] as? NSNumber)?.intValue ?? Int((rejected[key] as? String) ?? "") ?? 0 }
+        #expect(count("malformed") >= 2 && count("bad-mac") >= 1 && count("version") >= 1, "\(rejected)")
+        #expect(count("transport") >= 1, "the oversized message was not counted: \(rejected)")
+        // An unauthenticated status request is refused too.
+        let anonymous = try LopperBinary.run(["status", "--connect", cluster.address, "--timeout", "5"])
+        #expect(anonymous.status != 0 && anonymous.stderr.contains("authentication failed"), "\(anonymous.stderr)")
+
+        #expect(cluster.finish(coordinator) == 0, "\(cluster.log("coordinator.log"))")
+        #expect(cluster.finish(worker, seconds: 30) == 0)
+        #expect(cluster.rows().allSatisfy { $0.state == "done" })
+        #expect(cluster.log("coordinator.log").contains("refused: bad-mac"))
+        #expect(cluster.scores() == (try cluster.referenceScores()))
+    }
+}
