@@ -28,7 +28,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("heartbeat-seconds"), help: "How often workers holding jobs send a heartbeat.")
     var heartbeatSeconds = 5.0
 
-    @Option(name: .customLong("max-attempts"), help: "Expired leases after which a job is marked failed.")
+    @Option(name: .customLong("max-attempts"), help: "Times a job may be leased; when the last lease also ends without a result, the job is marked failed.")
     var maxAttempts = 3
 
     @Flag(help: "Print only warnings and errors.")

@@ -48,9 +48,16 @@ struct LocalCluster {
                                     elapsed: status.uptimeSeconds)
     }
 
+    /// This program's own executable (`lopper`), to start workers from.
+    static var executable: URL {
+        let proc = URL(fileURLWithPath: "/proc/self/exe")
+        if FileManager.default.fileExists(atPath: proc.path) { return proc.resolvingSymlinksInPath() }
+        return Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+    }
+
     private func launchWorker(_ index: Int, address: String, secret: String, cache: String) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.executableURL = Self.executable
         process.arguments = ["worker", "--connect", address, "--threads", String(slotsPerWorker), "--cache-dir", cache,
                              "--cache-mb", String(cacheMB / max(1, workers)), "--id", "local-\(index + 1)", "--patience", "120"]
             // Workers report warnings only; the coordinator's progress speaks for them.

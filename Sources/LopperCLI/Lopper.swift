@@ -7,7 +7,7 @@ public struct Lopper: AsyncParsableCommand {
         abstract: "Find how much each layer of an ONNX model tolerates pruning, and prune it to fit a device.",
         version: "0.1.0",
         subcommands: [Inspect.self, Run.self, Bench.self, Groups.self, Prune.self, Sweep.self, Results.self,
-                      CoordinatorCommand.self, WorkerCommand.self, StatusCommand.self]
+                      CoordinatorCommand.self, WorkerCommand.self, StatusCommand.self, BenchDispatch.self]
     )
     public init() {}
 }

@@ -15,7 +15,7 @@ struct NetworkOptions: ParsableArguments {
     @Option(name: .customLong("tls-key"), help: ArgumentHelp("PEM private key of --tls-cert.", valueName: "file"))
     var tlsKey: String?
 
-    @Option(name: .customLong("tls-ca"), help: ArgumentHelp("PEM CA: workers verify the coordinator against it.", valueName: "file"))
+    @Option(name: .customLong("tls-ca"), help: ArgumentHelp("PEM CA: workers verify the coordinator against it; a coordinator given one requires client certificates signed by it.", valueName: "file"))
     var tlsCA: String?
 
     @Option(name: .customLong("tls-server-name"), help: "The name workers expect in the coordinator's certificate.")
@@ -26,7 +26,7 @@ struct NetworkOptions: ParsableArguments {
     }
 
     func tls(_ role: TLSConfiguration.Role) -> TLSConfiguration? {
-        guard tlsCertificate != nil || tlsKey != nil || tlsCA != nil else { return nil }
+        guard tlsCertificate != nil || tlsKey != nil || tlsCA != nil || tlsServerName != nil else { return nil }
         return TLSConfiguration(role: role, certificate: tlsCertificate, key: tlsKey, certificateAuthority: tlsCA, serverName: tlsServerName)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import Logging
 import LopperCoordination
@@ -48,7 +49,24 @@ struct WorkerCommand: AsyncParsableCommand {
         options.cacheBytes = cacheMB << 20
         options.patience = patience
         if let id { options.identity = id }
-        let summary = try await Worker(options: options, logger: logger).run()
+        let worker = Worker(options: options, logger: logger)
+        let work = Task { try await worker.run() }
+        // SIGTERM (Kubernetes scaling down, Slurm ending) or Ctrl-C: hand the leases back, then exit.
+        let signals = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { work.cancel() }
+            source.resume()
+            return source
+        }
+        defer { signals.forEach { $0.cancel() } }
+        let summary: Worker.Summary
+        do {
+            summary = try await work.value
+        } catch is CancellationError {
+            logger.warning("worker stopped by a signal; its running jobs were handed back")
+            throw ExitCode(143)
+        }
         logger.info("worker done: \(summary.jobs) jobs, \(summary.failed) failed, \(summary.bytesFetched) bytes fetched (\(summary.shutdownReason))")
     }
 }

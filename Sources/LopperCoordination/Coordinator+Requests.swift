@@ -18,30 +18,52 @@ extension Coordinator {
             return FrameCodec.rejection(error, to: loose?.sender ?? "", counter: loose?.counter ?? 0)
         }
         let sender = frame.sender
-        let verdict = locked { senders[sender, default: SenderState()].window.check(frame.counter) }
+        let (verdict, cached) = locked { () -> (ReplayWindow.Verdict, [UInt8]?) in
+            let now = self.now
+            senders[sender, default: SenderState()].lastSeen = now
+            let verdict = senders[sender]!.window.check(frame.counter)
+            if verdict == .fresh { senders[sender]!.inFlight.insert(frame.counter) }
+            return (verdict, senders[sender]!.replies[frame.counter])
+        }
         switch verdict {
         case .stale:
             count(.replay(frame.counter), from: sender)
             return FrameCodec.rejection(.replay(frame.counter), to: sender, counter: frame.counter)
         case .duplicate:
-            return locked { senders[sender]?.replies[frame.counter] }
+            // nng resent a request: the first one's reply answers it. One still being handled
+            // gets no second reply; read-only requests whose reply was not kept are answered again.
+            if let cached { return cached }
+            guard request.isReadOnly, !locked({ senders[sender]?.inFlight.contains(frame.counter) ?? false }) else { return nil }
+            return try codec.seal(try await answer(request, from: sender), to: sender, counter: frame.counter)
         case .fresh:
             break
         }
         let reply = try await answer(request, from: sender)
         let sealed = try codec.seal(reply, to: sender, counter: frame.counter)
         locked {
+            senders[sender]?.inFlight.remove(frame.counter)
+            // Chunks are large and cheap to read again; everything else is kept for resends.
+            guard !request.isReadOnly, senders[sender] != nil else { return }
             senders[sender]!.replies[frame.counter] = sealed
-            // Keep the last few replies: only a request still unanswered in nng can be resent.
-            if senders[sender]!.replies.count > 8, let oldest = senders[sender]!.replies.keys.min() {
+            if senders[sender]!.replies.count > Self.keptReplies, let oldest = senders[sender]!.replies.keys.min() {
                 senders[sender]!.replies[oldest] = nil
             }
         }
         return sealed
     }
 
+    /// Replies kept per sender: more than the requests a worker has in flight at once.
+    static let keptReplies = 256
+
     private func answer(_ request: Lopper_Wire_Request, from sender: String) async throws -> Lopper_Wire_Reply {
         var reply = Lopper_Wire_Reply()
+        if let claimed = request.workerID, claimed != sender {
+            let rejection = FrameRejection.malformed("the request names worker '\(claimed)' but its frame comes from '\(sender)'")
+            count(rejection, from: sender)
+            reply.rejected.reason = rejection.description
+            reply.rejected.protocolVersion = WireProtocol.version
+            return reply
+        }
         switch request.kind {
         case .hello(let hello):
             locked { scheduler.saw(hello.workerID, now: now) }
@@ -65,10 +87,11 @@ extension Coordinator {
         case .status:
             reply.status = status()
         case .goodbye(let goodbye):
-            let (requeued, failed) = locked { scheduler.leave(goodbye.workerID, ids: goodbye.jobIds) }
-            try await journal.commit(requeued.map { ResultsStore.Change.released($0) } + failed.map {
-                ResultsStore.Change.failure($0, "its worker left \(options.maxAttempts) times", stderr: nil, worker: goodbye.workerID)
-            })
+            let (requeued, ticket) = locked {
+                let (requeued, failed) = scheduler.leave(goodbye.workerID, ids: goodbye.jobIds)
+                return (requeued, journal.enqueue(Self.releases(requeued: requeued, failed: failed, attempts: options.maxAttempts, worker: goodbye.workerID)))
+            }
+            try await journal.wait(ticket)
             logger.info("worker \(goodbye.workerID) left; \(requeued.count) jobs back in the queue")
             reply.ack = Lopper_Wire_Ack()
         case nil:
@@ -82,10 +105,9 @@ extension Coordinator {
     /// Takes the worker's results, then leases it more jobs; both are committed before replying.
     private func leaseReply(_ request: Lopper_Wire_LeaseRequest, from sender: String) async throws -> Lopper_Wire_Reply {
         let worker = request.workerID
-        if request.hasBaseline { try takeBaseline(request.baseline, from: worker) }
         var changes: [ResultsStore.Change] = []
         var lease = Lopper_Wire_Lease()
-        let (leased, complete) = locked {
+        let (leased, complete, ticket) = locked {
             let now = self.now
             scheduler.saw(worker, now: now, cachedGroups: request.cachedGroups.map(Int.init))
             for result in request.results {
@@ -100,15 +122,17 @@ extension Coordinator {
                     lease.ignored.append(result.jobID)
                 }
             }
+            if request.hasBaseline, let change = takeBaseline(request.baseline, from: worker) { changes.append(change) }
             if scheduler.isComplete {
                 toldShutdown.insert(worker)
-                return ([(id: Int64, speculative: Bool)](), true)
+                // The ticket also covers every earlier request's results: "complete" is on disk.
+                return ([(id: Int64, speculative: Bool)](), true, journal.enqueue(changes))
             }
             let leased = scheduler.lease(to: worker, want: Int(min(max(request.want, 1), 64)), now: now)
             for (id, _) in leased { changes.append(.leased(id, worker: worker)) }
-            return (leased, false)
+            return (leased, false, journal.enqueue(changes))
         }
-        try await journal.commit(changes)
+        try await journal.wait(ticket)
         if !request.results.isEmpty { reportProgress() }
         var reply = Lopper_Wire_Reply()
         if complete {
@@ -135,19 +159,16 @@ extension Coordinator {
     }
 
     /// The first baseline a worker reports is stored; a different one means the workers do not
-    /// compute alike (another Lopper build, say), and is logged loudly.
-    private func takeBaseline(_ value: Double, from worker: String) throws {
-        let previous = locked { () -> Double? in
-            defer { if baseline == nil { baseline = value } }
-            return baseline
+    /// compute alike (another Lopper build, say), and is logged loudly. Called with the lock held.
+    private func takeBaseline(_ value: Double, from worker: String) -> ResultsStore.Change? {
+        guard let previous = baseline else {
+            baseline = value
+            return .baseline(value, offer.metric)
         }
-        if let previous {
-            if previous.bitPattern != value.bitPattern {
-                logger.error("worker \(worker) computes the dense baseline as \(value), others as \(previous): its scores are not comparable (same Lopper build on every node?)")
-            }
-            return
+        if previous.bitPattern != value.bitPattern {
+            logger.error("worker \(worker) computes the dense baseline as \(value), others as \(previous): its scores are not comparable (same Lopper build on every node?)")
         }
-        try store.setBaseline(value, metric: MetricKind(rawValue: try store.metadata("metric") ?? "") ?? .relativeL2)
+        return nil
     }
 
     /// A chunk of one of the sweep's files, named by its hash only.
@@ -155,10 +176,12 @@ extension Coordinator {
         var reply = Lopper_Wire_Reply()
         guard let blob = offer.blobs.first(where: { $0.sha256 == request.sha256 }) else {
             reply.rejected.reason = "no file with SHA-256 \(request.sha256) belongs to this sweep"
+            reply.rejected.protocolVersion = WireProtocol.version
             return reply
         }
         guard request.offset <= UInt64(blob.size) else {
             reply.rejected.reason = "offset \(request.offset) is past the end of \(blob.role) (\(blob.size) bytes)"
+            reply.rejected.protocolVersion = WireProtocol.version
             return reply
         }
         let length = min(Int(request.length), options.chunkBytes, blob.size - Int(request.offset))
@@ -176,5 +199,26 @@ extension Coordinator {
         reply.blob.offset = request.offset
         reply.blob.totalSize = UInt64(blob.size)
         return reply
+    }
+}
+
+extension Lopper_Wire_Request {
+    /// Requests that change nothing: answering one twice is harmless.
+    var isReadOnly: Bool {
+        switch kind {
+        case .blob?, .status?, .hello?: return true
+        default: return false
+        }
+    }
+
+    /// The worker id the request claims, for the kinds that carry one.
+    var workerID: String? {
+        switch kind {
+        case .hello(let hello)?: return hello.workerID
+        case .lease(let lease)?: return lease.workerID
+        case .heartbeat(let heartbeat)?: return heartbeat.workerID
+        case .goodbye(let goodbye)?: return goodbye.workerID
+        default: return nil
+        }
     }
 }

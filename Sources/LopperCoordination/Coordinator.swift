@@ -18,7 +18,7 @@ public final class Coordinator: @unchecked Sendable {
         /// How long a lease lasts without a heartbeat.
         public var leaseSeconds = 30.0
         public var heartbeatSeconds = 5.0
-        /// Expired leases after which a job is marked failed.
+        /// Times a job may be leased; when the last lease also ends without a result, it fails.
         public var maxAttempts = 3
         /// Requests served at once.
         public var contexts = 128
@@ -57,14 +57,17 @@ public final class Coordinator: @unchecked Sendable {
     private var bytesReceived: UInt64 = 0
     var baseline: Double?
     var toldShutdown = Set<String>()
-    private var listeners: [Listener] = []
+    private var pipes: PipeMonitor?
     private let started = DispatchTime.now().uptimeNanoseconds
     private var progress: (@Sendable (Progress) -> Void)?
 
-    /// Replay state of one sender, and its latest replies (a resent request gets the same reply).
+    /// Replay state of one sender: requests being answered, and the latest replies (a resent
+    /// request gets the same reply).
     struct SenderState {
         var window = ReplayWindow()
+        var inFlight = Set<UInt64>()
         var replies: [UInt64: [UInt8]] = [:]
+        var lastSeen = 0.0
     }
 
     public init(store: ResultsStore, offer: SweepOffer, options: Options, logger: Logger = Logger(label: "lopper.coordinator")) throws {
@@ -74,9 +77,13 @@ public final class Coordinator: @unchecked Sendable {
         self.logger = logger
         codec = FrameCodec(identity: WireProtocol.coordinator, token: options.token)
         journal = Journal(store: store)
-        scheduler = Scheduler(rows: try store.allJobs(), leaseDuration: options.leaseSeconds, maxAttempts: options.maxAttempts, now: 0)
+        let rows = try store.allJobs().filter { offer.jobKeys?.contains($0.job.key) ?? true }
+        scheduler = Scheduler(rows: rows, leaseDuration: options.leaseSeconds, maxAttempts: options.maxAttempts, now: 0)
         baseline = try store.baseline()?.value
     }
+
+    /// Store transactions so far: with group commit, far fewer than state changes.
+    public var journalTransactions: Int { journal.transactions }
 
     var now: Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
 
@@ -94,8 +101,9 @@ public final class Coordinator: @unchecked Sendable {
         defer { journal.close() }
         let socket = try Socket(.reply)
         try socket.setMaximumReceiveSize(options.maximumMessageBytes)
-        let listeners = try options.listen.map { try socket.listen($0, tls: options.tls) }
-        locked { self.listeners = listeners }
+        let monitor = try socket.monitorPipes()
+        locked { pipes = monitor }
+        for address in options.listen { try socket.listen(address, tls: options.tls) }
         let total = offer.jobCount
         let (done, failed) = locked { (scheduler.doneCount, scheduler.failedCount) }
         logger.info("coordinator: \(total) jobs, \(total - done - failed) to run", metadata: ["listen": "\(options.listen.joined(separator: ","))"])
@@ -119,16 +127,17 @@ public final class Coordinator: @unchecked Sendable {
         var completedAt: Double?
         while true {
             let now = self.now
-            let (requeued, failed, complete, waitingWorkers) = locked {
+            let (requeued, failed, complete, waitingWorkers, ticket) = locked {
                 let (requeued, failed) = scheduler.expire(now: now)
                 let waiting = scheduler.workers.filter { now - $0.value.lastSeen <= options.leaseSeconds && !toldShutdown.contains($0.key) }
-                return (requeued, failed, scheduler.isComplete, waiting.count)
+                // Forget senders silent for long (status clients, departed workers).
+                senders = senders.filter { now - $0.value.lastSeen < 10 * options.leaseSeconds || !$0.value.inFlight.isEmpty }
+                let ticket = journal.enqueue(Self.releases(requeued: requeued, failed: failed, attempts: options.maxAttempts, worker: "coordinator"))
+                return (requeued, failed, scheduler.isComplete, waiting.count, ticket)
             }
             if !requeued.isEmpty || !failed.isEmpty {
-                logger.warning("leases expired: \(requeued.count) jobs back in the queue\(failed.isEmpty ? "" : ", \(failed.count) failed after \(options.maxAttempts) attempts")")
-                try await journal.commit(requeued.map { ResultsStore.Change.released($0) } + failed.map {
-                    ResultsStore.Change.failure($0, "lease expired \(options.maxAttempts) times: the workers running it stopped responding", stderr: nil, worker: "coordinator")
-                })
+                logger.warning("leases expired: \(requeued.count) jobs back in the queue\(failed.isEmpty ? "" : ", \(failed.count) failed after \(options.maxAttempts) leases")")
+                try await journal.wait(ticket)
                 reportProgress()
             }
             if complete {
@@ -147,6 +156,7 @@ public final class Coordinator: @unchecked Sendable {
             } catch let error as NNGError where error.isClosed || error.isCancelled {
                 return
             }
+            pipes?.delivered(request)
             let bytes = request.bytes
             guard let reply = try await handle(bytes) else { continue }
             locked {
@@ -159,6 +169,13 @@ public final class Coordinator: @unchecked Sendable {
                 if error.isClosed || error.isCancelled { return }
                 logger.debug("reply not sent: \(error)")
             }
+        }
+    }
+
+    /// Store changes for jobs whose leases ended without a result.
+    static func releases(requeued: [Int64], failed: [Int64], attempts: Int, worker: String) -> [ResultsStore.Change] {
+        requeued.map { .released($0) } + failed.map {
+            .failure($0, "leased \(attempts) times and every lease ended without a result (the workers died or left)", stderr: nil, worker: worker)
         }
     }
 
@@ -198,8 +215,7 @@ public final class Coordinator: @unchecked Sendable {
             status.uptimeSeconds = now
             status.complete = scheduler.isComplete
             status.rejected = rejected
-            let dropped = listeners.reduce(0) { $0 + $1.droppedConnections() }
-            if dropped > 0 { status.rejected["transport", default: 0] = dropped }
+            if let dropped = pipes?.silentlyClosed, dropped > 0 { status.rejected["dropped-connections"] = dropped }
             return status
         }
     }

@@ -26,7 +26,9 @@ public final class CoordinatorLink: @unchecked Sendable {
     let socket: Socket
     let codec: FrameCodec
     let patience: Double
-    private var counter: UInt64 = 0
+    /// Message counter. It starts at the clock in microseconds, so a worker restarted under the
+    /// same id continues above the counters its previous run used.
+    private var counter = UInt64(Date().timeIntervalSince1970 * 1_000_000)
     private let lock = NSLock()
 
     public init(address: String, identity: String, token: Token?, tls: TLSConfiguration? = nil,

@@ -31,7 +31,8 @@ struct Scheduler {
     }
 
     let leaseDuration: Double
-    /// Expired leases a job may go through before it is marked failed (a job that kills its worker).
+    /// Leases a job may be given; when the last one also ends without a result, the job is
+    /// marked failed (a job that kills every worker it runs on).
     let maxAttempts: Int
     private(set) var jobs: [Int64: Job] = [:]
     /// Queued job ids per group, groups in store order.

@@ -13,23 +13,30 @@ public struct SweepOffer: Sendable {
         public var path: String
     }
 
-    /// SHA-256 of the store identity: workers and a restarted coordinator agree on it.
+    /// SHA-256 of the store identity and the job list: workers and a restarted coordinator agree on it.
     public var sweepID: String
     public var specJSON: String
     public var blobs: [Blob]
     public var jobCount: Int
+    /// The jobs this sweep asks for; a store may also hold jobs of earlier settings, which the
+    /// coordinator leaves alone. `nil`: every job in the store.
+    public var jobKeys: Set<String>?
+    public var metric: MetricKind
 
-    public init(sweepID: String, specJSON: String, blobs: [Blob], jobCount: Int) {
+    public init(sweepID: String, specJSON: String, blobs: [Blob], jobCount: Int, jobKeys: Set<String>? = nil, metric: MetricKind = .relativeL2) {
         self.sweepID = sweepID
         self.specJSON = specJSON
         self.blobs = blobs
         self.jobCount = jobCount
+        self.jobKeys = jobKeys
+        self.metric = metric
     }
 
     public init(setup: SweepSetup) throws {
         let identity = try setup.identity()
         let described = [identity.modelSHA256, identity.calibrationSHA256, identity.labelsSHA256 ?? "", identity.metric.rawValue,
                          String(identity.samples), String(identity.batchSize), identity.output, identity.method]
+            + setup.jobs.map(\.key).sorted()
         sweepID = SHA256.hash(data: Data(described.joined(separator: "\n").utf8)).map { String(format: "%02x", $0) }.joined()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -42,6 +49,8 @@ public struct SweepOffer: Sendable {
                  try blob("calibration", setup.spec.calibration, identity.calibrationSHA256)]
         if let labels = setup.spec.labels, let sha = identity.labelsSHA256 { blobs.append(try blob("labels", labels, sha)) }
         jobCount = setup.jobs.count
+        jobKeys = Set(setup.jobs.map(\.key))
+        metric = setup.spec.metric
     }
 
     func welcome(heartbeat: Double, lease: Double, chunkBytes: Int) -> Lopper_Wire_Welcome {

@@ -83,14 +83,21 @@ public final class Worker: @unchecked Sendable {
         let context = SlotContext(link: link, sweepID: welcome.sweepID, evaluator: evaluator, jobs: jobs)
 
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for slot in 0..<options.slots {
-                group.addTask { try await self.work(slot: slot, context) }
-            }
-            group.addTask { try await self.heartbeat(link, every: Double(welcome.heartbeatMs) / 1000) }
-            // Slots end when the coordinator says the sweep is over; the heartbeat with them.
-            for _ in 0..<options.slots { try await group.next() }
-            locked { finished = true }
-            group.cancelAll()
+                for slot in 0..<options.slots {
+                    group.addTask { try await self.work(slot: slot, context) }
+                }
+                group.addTask { try await self.heartbeat(link, every: Double(welcome.heartbeatMs) / 1000) }
+                // The first slot to hear that the sweep is over ends the others (they may be
+                // waiting on a coordinator that has already gone) and the heartbeat.
+                try await group.next()
+                locked { finished = true }
+                group.cancelAll()
+                while !group.isEmpty { _ = try? await group.next() }
+        }
+        if Task.isCancelled {
+            // Stopped from outside (SIGTERM): hand the running jobs back at once.
+            await leave(link)
+            throw CancellationError()
         }
         return locked { summary }
     }
@@ -139,7 +146,13 @@ public final class Worker: @unchecked Sendable {
             request.lease.results = results
             request.lease.cachedGroups = context.evaluator.preparedGroups.sorted().map(Int32.init)
             if slot == 0 && !sentBaseline { request.lease.baseline = context.evaluator.baseline }
-            let reply = try await context.link.call(request)
+            if Task.isCancelled { return }
+            let reply: Lopper_Wire_Reply
+            do {
+                reply = try await context.link.call(request)
+            } catch let error as NNGError where error.isCancelled {
+                return
+            }
             sentBaseline = true
             switch reply.kind {
             case .shutdown(let shutdown)?:
@@ -150,7 +163,7 @@ public final class Worker: @unchecked Sendable {
                 let answered = Set(lease.accepted + lease.ignored)
                 results.removeAll { answered.contains($0.jobID) }
                 if lease.jobs.isEmpty {
-                    try await Task.sleep(for: .milliseconds(Int(max(50, lease.retryAfterMs))))
+                    do { try await Task.sleep(for: .milliseconds(Int(max(50, lease.retryAfterMs)))) } catch { return }
                     continue
                 }
                 for job in lease.jobs { results.append(await run(job, context)) }
@@ -186,23 +199,42 @@ public final class Worker: @unchecked Sendable {
             locked { summary.jobs += 1 }
         case .failure(let error):
             result.error = "\(error)"
-            if let failure = error as? ExternalEvaluator.Failure { result.stderr = String(failure.stderr.suffix(65536)) }
+            if let failure = error as? ExternalEvaluator.Failure { result.stderr = failure.stderr }
             logger.warning("job \(lease.jobKey) failed: \(error)")
             locked { summary.failed += 1 }
         }
         return result
     }
 
+    /// Tells the coordinator this worker is leaving, so its leases go back to the queue now
+    /// rather than when they expire. Best effort: a few seconds at most.
+    private func leave(_ link: CoordinatorLink) async {
+        var request = Lopper_Wire_Request()
+        request.goodbye.workerID = options.identity
+        request.goodbye.jobIds = locked { running.sorted() }
+        // Detached: this task is already cancelled, the goodbye must still go out.
+        await Task.detached {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try? await link.call(request) }
+                group.addTask { try? await Task.sleep(for: .seconds(3)) }
+                await group.next()
+                group.cancelAll()
+            }
+        }.value
+    }
+
     /// While jobs run, tells the coordinator every `interval` seconds that this worker is alive.
     private func heartbeat(_ link: CoordinatorLink, every interval: Double) async throws {
         while !Task.isCancelled {
-            try await Task.sleep(for: .milliseconds(Int(max(0.05, interval) * 1000)))
+            do { try await Task.sleep(for: .milliseconds(Int(max(0.05, interval) * 1000))) } catch { return }
             let ids = locked { running.sorted() }
             guard !ids.isEmpty, !locked({ finished }) else { continue }
             var request = Lopper_Wire_Request()
             request.heartbeat.workerID = options.identity
             request.heartbeat.jobIds = ids
-            if case .heartbeat(let ack)? = try await link.call(request).kind, !ack.revoked.isEmpty {
+            let reply: Lopper_Wire_Reply
+            do { reply = try await link.call(request) } catch let error as NNGError where error.isCancelled { return }
+            if case .heartbeat(let ack)? = reply.kind, !ack.revoked.isEmpty {
                 logger.info("coordinator revoked \(ack.revoked.count) of this worker's leases (expired, or finished elsewhere)")
             }
         }

@@ -33,6 +33,9 @@ public struct Message: ~Copyable {
 
     public var count: Int { nng_msg_len(pointer) }
 
+    /// The connection (nng pipe) a received message came through.
+    public var pipe: UInt32 { nng_msg_get_pipe(pointer).id }
+
     /// Gives up ownership: the caller must hand the pointer to nng or free it.
     consuming func release() -> OpaquePointer {
         let raw = pointer

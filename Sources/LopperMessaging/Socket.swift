@@ -28,21 +28,36 @@ public final class Socket: @unchecked Sendable {
     /// nng_close blocks until nng has wound the socket down; it must never hold one of Swift
     /// concurrency's few cooperative threads, so it runs on a queue of its own.
     deinit {
-        let socket = raw
-        Self.closing.async { nng_close(socket) }
+        let socket = raw, monitor = monitor
+        // The monitor must outlive the close: nng reports every pipe's removal during it.
+        Self.closing.async { nng_close(socket); withExtendedLifetime(monitor) {} }
+    }
+
+    private var monitor: PipeMonitor?
+
+    /// Starts counting connections that close without delivering a message (see `PipeMonitor`).
+    /// Call before listening.
+    public func monitorPipes() throws -> PipeMonitor {
+        let monitor = PipeMonitor()
+        let context = Unmanaged.passUnretained(monitor).toOpaque()
+        for event in [NNG_PIPE_EV_ADD_POST, NNG_PIPE_EV_REM_POST] {
+            try NNGError.check(nng_pipe_notify(raw, event, { pipe, event, argument in
+                Unmanaged<PipeMonitor>.fromOpaque(argument!)._withUnsafeGuaranteedRef { $0.event(pipe.id, event) }
+            }, context), "watching connections")
+        }
+        self.monitor = monitor
+        return monitor
     }
 
     private static let closing = DispatchQueue(label: "lopper.nng.close")
 
     /// Accepts peers at `url` (`tcp://0.0.0.0:7450`, `ipc:///tmp/x.ipc`, `inproc://name`,
     /// `tls+tcp://0.0.0.0:7450` with `tls`).
-    @discardableResult
-    public func listen(_ url: String, tls: TLSConfiguration? = nil) throws -> Listener {
+    public func listen(_ url: String, tls: TLSConfiguration? = nil) throws {
         var listener = nng_listener()
         try NNGError.check(nng_listener_create(&listener, raw, url), "listening on \(url)")
         if let tls { try tls.apply { nng_listener_set_ptr(listener, NNG_OPT_TLS_CONFIG, UnsafeMutableRawPointer($0)) } }
         try NNGError.check(nng_listener_start(listener, 0), "listening on \(url)")
-        return Listener(raw: listener)
     }
 
     /// Connects to `url`. With `waitForPeer: false` the first connection is made in the
@@ -75,22 +90,5 @@ public final class Socket: @unchecked Sendable {
 
     static func milliseconds(_ duration: Duration) -> nng_duration {
         Int32(clamping: duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-    }
-}
-
-/// A socket's listening endpoint; its statistics count what nng refused before the program saw it.
-public struct Listener: Sendable {
-    let raw: nng_listener
-
-    /// Connections nng closed because of an error on them (an oversized message, a protocol
-    /// violation, a failed TLS handshake): the listener's error counters, summed.
-    public func droppedConnections() -> UInt64 {
-        var root: OpaquePointer?
-        guard nng_stats_get(&root) == 0, let root else { return 0 }
-        defer { nng_stats_free(root) }
-        guard let mine = nng_stat_find_listener(root, raw) else { return 0 }
-        return ["other", "proto", "auth", "oom", "reject"].reduce(UInt64(0)) { sum, name in
-            sum + (name.withCString { nng_stat_find(mine, $0) }.map { nng_stat_value($0) } ?? 0)
-        }
     }
 }

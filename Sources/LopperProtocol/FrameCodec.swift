@@ -17,7 +17,7 @@ public enum FrameRejection: Error, CustomStringConvertible, Equatable {
     case misaddressed(String)
     /// A counter already used, or older than the replay window.
     case replay(UInt64)
-    /// A worker of another sweep (or of another run of the coordinator's store).
+    /// A worker that joined another sweep (other inputs or settings).
     case unknownSweep(String)
 
     public var counter: String {
@@ -50,7 +50,7 @@ public struct Token: @unchecked Sendable {  // SymmetricKey is immutable
 
     public init(secret: some DataProtocol) { key = SymmetricKey(data: Data(secret)) }
 
-    /// The token from `file` (trailing newlines ignored), else from `LOPPER_TOKEN`, else none.
+    /// The token from `file` (surrounding newlines ignored), else from `LOPPER_TOKEN`, else none.
     public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Token? {
         let text: String
         if let file {

@@ -535,7 +535,8 @@ public nonisolated struct Lopper_Wire_Status: Sendable {
 
   public var complete: Bool = false
 
-  /// Messages refused, by reason (bad-mac, malformed, version, replay, unknown-sweep, oversized).
+  /// Messages refused, by reason: malformed, version, bad-mac, misaddressed, replay, unknown-sweep,
+  /// and dropped-connections (closed by nng before delivering a message: oversized messages end so).
   public var rejected: Dictionary<String,UInt64> = [:]
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -558,7 +559,7 @@ public nonisolated struct Lopper_Wire_Goodbye: Sendable {
   public init() {}
 }
 
-/// The sweep is over (or the coordinator is stopping): the worker exits.
+/// The sweep is over: the worker exits.
 public nonisolated struct Lopper_Wire_Shutdown: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

@@ -22,6 +22,15 @@ public struct PruneGroup: Codable, Sendable, Equatable {
 
     public var isPrunable: Bool { blockedBecause == nil }
 
+    public init(id: Int, name: String, size: Int, channelsPerUnit: Int = 1, members: [Member], blockedBecause: String? = nil) {
+        self.id = id
+        self.name = name
+        self.size = size
+        self.channelsPerUnit = channelsPerUnit
+        self.members = members
+        self.blockedBecause = blockedBecause
+    }
+
     /// Layers whose outputs define the group's channels.
     public var producers: [String] {
         var seen = Set<String>()

@@ -141,6 +141,8 @@ public final class ResultsStore: @unchecked Sendable {
         case result(Int64, JobOutcome, worker: String)
         /// The job failed: the message and (for an external evaluator) its standard error.
         case failure(Int64, String, stderr: String?, worker: String)
+        /// The dense model's score.
+        case baseline(Double, MetricKind)
     }
 
     /// Applies `changes` in one transaction, in order. A job already done keeps its first
@@ -164,6 +166,8 @@ public final class ResultsStore: @unchecked Sendable {
                 case .failure(let id, let message, let stderr, let worker):
                     try db.execute(sql: "UPDATE jobs SET state = 'failed', error = ?, stderr = ?, worker = ?, updated_at = ? WHERE id = ? AND state != 'done'",
                                    arguments: [message, stderr, worker, now, id])
+                case .baseline(let value, let metric):
+                    try db.execute(sql: "INSERT OR REPLACE INTO baseline (metric, value) VALUES (?, ?)", arguments: [metric.rawValue, value])
                 }
                 return db.changesCount > 0
             }
@@ -186,9 +190,7 @@ public final class ResultsStore: @unchecked Sendable {
     }
 
     public func setBaseline(_ value: Double, metric: MetricKind) throws {
-        try database.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO baseline (metric, value) VALUES (?, ?)", arguments: [metric.rawValue, value])
-        }
+        try apply([.baseline(value, metric)])
     }
 
     public func baseline() throws -> (metric: String, value: Double)? {
