@@ -16,25 +16,27 @@ struct LocalCluster {
     var logger: Logger
 
     func run(progress report: @escaping (SweepRunner.Progress) -> Void) async throws -> SweepRunner.Progress {
-        let setup = try SweepSetup(spec: spec)
-        let store = try setup.openStore(at: storePath)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-local-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let secret = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
         let address = "ipc://\(folder.path)/coordinator.ipc"
+        // Workers start while the coordinator reads the inputs; they wait for it to listen.
+        let processes = try (0..<workers).map { index in
+            try launchWorker(index, address: address, secret: secret, cache: folder.appendingPathComponent("cache").path)
+        }
+        defer { for process in processes where process.isRunning { process.terminate() } }
+
+        let setup = try SweepSetup(spec: spec)
+        let store = try setup.openStore(at: storePath)
         var options = Coordinator.Options(listen: [address], token: Token(secret: Array(secret.utf8)))
         options.leaseSeconds = 60
         options.heartbeatSeconds = 2
         options.lingerSeconds = 2
         let coordinator = try Coordinator(store: store, offer: try SweepOffer(setup: setup), options: options, logger: logger)
 
-        let processes = try (0..<workers).map { index in
-            try launchWorker(index, address: address, secret: secret, cache: folder.appendingPathComponent("cache").path)
-        }
-        defer { for process in processes where process.isRunning { process.terminate() } }
-
-        let start = try store.allJobs().filter { $0.state == "done" || $0.state == "failed" }.count
+        let wanted = Set(setup.jobs.map(\.key))
+        let start = try store.allJobs().filter { wanted.contains($0.job.key) && ($0.state == "done" || $0.state == "failed") }.count
         let total = setup.jobs.count
         let status = try await coordinator.run { progress in
             report(SweepRunner.Progress(done: progress.done + progress.failed - start, total: total - start,

@@ -116,8 +116,8 @@ struct Sweep: AsyncParsableCommand {
     @Option(help: "Run a coordinator and this many local worker processes (0: evaluate in this process).")
     var workers = 0
 
-    @Option(help: "Jobs evaluated at once in this process, or per worker with --workers (each single-threaded, so results do not depend on it).")
-    var jobs = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Jobs evaluated at once in this process, or per worker with --workers (each single-threaded, so results do not depend on it). Default: all cores, shared among the workers.")
+    var jobs: Int?
 
     @Option(name: .customLong("cache-mb"), help: "Memory for cached dense activations; beyond it they spill to disk.")
     var cacheMB = 512
@@ -129,7 +129,7 @@ struct Sweep: AsyncParsableCommand {
     var quiet = false
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1.") }
+        guard (jobs ?? 1) >= 1 else { throw ValidationError("--jobs must be at least 1.") }
         guard workers >= 0 else { throw ValidationError("--workers must not be negative.") }
         guard cacheMB >= 0 else { throw ValidationError("--cache-mb must not be negative.") }
         if workers > 0 && noPrefixReuse { throw ValidationError("--no-prefix-reuse applies to in-process sweeps (without --workers).") }
@@ -139,21 +139,25 @@ struct Sweep: AsyncParsableCommand {
         var logger = Logger(label: "lopper.sweep")
         logger.logLevel = quiet ? .warning : .info
         let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0)
-        var lastLog = 0.0
+        var lastLog = 0.0, loggedDone = -1
         let report: (SweepRunner.Progress) -> Void = { progress in
             if bar.enabled {
                 bar.show(progress)
-            } else if !quiet, progress.elapsed - lastLog >= 10 || progress.done == progress.total {
+            } else if !quiet, progress.done != loggedDone, progress.elapsed - lastLog >= 10 || progress.done == progress.total {
                 lastLog = progress.elapsed
+                loggedDone = progress.done
                 logger.info("\(progress.done)/\(progress.total) jobs, \(String(format: "%.2f", progress.jobsPerSecond)) jobs/s")
             }
         }
         let final: SweepRunner.Progress
         if workers > 0 {
-            final = try await LocalCluster(spec: try sweep.spec(), storePath: sweep.db, workers: workers, slotsPerWorker: jobs,
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            final = try await LocalCluster(spec: try sweep.spec(), storePath: sweep.db, workers: workers,
+                                           slotsPerWorker: jobs ?? max(1, cores / workers),
                                            cacheMB: cacheMB, logger: logger).run(progress: report)
         } else {
-            let runner = SweepRunner(spec: try sweep.spec(), storePath: sweep.db, parallelJobs: jobs, cacheBytes: cacheMB << 20,
+            let runner = SweepRunner(spec: try sweep.spec(), storePath: sweep.db,
+                                     parallelJobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, cacheBytes: cacheMB << 20,
                                      prefixReuse: !noPrefixReuse, logger: logger)
             final = try runner.run(progress: report)
         }

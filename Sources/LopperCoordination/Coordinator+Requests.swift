@@ -153,7 +153,8 @@ extension Coordinator {
                 return entry
             }
         }
-        if leased.isEmpty { lease.retryAfterMs = UInt32(min(1000, options.heartbeatSeconds * 1000 / 2)) }
+        // Idle workers poll: soon enough to take a requeued job or hear that the sweep is over.
+        if leased.isEmpty { lease.retryAfterMs = UInt32(min(200, options.heartbeatSeconds * 1000 / 2)) }
         reply.lease = lease
         return reply
     }

@@ -12,14 +12,6 @@ final class ActivationCache: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var bytesInMemory = 0
     private(set) var bytesOnDisk = 0
-    private var stored = Set<String>()
-
-    /// Names of the values cached (for every batch).
-    var values: Set<String> {
-        lock.lock()
-        defer { lock.unlock() }
-        return stored
-    }
 
     struct Key: Hashable {
         var batch: Int
@@ -34,21 +26,35 @@ final class ActivationCache: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(at: directory) }
 
-    func store(_ tensor: Tensor, batch: Int, value: String) throws {
+    /// Keeps `tensor` in memory, or on disk once the budget is used up. With `spill: false` a
+    /// tensor that does not fit in memory is not kept; the result says whether it was.
+    @discardableResult
+    func store(_ tensor: Tensor, batch: Int, value: String, spill: Bool = true) throws -> Bool {
         let key = Key(batch: batch, value: value)
         let size = tensor.count * tensor.kind.byteSize
         lock.lock()
         defer { lock.unlock() }
-        stored.insert(value)
         if bytesInMemory + size <= budget {
             memory[key] = tensor
             bytesInMemory += size
-            return
+            return true
         }
+        guard spill else { return false }
         let path = directory.appendingPathComponent("\(spilled.count).npy").path
         try NumPy.write(tensor.tensorData(), to: path)
         spilled[key] = path
         bytesOnDisk += size
+        return true
+    }
+
+    /// Drops a value kept in memory for some batches only.
+    func removeFromMemory(value: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        for key in memory.keys where key.value == value {
+            bytesInMemory -= memory[key]!.count * memory[key]!.kind.byteSize
+            memory[key] = nil
+        }
     }
 
     func load(batch: Int, value: String) throws -> Tensor {

@@ -48,11 +48,17 @@ public final class JobEvaluator: @unchecked Sendable {
     /// the first phase of init: which values is asked of the plans, which need `self`).
     private var dense: Executor!
     private var prepared = Set<Int>()
+    /// Dense values cached for every batch.
+    private var cached = Set<String>()
+    /// The sweep's jobs: what the dense run observes, and what `prepare` caches when there is room.
+    private var jobs: [SweepJob] = []
     private let lock = NSLock()
     private let preparation = NSLock()
 
     /// Runs the dense model over the calibration data (its baseline) and caches what the
-    /// `preparing` jobs will need (by default all of `jobs`, the sweep's whole job list).
+    /// `preparing` jobs will need (by default all of `jobs`, the sweep's whole job list),
+    /// spilling to disk beyond the memory budget. What the other jobs need is kept too while it
+    /// fits in memory, so later `prepare` calls rarely run the dense model again.
     public init(model: Model, groups: [PruneGroup], calibration: Calibration, labels: [Int64]?, jobs: [SweepJob],
                 options: Options, preparing: [SweepJob]? = nil) throws {
         self.model = model
@@ -93,12 +99,12 @@ public final class JobEvaluator: @unchecked Sendable {
             observed.graph.outputs.append(ValueInfo(name: value, type: TensorType(elementType: types[value]?.elementType, shape: nil)))
         }
         dense = try Executor(model: observed, options: ExecutorOptions(threads: 1))
+        self.jobs = jobs
         let storing = try (preparing ?? jobs).reduce(into: Set(model.graph.outputs.map(\.name))) { needed, job in
             needed.formUnion(try neededValues(for: job))
         }
-        prepared = Set((preparing ?? jobs).map(\.group))
         var accumulator = MetricAccumulator(kind: options.metric, output: output, topK: options.topK)
-        try runDense(storing: storing) { index, values in
+        try runDense(storing: storing, ifRoom: observedValues.subtracting(storing)) { index, values in
             let outputs = Dictionary(uniqueKeysWithValues: model.graph.outputs.map { ($0.name, values[$0.name]!) })
             try accumulator.add(dense: outputs, candidate: outputs, labels: self.labels?[index])
         }
@@ -127,21 +133,34 @@ public final class JobEvaluator: @unchecked Sendable {
         defer { preparation.unlock() }
         var missing = Set<String>()
         for job in jobs { missing.formUnion(try neededValues(for: job)) }
-        missing.subtract(cache.values)
-        if !missing.isEmpty { try runDense(storing: missing) { _, _ in } }
-        lock.lock()
-        prepared.formUnion(jobs.map(\.group))
-        lock.unlock()
+        missing.subtract(lock.withLock { cached })
+        guard !missing.isEmpty else { return }
+        let others = try self.jobs.reduce(into: Set<String>()) { $0.formUnion(try neededValues(for: $1)) }
+        try runDense(storing: missing, ifRoom: others.subtracting(missing).subtracting(lock.withLock { cached })) { _, _ in }
     }
 
-    /// Runs the dense model over every calibration batch, caching `values` (graph inputs included).
-    private func runDense(storing values: Set<String>, _ body: (Int, [String: Tensor]) throws -> Void) throws {
+    /// Runs the dense model over every calibration batch, caching `values` (graph inputs
+    /// included) and, while they fit in memory, `ifRoom`.
+    private func runDense(storing values: Set<String>, ifRoom optional: Set<String>,
+                          _ body: (Int, [String: Tensor]) throws -> Void) throws {
+        var dropped = Set<String>()
         for (index, batch) in calibration.batches.enumerated() {
             var computed = try dense.run(batch)
             for (name, tensor) in batch { computed[name] = tensor }
             for name in values.sorted() { try cache.store(computed[name]!, batch: index, value: name) }
+            for name in optional.subtracting(dropped).sorted() where !(try cache.store(computed[name]!, batch: index, value: name, spill: false)) {
+                dropped.insert(name)
+                cache.removeFromMemory(value: name)
+            }
             try body(index, computed)
         }
+        let now = lock.withLock { () -> Set<String> in
+            cached.formUnion(values.union(optional.subtracting(dropped)))
+            return cached
+        }
+        var ready = Set<Int>()
+        for job in jobs where try Set(neededValues(for: job)).isSubset(of: now) { ready.insert(job.group) }
+        lock.withLock { prepared = ready }
     }
 
     /// The dense values a job reads: its suffix's feeds, and the local method's references.

@@ -109,4 +109,56 @@ import Testing
         try socket.listen(url)
         #expect(throws: NNGError.self) { try other.listen(url) }
     }
+
+    /// A self-signed certificate for "localhost" made with the openssl command.
+    static func certificate(in directory: URL) throws -> (certificate: String, key: String) {
+        let certificate = directory.appendingPathComponent("cert.pem").path, key = directory.appendingPathComponent("key.pem").path
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        openssl.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+                             "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"]
+        openssl.standardError = FileHandle.nullDevice
+        openssl.standardOutput = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        guard openssl.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: certificate]) }
+        return (certificate, key)
+    }
+
+    @Test func tlsVerifiesTheServerAndCarriesMessages() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-tls-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (certificate, key) = try Self.certificate(in: directory)
+        let url = "tls+tcp://127.0.0.1:\(Int.random(in: 20000...60000))"
+        let server = try Socket(.reply)
+        try server.listen(url, tls: TLSConfiguration(role: .server, certificate: certificate, key: key))
+        async let served: Void = Self.serve(server, contexts: 2, requests: 1)
+
+        let client = try Socket(.request)
+        try client.dial(url, waitForPeer: true,
+                        tls: TLSConfiguration(role: .client, certificateAuthority: certificate, serverName: "localhost"))
+        let context = try Context(client)
+        try await context.send(try Message([1, 2, 3]))
+        #expect(try await context.receive(timeout: .seconds(10)).bytes == [3, 2, 1])
+        try await served
+
+        // A client that trusts another authority refuses the server.
+        let (otherCertificate, _) = try Self.certificate(in: directory.appendingPathComponent("other").creatingFolder())
+        let suspicious = try Socket(.request)
+        #expect(throws: NNGError.self) {
+            try suspicious.dial(url, waitForPeer: true,
+                                tls: TLSConfiguration(role: .client, certificateAuthority: otherCertificate, serverName: "localhost"))
+        }
+        // A server without its key is a configuration error, named as such.
+        #expect { try Socket(.reply).listen("tls+tcp://127.0.0.1:\(Int.random(in: 20000...60000))", tls: TLSConfiguration(role: .server)) }
+            throws: { "\($0)".contains("--tls-cert") }
+    }
+}
+
+extension URL {
+    func creatingFolder() throws -> URL {
+        try FileManager.default.createDirectory(at: self, withIntermediateDirectories: true)
+        return self
+    }
 }
