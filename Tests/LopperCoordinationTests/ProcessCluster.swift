@@ -18,13 +18,17 @@ final class ProcessCluster {
     static let config = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Config/sweeps/chain24.yaml").path
 
-    init(levels: String = "0.2,0.4,0.6,0.8", transport: String = "tcp") throws {
+    static let repository = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent()
+    static let netns = repository.appendingPathComponent("Cluster/netns.sh").path
+
+    /// - Parameter address: where the coordinator listens (default: a random loopback port).
+    init(levels: String = "0.2,0.4,0.6,0.8", criteria: String = "l1", address: String? = nil) throws {
         directory = try Fixtures.temporaryDirectory()
         db = directory.appendingPathComponent("sweep.db").path
-        address = transport == "tcp" ? "tcp://127.0.0.1:\(Int.random(in: 20000...60000))" : "ipc://\(directory.path)/coordinator.ipc"
+        self.address = address ?? "tcp://127.0.0.1:\(Int.random(in: 20000...60000))"
         tokenFile = directory.appendingPathComponent("token").path
         try "test-secret-\(UUID().uuidString)\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
-        sweepArguments = ["--config", Self.config, "--criterion", "l1", "--levels", levels]
+        sweepArguments = ["--config", Self.config, "--criterion", criteria, "--levels", levels]
     }
 
     deinit {
@@ -33,10 +37,16 @@ final class ProcessCluster {
         }
     }
 
-    private func launch(_ arguments: [String], log: String) throws -> Process {
+    /// Starts `lopper ARGS`, on simulated host `host` (Cluster/netns.sh) when given.
+    private func launch(_ arguments: [String], log: String, host: Int? = nil) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: LopperBinary.path)
-        process.arguments = arguments
+        if let host {
+            process.executableURL = URL(fileURLWithPath: Self.netns)
+            process.arguments = ["exec", String(host), LopperBinary.path] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: LopperBinary.path)
+            process.arguments = arguments
+        }
         let path = directory.appendingPathComponent(log).path
         FileManager.default.createFile(atPath: path, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
@@ -52,19 +62,19 @@ final class ProcessCluster {
     }
 
     @discardableResult
-    func startCoordinator(_ extra: [String] = []) throws -> Process {
+    func startCoordinator(_ extra: [String] = [], host: Int? = nil) throws -> Process {
         let process = try launch(["coordinator"] + sweepArguments + ["--db", db, "--listen", address, "--token-file", tokenFile,
                                                                      "--lease-seconds", "3", "--heartbeat-seconds", "0.5"] + extra,
-                                 log: "coordinator.log")
+                                 log: "coordinator.log", host: host)
         coordinator = process
         return process
     }
 
     @discardableResult
-    func startWorker(_ id: String, _ extra: [String] = []) throws -> Process {
+    func startWorker(_ id: String, _ extra: [String] = [], host: Int? = nil) throws -> Process {
         let process = try launch(["worker", "--connect", address, "--token-file", tokenFile, "--threads", "1", "--id", id,
                                   "--cache-dir", directory.appendingPathComponent("cache-\(id)").path, "--patience", "60"] + extra,
-                                 log: "\(id).log")
+                                 log: "\(id).log", host: host)
         workers[id] = process
         return process
     }
@@ -87,6 +97,18 @@ final class ProcessCluster {
     /// Waits for a process to exit (killing it after `seconds`) and returns its status.
     func finish(_ process: Process, seconds: Double = 180) -> Int32 {
         if !wait(seconds: seconds, until: { !process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Runs `Cluster/netns.sh ARGS` and returns its exit status.
+    @discardableResult
+    static func netns(_ arguments: String...) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: netns)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
         process.waitUntilExit()
         return process.terminationStatus
     }
