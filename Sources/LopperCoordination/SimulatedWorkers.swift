@@ -4,7 +4,7 @@ import LopperProtocol
 /// Load for the dispatch benchmark: workers that take a job and hand back a made-up result at
 /// once, through the real protocol (frames, HMAC, one REQ socket each), until the sweep is over.
 public enum SimulatedWorkers {
-    /// Runs `count` simulated workers against the coordinator at `address`; returns jobs returned.
+    /// Runs `count` simulated workers against the coordinator at `address`; returns results handed in.
     public static func run(address: String, token: Token?, count: Int) async throws -> Int {
         try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 0..<count {
@@ -28,9 +28,9 @@ public enum SimulatedWorkers {
             request.lease.sweepID = welcome.sweepID
             request.lease.want = 1
             request.lease.results = results
+            returned += results.count
             switch try await link.call(request).kind {
             case .lease(let lease)?:
-                returned += lease.accepted.count
                 results = lease.jobs.map { job in
                     var result = Lopper_Wire_JobResult()
                     result.jobID = job.jobID
