@@ -16,7 +16,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The coordinator's address, e.g. tcp://host:7450.", valueName: "url"))
     var connect: String
 
-    @Option(help: "Jobs run at once (default: all cores).")
+    @Option(help: "Jobs run at once (each single-threaded).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Where fetched files are kept, by hash.", valueName: "dir"))
@@ -50,23 +50,24 @@ struct WorkerCommand: AsyncParsableCommand {
         options.patience = patience
         if let id { options.identity = id }
         let worker = Worker(options: options, logger: logger)
-        let work = Task { try await worker.run() }
-        // SIGTERM (Kubernetes scaling down, Slurm ending) or Ctrl-C: hand the leases back, then exit.
-        let signals = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
+        // SIGTERM (Kubernetes scaling down, Slurm ending) or Ctrl-C: hand the running jobs'
+        // leases back at once, then exit without waiting for them.
+        let stopSignals: [Int32] = [SIGTERM, SIGINT]
+        let signals = stopSignals.map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { work.cancel() }
+            source.setEventHandler {
+                Task {
+                    logger.warning("stopping on signal \(number); handing this worker's leases back")
+                    await worker.leave()
+                    Foundation.exit(128 + number)
+                }
+            }
             source.resume()
             return source
         }
         defer { signals.forEach { $0.cancel() } }
-        let summary: Worker.Summary
-        do {
-            summary = try await work.value
-        } catch is CancellationError {
-            logger.warning("worker stopped by a signal; its running jobs were handed back")
-            throw ExitCode(143)
-        }
+        let summary = try await worker.run()
         logger.info("worker done: \(summary.jobs) jobs, \(summary.failed) failed, \(summary.bytesFetched) bytes fetched (\(summary.shutdownReason))")
     }
 }

@@ -79,9 +79,14 @@ extension Coordinator {
             }
             reply = try await leaseReply(lease, from: sender)
         case .heartbeat(let heartbeat):
-            let (extended, revoked) = locked { scheduler.heartbeat(heartbeat.workerID, ids: heartbeat.jobIds, now: now) }
+            let (extended, revoked, complete) = locked {
+                let (extended, revoked) = scheduler.heartbeat(heartbeat.workerID, ids: heartbeat.jobIds, now: now)
+                if scheduler.isComplete { toldShutdown.insert(heartbeat.workerID) }
+                return (extended, revoked, scheduler.isComplete)
+            }
             reply.heartbeat.extended = extended
             reply.heartbeat.revoked = revoked
+            reply.heartbeat.sweepComplete = complete
         case .blob(let request):
             reply = blobReply(request)
         case .status:
@@ -194,6 +199,7 @@ extension Coordinator {
         } catch {
             logger.error("cannot read \(blob.path): \(error)")
             reply.rejected.reason = "the coordinator cannot read its \(blob.role) file"
+            reply.rejected.protocolVersion = WireProtocol.version
             return reply
         }
         reply.blob.sha256 = blob.sha256

@@ -41,6 +41,7 @@ public final class Worker: @unchecked Sendable {
     private var running = Set<Int64>()
     private var summary = Summary()
     private var finished = false
+    private var link: CoordinatorLink?
 
     public init(options: Options, logger: Logger = Logger(label: "lopper.worker")) {
         self.options = options
@@ -62,6 +63,7 @@ public final class Worker: @unchecked Sendable {
     public func run() async throws -> Summary {
         let link = try CoordinatorLink(address: options.address, identity: options.identity, token: options.token,
                                        tls: options.tls, patience: options.patience)
+        locked { self.link = link }
         var hello = Lopper_Wire_Request()
         hello.hello.workerID = options.identity
         hello.hello.hostname = ProcessInfo.processInfo.hostName
@@ -75,8 +77,10 @@ public final class Worker: @unchecked Sendable {
 
         let spec = try await localSpec(welcome, link: link)
         let setup = try SweepSetup(spec: spec)
-        guard setup.jobs.count == Int(welcome.jobCount) else {
-            throw ModelError("this worker derives \(setup.jobs.count) jobs from the sweep, the coordinator \(welcome.jobCount): run the same Lopper release everywhere")
+        // The sweep id covers the inputs and the job list: a worker that derives other jobs
+        // (another Lopper release, say) must not run any of them.
+        guard try SweepOffer(setup: setup).sweepID == welcome.sweepID else {
+            throw ModelError("this worker derives another job list from the sweep (\(setup.jobs.count) jobs, the coordinator \(welcome.jobCount)): run the same Lopper release everywhere")
         }
         let evaluator = try setup.evaluator(cacheBytes: options.cacheBytes, preparing: [])
         let jobs = Dictionary(uniqueKeysWithValues: setup.jobs.map { ($0.key, $0) })
@@ -87,17 +91,12 @@ public final class Worker: @unchecked Sendable {
                     group.addTask { try await self.work(slot: slot, context) }
                 }
                 group.addTask { try await self.heartbeat(link, every: Double(welcome.heartbeatMs) / 1000) }
-                // The first slot to hear that the sweep is over ends the others (they may be
-                // waiting on a coordinator that has already gone) and the heartbeat.
+                // The first slot (or heartbeat) to hear that the sweep is over ends the others:
+                // they may be waiting on a coordinator that has already gone.
                 try await group.next()
                 locked { finished = true }
                 group.cancelAll()
                 while !group.isEmpty { _ = try? await group.next() }
-        }
-        if Task.isCancelled {
-            // Stopped from outside (SIGTERM): hand the running jobs back at once.
-            await leave(link)
-            throw CancellationError()
         }
         return locked { summary }
     }
@@ -206,21 +205,20 @@ public final class Worker: @unchecked Sendable {
         return result
     }
 
-    /// Tells the coordinator this worker is leaving, so its leases go back to the queue now
-    /// rather than when they expire. Best effort: a few seconds at most.
-    private func leave(_ link: CoordinatorLink) async {
+    /// Tells the coordinator this worker is leaving, so the leases of the jobs it is running go
+    /// back to the queue now rather than when they expire. Waits a few seconds at most; call it
+    /// when asked to stop (SIGTERM), then exit.
+    public func leave() async {
+        guard let link = locked({ link }) else { return }
         var request = Lopper_Wire_Request()
         request.goodbye.workerID = options.identity
         request.goodbye.jobIds = locked { running.sorted() }
-        // Detached: this task is already cancelled, the goodbye must still go out.
-        await Task.detached {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { _ = try? await link.call(request) }
-                group.addTask { try? await Task.sleep(for: .seconds(3)) }
-                await group.next()
-                group.cancelAll()
-            }
-        }.value
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try? await link.call(request) }
+            group.addTask { try? await Task.sleep(for: .seconds(3)) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     /// While jobs run, tells the coordinator every `interval` seconds that this worker is alive.
@@ -234,8 +232,13 @@ public final class Worker: @unchecked Sendable {
             request.heartbeat.jobIds = ids
             let reply: Lopper_Wire_Reply
             do { reply = try await link.call(request) } catch let error as NNGError where error.isCancelled { return }
-            if case .heartbeat(let ack)? = reply.kind, !ack.revoked.isEmpty {
+            guard case .heartbeat(let ack)? = reply.kind else { continue }
+            if !ack.revoked.isEmpty {
                 logger.info("coordinator revoked \(ack.revoked.count) of this worker's leases (expired, or finished elsewhere)")
+            }
+            if ack.sweepComplete {
+                locked { summary.shutdownReason = "sweep complete" }
+                return
             }
         }
     }

@@ -453,6 +453,10 @@ public nonisolated struct Lopper_Wire_HeartbeatAck: Sendable {
   /// Jobs the worker no longer holds (expired, or finished by another worker): drop them.
   public var revoked: [Int64] = []
 
+  /// Every job is done or failed: the worker stops (its busy slots would otherwise only hear so
+  /// with their next lease request, when the coordinator may be gone).
+  public var sweepComplete: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1390,7 +1394,7 @@ nonisolated extension Lopper_Wire_Heartbeat: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Lopper_Wire_HeartbeatAck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HeartbeatAck"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}extended\0\u{1}revoked\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}extended\0\u{1}revoked\0\u{3}sweep_complete\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1400,6 +1404,7 @@ nonisolated extension Lopper_Wire_HeartbeatAck: SwiftProtobuf.Message, SwiftProt
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedInt64Field(value: &self.extended) }()
       case 2: try { try decoder.decodeRepeatedInt64Field(value: &self.revoked) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.sweepComplete) }()
       default: break
       }
     }
@@ -1412,12 +1417,16 @@ nonisolated extension Lopper_Wire_HeartbeatAck: SwiftProtobuf.Message, SwiftProt
     if !self.revoked.isEmpty {
       try visitor.visitPackedInt64Field(value: self.revoked, fieldNumber: 2)
     }
+    if self.sweepComplete != false {
+      try visitor.visitSingularBoolField(value: self.sweepComplete, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Lopper_Wire_HeartbeatAck, rhs: Lopper_Wire_HeartbeatAck) -> Bool {
     if lhs.extended != rhs.extended {return false}
     if lhs.revoked != rhs.revoked {return false}
+    if lhs.sweepComplete != rhs.sweepComplete {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -158,8 +158,8 @@ public final class JobEvaluator: @unchecked Sendable {
             cached.formUnion(values.union(optional.subtracting(dropped)))
             return cached
         }
-        var ready = Set<Int>()
-        for job in jobs where try Set(neededValues(for: job)).isSubset(of: now) { ready.insert(job.group) }
+        var ready = Set(jobs.map(\.group))
+        for job in jobs where !(try Set(neededValues(for: job)).isSubset(of: now)) { ready.remove(job.group) }
         lock.withLock { prepared = ready }
     }
 

@@ -91,4 +91,23 @@ import Glibc
         let result = try LopperBinary.run(["results", "--db", directory.appendingPathComponent("none.db").path])
         #expect(result.status == 64 && result.stderr.contains("does not exist"))
     }
+
+    /// `--workers 2`: a coordinator and two worker processes over ipc:// store the same table as
+    /// the in-process sweep; a store made with other levels keeps its old jobs untouched.
+    @Test func localWorkersGiveTheInProcessTable() throws {
+        let arguments = ["sweep", "--config", Self.config, "--criterion", "l1", "--levels", "0.3,0.6", "--quiet"]
+        let local = directory.appendingPathComponent("local.db").path
+        let cluster = directory.appendingPathComponent("cluster.db").path
+        #expect(try LopperBinary.run(arguments + ["--db", local]).status == 0)
+        // The cluster store first holds a sweep at other levels.
+        #expect(try LopperBinary.run(["sweep", "--config", Self.config, "--criterion", "l1", "--levels", "0.9", "--quiet", "--db", cluster]).status == 0)
+        let run = try LopperBinary.run(arguments + ["--db", cluster, "--workers", "2"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let rows = try ResultsStore(path: cluster).allJobs()
+        #expect(rows.count == 72 && rows.allSatisfy { $0.state == "done" })
+        #expect(Set(rows.filter { $0.job.level != 0.9 }.compactMap(\.worker)) == ["local-1", "local-2"])
+        let expected = Dictionary(uniqueKeysWithValues: try ResultsStore(path: local).allJobs().map { ($0.job.key, $0.score) })
+        let got = Dictionary(uniqueKeysWithValues: rows.filter { $0.job.level != 0.9 }.map { ($0.job.key, $0.score) })
+        #expect(got == expected)
+    }
 }

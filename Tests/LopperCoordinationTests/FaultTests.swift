@@ -38,6 +38,27 @@ import Glibc
         #expect(cluster.scores() == (try cluster.referenceScores()))
     }
 
+    /// SIGTERM (Kubernetes scaling down): the worker hands its leases back at once and exits
+    /// 143; its job runs elsewhere long before the 60 s lease would have expired.
+    @Test func aStoppedWorkerHandsItsLeasesBack() throws {
+        let cluster = try ProcessCluster()
+        let coordinator = try cluster.startCoordinator(["--lease-seconds", "60", "--heartbeat-seconds", "1"])
+        let stopped = try cluster.startWorker("stopped")
+        #expect(cluster.wait {
+            let rows = cluster.rows()
+            return rows.filter { $0.state == "done" }.count >= 5 && rows.contains { $0.state == "running" && $0.worker == "stopped" }
+        })
+        let start = Date()
+        kill(stopped.processIdentifier, SIGTERM)
+        #expect(cluster.finish(stopped, seconds: 10) == 143, "\(cluster.log("stopped.log"))")
+        #expect(cluster.wait(seconds: 10) { !cluster.rows().contains { $0.state == "running" } }, "the lease was not handed back")
+        #expect(Date().timeIntervalSince(start) < 15)
+        try cluster.startWorker("next")
+        #expect(cluster.finish(coordinator) == 0, "\(cluster.log("coordinator.log"))")
+        #expect(cluster.rows().allSatisfy { $0.state == "done" })
+        #expect(cluster.log("coordinator.log").contains("worker stopped left"))
+    }
+
     @Test func aRestartedCoordinatorResumesWithoutRecomputing() throws {
         let cluster = try ProcessCluster()
         let first = try cluster.startCoordinator()
