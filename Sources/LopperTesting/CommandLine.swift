@@ -18,3 +18,12 @@ public enum LopperBinary {
         try Reference.run([path] + arguments, environment: ["COLUMNS": "100"])
     }
 }
+
+/// Runs blocking work (a child process, a file poll) on a thread of its own. Tests that wait
+/// for seconds must not hold one of Swift concurrency's few threads (two on a 2-core machine):
+/// other tests running in parallel would stall.
+public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}

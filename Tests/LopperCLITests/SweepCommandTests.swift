@@ -35,31 +35,36 @@ import Glibc
 
     /// A sweep killed with SIGKILL resumes: nothing finished runs again, and the final table is
     /// the one an uninterrupted sweep gives.
-    @Test func resumesAfterKill() throws {
+    @Test func resumesAfterKill() async throws {
         let db = directory.appendingPathComponent("killed.db").path
         let arguments = ["sweep", "--config", Self.config, "--db", db, "--criterion", "l1", "--levels", "0.2,0.4,0.6,0.8", "--jobs", "1", "--quiet"]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: LopperBinary.path)
         process.arguments = arguments
         try process.run()
-        var finished: [ResultsStore.Row] = []
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline && process.isRunning {
-            if FileManager.default.fileExists(atPath: db), let rows = try? ResultsStore(path: db, readOnly: true).allJobs(),
-               rows.filter({ $0.state == "done" }).count >= 10 {
-                break
+        // Poll on a thread of its own: the moment to kill at must not be missed.
+        nonisolated(unsafe) let running = process
+        try await offThePool {
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline && running.isRunning {
+                if FileManager.default.fileExists(atPath: db), let rows = try? ResultsStore(path: db, readOnly: true).allJobs(),
+                   rows.filter({ $0.state == "done" }).count >= 10 {
+                    kill(running.processIdentifier, SIGKILL)
+                    return
+                }
+                usleep(20_000)
             }
-            usleep(20_000)
         }
+        var finished: [ResultsStore.Row] = []
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         #expect(process.terminationReason == .uncaughtSignal, "the sweep was still running when killed")
         finished = try ResultsStore(path: db, readOnly: true).allJobs().filter { $0.state == "done" }
         // 24 prunable groups × 4 levels.
         let total = 96
         #expect(finished.count >= 10 && finished.count < total, "killed mid-sweep")
 
-        let resumed = try LopperBinary.run(arguments)
+        let resumed = try await offThePool { try LopperBinary.run(arguments) }
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let after = try ResultsStore(path: db).allJobs()
         #expect(after.count == total && after.allSatisfy { $0.state == "done" })
@@ -69,7 +74,8 @@ import Glibc
         }
 
         let clean = directory.appendingPathComponent("clean.db").path
-        #expect(try LopperBinary.run(arguments.map { $0 == db ? clean : $0 }).status == 0)
+        let cleanRun = try await offThePool { try LopperBinary.run(arguments.map { $0 == db ? clean : $0 }) }
+        #expect(cleanRun.status == 0)
         let expected = Dictionary(uniqueKeysWithValues: try ResultsStore(path: clean).allJobs().map { ($0.job.key, $0.score) })
         #expect(Dictionary(uniqueKeysWithValues: after.map { ($0.job.key, $0.score) }) == expected)
 
@@ -94,14 +100,19 @@ import Glibc
 
     /// `--workers 2`: a coordinator and two worker processes over ipc:// store the same table as
     /// the in-process sweep; a store made with other levels keeps its old jobs untouched.
-    @Test func localWorkersGiveTheInProcessTable() throws {
+    @Test func localWorkersGiveTheInProcessTable() async throws {
         let arguments = ["sweep", "--config", Self.config, "--criterion", "l1", "--levels", "0.3,0.6", "--quiet"]
         let local = directory.appendingPathComponent("local.db").path
         let cluster = directory.appendingPathComponent("cluster.db").path
-        #expect(try LopperBinary.run(arguments + ["--db", local]).status == 0)
+        let config = Self.config
+        let localRun = try await offThePool { try LopperBinary.run(arguments + ["--db", local]) }
+        #expect(localRun.status == 0)
         // The cluster store first holds a sweep at other levels.
-        #expect(try LopperBinary.run(["sweep", "--config", Self.config, "--criterion", "l1", "--levels", "0.9", "--quiet", "--db", cluster]).status == 0)
-        let run = try LopperBinary.run(arguments + ["--db", cluster, "--workers", "2"])
+        let earlier = try await offThePool {
+            try LopperBinary.run(["sweep", "--config", config, "--criterion", "l1", "--levels", "0.9", "--quiet", "--db", cluster])
+        }
+        #expect(earlier.status == 0)
+        let run = try await offThePool { try LopperBinary.run(arguments + ["--db", cluster, "--workers", "2"]) }
         #expect(run.status == 0, "\(run.stderr)")
         let rows = try ResultsStore(path: cluster).allJobs()
         #expect(rows.count == 72 && rows.allSatisfy { $0.state == "done" })

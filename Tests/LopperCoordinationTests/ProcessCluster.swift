@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// A coordinator and workers as real `lopper` processes on this machine, for the fault tests.
-final class ProcessCluster {
+final class ProcessCluster: @unchecked Sendable {
     let directory: URL
     let db: String
     let address: String
@@ -84,20 +84,37 @@ final class ProcessCluster {
         return (try? ResultsStore(path: db, readOnly: true).allJobs()) ?? []
     }
 
-    /// Polls until `condition` holds; false on timeout.
-    func wait(seconds: Double = 120, until condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(20_000)
-        }
-        return condition()
+    /// Polls every 20 ms until `condition` holds, then runs `action` at once; false on timeout.
+    /// Both run on a thread of their own: Swift concurrency's threads are shared with every
+    /// test running in parallel and may be busy for seconds, longer than the moments watched for.
+    @discardableResult
+    func wait(seconds: Double = 120, until condition: @escaping @Sendable () -> Bool,
+              then action: @escaping @Sendable () -> Void = {}) async -> Bool {
+        (try? await offThePool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if condition() {
+                    action()
+                    return true
+                }
+                usleep(20_000)
+            }
+            return false
+        }) ?? false
+    }
+
+    /// Rows of the store, read at the moment the action of a `wait` runs.
+    final class Snapshot: @unchecked Sendable {
+        var rows: [ResultsStore.Row] = []
     }
 
     /// Waits for a process to exit (killing it after `seconds`) and returns its status.
-    func finish(_ process: Process, seconds: Double = 180) -> Int32 {
-        if !wait(seconds: seconds, until: { !process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+    func finish(_ process: Process, seconds: Double = 180) async -> Int32 {
+        nonisolated(unsafe) let process = process
+        if !(await wait(seconds: seconds, until: { !process.isRunning })) {
+            kill(process.processIdentifier, SIGKILL)
+            _ = await wait(seconds: 10, until: { !process.isRunning })
+        }
         return process.terminationStatus
     }
 
@@ -117,9 +134,10 @@ final class ProcessCluster {
     func scores() -> [String: Double?] { Dictionary(uniqueKeysWithValues: rows().map { ($0.job.key, $0.score) }) }
 
     /// The same sweep in one process: the reference table.
-    func referenceScores() throws -> [String: Double?] {
+    func referenceScores() async throws -> [String: Double?] {
         let reference = directory.appendingPathComponent("reference.db").path
-        let run = try LopperBinary.run(["sweep"] + sweepArguments + ["--db", reference, "--jobs", "2", "--quiet"])
+        let arguments = ["sweep"] + sweepArguments + ["--db", reference, "--jobs", "2", "--quiet"]
+        let run = try await offThePool { try LopperBinary.run(arguments) }
         precondition(run.status == 0, run.stderr)
         return Dictionary(uniqueKeysWithValues: try ResultsStore(path: reference).allJobs().map { ($0.job.key, $0.score) })
     }

@@ -20,7 +20,7 @@ import Testing
                 let context = try Context(socket)
                 group.addTask {
                     while counter.take() {
-                        let request = try await context.receive(timeout: .seconds(10))
+                        let request = try await context.receive(timeout: .seconds(600))
                         try await context.send(try Message(request.bytes.reversed()))
                     }
                 }
@@ -56,7 +56,7 @@ import Testing
                     for i in 0..<perClient {
                         let payload: [UInt8] = [UInt8(c), UInt8(i), 1, 2, 3]
                         try await context.send(try Message(payload))
-                        let reply = try await context.receive(timeout: .seconds(10))
+                        let reply = try await context.receive(timeout: .seconds(600))
                         #expect(reply.bytes == payload.reversed())
                     }
                 }
@@ -140,7 +140,7 @@ import Testing
                         tls: TLSConfiguration(role: .client, certificateAuthority: certificate, serverName: "localhost"))
         let context = try Context(client)
         try await context.send(try Message([1, 2, 3]))
-        #expect(try await context.receive(timeout: .seconds(10)).bytes == [3, 2, 1])
+        #expect(try await context.receive(timeout: .seconds(600)).bytes == [3, 2, 1])
         try await served
 
         // A client that trusts another authority refuses the server.
