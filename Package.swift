@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "Lopper",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "lopper", targets: ["lopper"]),
         .library(name: "LopperModel", targets: ["LopperModel"]),

@@ -79,7 +79,7 @@ public struct ExecutionContext: Sendable {
             if count > 0 { body(0..<count) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        SpinningPool.shared(threads: threads).run(chunks: chunks) { chunk in
             let start = count * chunk / chunks, end = count * (chunk + 1) / chunks
             if start < end { body(start..<end) }
         }

@@ -22,13 +22,13 @@ final class ProcessCluster: @unchecked Sendable {
     static let netns = repository.appendingPathComponent("Cluster/netns.sh").path
 
     /// - Parameter address: where the coordinator listens (default: a random loopback port).
-    init(levels: String = "0.2,0.4,0.6,0.8", criteria: String = "l1", address: String? = nil) throws {
+    init(levels: String = "0.2,0.4,0.6,0.8", criteria: String = "l1", address: String? = nil, extra: [String] = []) throws {
         directory = try Fixtures.temporaryDirectory()
         db = directory.appendingPathComponent("sweep.db").path
         self.address = address ?? "tcp://127.0.0.1:\(Int.random(in: 20000...60000))"
         tokenFile = directory.appendingPathComponent("token").path
         try "test-secret-\(UUID().uuidString)\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
-        sweepArguments = ["--config", Self.config, "--criterion", criteria, "--levels", levels]
+        sweepArguments = ["--config", Self.config, "--criterion", criteria, "--levels", levels] + extra
     }
 
     deinit {
