@@ -52,10 +52,6 @@ final class Journal: @unchecked Sendable {
         }
     }
 
-    func commit(_ changes: [ResultsStore.Change]) async throws {
-        try await wait(enqueue(changes))
-    }
-
     /// Stops the writer once everything already queued is committed.
     func close() {
         condition.lock()
