@@ -11,6 +11,8 @@ public struct SweepOffer: Sendable {
         public var size: Int
         /// Where the coordinator reads it; never sent.
         public var path: String
+        /// For the model's external-data files: the path the model names it by.
+        public var location = ""
     }
 
     /// SHA-256 of the store identity and the job list: workers and a restarted coordinator agree on it.
@@ -34,7 +36,12 @@ public struct SweepOffer: Sendable {
 
     public init(setup: SweepSetup) throws {
         let identity = try setup.identity()
-        let described = [identity.modelSHA256, identity.calibrationSHA256, identity.labelsSHA256 ?? "", identity.metric.rawValue,
+        let folder = URL(fileURLWithPath: setup.spec.model).deletingLastPathComponent()
+        let sideFiles = try setup.model.externalDataLocations.map { location in
+            let path = folder.appendingPathComponent(location).path
+            return (location, path, try FileDigest.sha256(path))
+        }
+        let described = sideFiles.map { "\($0.0)=\($0.2)" } + [identity.modelSHA256, identity.calibrationSHA256, identity.labelsSHA256 ?? "", identity.metric.rawValue,
                          String(identity.samples), String(identity.batchSize), identity.output, identity.method]
             + setup.jobs.map(\.key).sorted()
         sweepID = SHA256.hash(data: Data(described.joined(separator: "\n").utf8)).map { String(format: "%02x", $0) }.joined()
@@ -48,6 +55,11 @@ public struct SweepOffer: Sendable {
         blobs = [try blob("model", setup.spec.model, identity.modelSHA256),
                  try blob("calibration", setup.spec.calibration, identity.calibrationSHA256)]
         if let labels = setup.spec.labels, let sha = identity.labelsSHA256 { blobs.append(try blob("labels", labels, sha)) }
+        for (location, path, sha) in sideFiles {
+            var side = try blob("model-data", path, sha)
+            side.location = location
+            blobs.append(side)
+        }
         jobCount = setup.jobs.count
         jobKeys = Set(setup.jobs.map(\.key))
         metric = setup.spec.metric
@@ -62,9 +74,11 @@ public struct SweepOffer: Sendable {
             ref.role = blob.role
             ref.sha256 = blob.sha256
             ref.size = UInt64(blob.size)
+            ref.location = blob.location
             switch blob.role {
             case "model": welcome.model = ref
             case "calibration": welcome.calibration = ref
+            case "model-data": welcome.modelData.append(ref)
             default: welcome.labels = ref
             }
         }

@@ -128,9 +128,39 @@ public final class Worker: @unchecked Sendable {
             return path
         }
         spec.model = try await obtain(welcome.model)
+        if !welcome.modelData.isEmpty {
+            // The model names its side files by path: give it a folder of its own (named by
+            // its hash) holding links to the cached blobs under those names.
+            let folder = URL(fileURLWithPath: options.cacheDirectory).appendingPathComponent("models").appendingPathComponent(welcome.model.sha256)
+            try Self.place(spec.model, at: folder.appendingPathComponent("model.onnx"))
+            for side in welcome.modelData {
+                try Self.place(try await obtain(side), at: folder.appendingPathComponent(try Self.checkedLocation(side.location)))
+            }
+            spec.model = folder.appendingPathComponent("model.onnx").path
+        }
         spec.calibration = try await obtain(welcome.calibration)
         spec.labels = welcome.hasLabels ? try await obtain(welcome.labels) : nil
         return spec
+    }
+
+    /// A side file's location, if it is a relative path that stays in the model's folder.
+    static func checkedLocation(_ location: String) throws -> String {
+        let parts = location.split(separator: "/", omittingEmptySubsequences: false)
+        guard !location.isEmpty, !location.hasPrefix("/"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else {
+            throw ModelError("the coordinator names a model data file '\(location)', which is not a path inside the model's folder")
+        }
+        return location
+    }
+
+    /// Hard-links a cached blob to `destination` (copies across file systems); an existing file stays.
+    static func place(_ blob: String, at destination: URL) throws {
+        guard !FileManager.default.fileExists(atPath: destination.path) else { return }
+        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        do {
+            try FileManager.default.linkItem(atPath: blob, toPath: destination.path)
+        } catch where !FileManager.default.fileExists(atPath: destination.path) {
+            try FileManager.default.copyItem(atPath: blob, toPath: destination.path)
+        }
     }
 
     /// One slot: ask for a job (handing in the previous results), run it, repeat.

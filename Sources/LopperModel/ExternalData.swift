@@ -10,6 +10,9 @@ final class ExternalDataFiles: @unchecked Sendable {
     let directory: URL
     private var mapped: [String: Data] = [:]
 
+    /// The side files read so far (all of a model's, once it is loaded), as written in the model.
+    var locations: [String] { mapped.keys.sorted() }
+
     init(modelPath: String) {
         directory = URL(fileURLWithPath: modelPath).deletingLastPathComponent().standardizedFileURL
     }

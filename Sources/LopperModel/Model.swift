@@ -12,6 +12,8 @@ public struct Model: Sendable {
     public var graph: Graph
     /// The file the model came from, for messages.
     public let path: String?
+    /// External-data side files the model was loaded with, relative to its folder.
+    public let externalDataLocations: [String]
 
     /// Loads a model file, resolving external data relative to the file's folder.
     public static func load(path: String) throws -> Model {
@@ -49,6 +51,7 @@ public struct Model: Sendable {
         } catch {
             throw error.asModelError(file: path ?? "model")
         }
+        externalDataLocations = external?.locations ?? []
     }
 
     public var irVersion: Int { Int(proto.irVersion) }

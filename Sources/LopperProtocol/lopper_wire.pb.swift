@@ -251,8 +251,12 @@ public nonisolated struct Lopper_Wire_BlobRef: Sendable {
 
   public var size: UInt64 = 0
 
-  /// What the file is for ("model", "calibration", "labels"); never used as a path.
+  /// What the file is for ("model", "calibration", "labels", "model-data"); never used as a path.
   public var role: String = String()
+
+  /// For the model's external-data side files: the path the model names it by, relative to the
+  /// model's folder. The worker places the file there after checking the path stays inside.
+  public var location: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -260,63 +264,85 @@ public nonisolated struct Lopper_Wire_BlobRef: Sendable {
 }
 
 /// The sweep a worker joins.
-public nonisolated struct Lopper_Wire_Welcome: Sendable {
+public nonisolated struct Lopper_Wire_Welcome: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Identifies the sweep (SHA-256 of its identity); echoed in every lease request.
-  public var sweepID: String = String()
+  public var sweepID: String {
+    get {_storage._sweepID}
+    set {_uniqueStorage()._sweepID = newValue}
+  }
 
   /// The sweep settings (SweepSpec as JSON; its file paths are replaced by the blobs below).
-  public var specJson: String = String()
+  public var specJson: String {
+    get {_storage._specJson}
+    set {_uniqueStorage()._specJson = newValue}
+  }
 
   public var model: Lopper_Wire_BlobRef {
-    get {_model ?? Lopper_Wire_BlobRef()}
-    set {_model = newValue}
+    get {_storage._model ?? Lopper_Wire_BlobRef()}
+    set {_uniqueStorage()._model = newValue}
   }
   /// Returns true if `model` has been explicitly set.
-  public var hasModel: Bool {self._model != nil}
+  public var hasModel: Bool {_storage._model != nil}
   /// Clears the value of `model`. Subsequent reads from it will return its default value.
-  public mutating func clearModel() {self._model = nil}
+  public mutating func clearModel() {_uniqueStorage()._model = nil}
 
   public var calibration: Lopper_Wire_BlobRef {
-    get {_calibration ?? Lopper_Wire_BlobRef()}
-    set {_calibration = newValue}
+    get {_storage._calibration ?? Lopper_Wire_BlobRef()}
+    set {_uniqueStorage()._calibration = newValue}
   }
   /// Returns true if `calibration` has been explicitly set.
-  public var hasCalibration: Bool {self._calibration != nil}
+  public var hasCalibration: Bool {_storage._calibration != nil}
   /// Clears the value of `calibration`. Subsequent reads from it will return its default value.
-  public mutating func clearCalibration() {self._calibration = nil}
+  public mutating func clearCalibration() {_uniqueStorage()._calibration = nil}
 
   public var labels: Lopper_Wire_BlobRef {
-    get {_labels ?? Lopper_Wire_BlobRef()}
-    set {_labels = newValue}
+    get {_storage._labels ?? Lopper_Wire_BlobRef()}
+    set {_uniqueStorage()._labels = newValue}
   }
   /// Returns true if `labels` has been explicitly set.
-  public var hasLabels: Bool {self._labels != nil}
+  public var hasLabels: Bool {_storage._labels != nil}
   /// Clears the value of `labels`. Subsequent reads from it will return its default value.
-  public mutating func clearLabels() {self._labels = nil}
+  public mutating func clearLabels() {_uniqueStorage()._labels = nil}
 
   /// How often a worker holding leases sends a heartbeat.
-  public var heartbeatMs: UInt32 = 0
+  public var heartbeatMs: UInt32 {
+    get {_storage._heartbeatMs}
+    set {_uniqueStorage()._heartbeatMs = newValue}
+  }
 
   /// How long a lease lasts without a heartbeat.
-  public var leaseMs: UInt32 = 0
+  public var leaseMs: UInt32 {
+    get {_storage._leaseMs}
+    set {_uniqueStorage()._leaseMs = newValue}
+  }
 
   /// Largest chunk a BlobRequest may ask for.
-  public var maxChunkBytes: UInt32 = 0
+  public var maxChunkBytes: UInt32 {
+    get {_storage._maxChunkBytes}
+    set {_uniqueStorage()._maxChunkBytes = newValue}
+  }
 
   /// Number of jobs in the sweep; the worker checks it derives the same list.
-  public var jobCount: UInt64 = 0
+  public var jobCount: UInt64 {
+    get {_storage._jobCount}
+    set {_uniqueStorage()._jobCount = newValue}
+  }
+
+  /// The model's external-data side files (models stored with ONNX external data).
+  public var modelData: [Lopper_Wire_BlobRef] {
+    get {_storage._modelData}
+    set {_uniqueStorage()._modelData = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _model: Lopper_Wire_BlobRef? = nil
-  fileprivate var _calibration: Lopper_Wire_BlobRef? = nil
-  fileprivate var _labels: Lopper_Wire_BlobRef? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// The outcome of one leased job.
@@ -1016,7 +1042,7 @@ nonisolated extension Lopper_Wire_Hello: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Lopper_Wire_BlobRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BlobRef"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sha256\0\u{1}size\0\u{1}role\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sha256\0\u{1}size\0\u{1}role\0\u{1}location\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1027,6 +1053,7 @@ nonisolated extension Lopper_Wire_BlobRef: SwiftProtobuf.Message, SwiftProtobuf.
       case 1: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.role) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.location) }()
       default: break
       }
     }
@@ -1042,6 +1069,9 @@ nonisolated extension Lopper_Wire_BlobRef: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.role.isEmpty {
       try visitor.visitSingularStringField(value: self.role, fieldNumber: 3)
     }
+    if !self.location.isEmpty {
+      try visitor.visitSingularStringField(value: self.location, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1049,6 +1079,7 @@ nonisolated extension Lopper_Wire_BlobRef: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.sha256 != rhs.sha256 {return false}
     if lhs.size != rhs.size {return false}
     if lhs.role != rhs.role {return false}
+    if lhs.location != rhs.location {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1056,73 +1087,132 @@ nonisolated extension Lopper_Wire_BlobRef: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Lopper_Wire_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sweep_id\0\u{3}spec_json\0\u{1}model\0\u{1}calibration\0\u{1}labels\0\u{3}heartbeat_ms\0\u{3}lease_ms\0\u{3}max_chunk_bytes\0\u{3}job_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sweep_id\0\u{3}spec_json\0\u{1}model\0\u{1}calibration\0\u{1}labels\0\u{3}heartbeat_ms\0\u{3}lease_ms\0\u{3}max_chunk_bytes\0\u{3}job_count\0\u{3}model_data\0")
+
+  fileprivate class _StorageClass {
+    var _sweepID: String = String()
+    var _specJson: String = String()
+    var _model: Lopper_Wire_BlobRef? = nil
+    var _calibration: Lopper_Wire_BlobRef? = nil
+    var _labels: Lopper_Wire_BlobRef? = nil
+    var _heartbeatMs: UInt32 = 0
+    var _leaseMs: UInt32 = 0
+    var _maxChunkBytes: UInt32 = 0
+    var _jobCount: UInt64 = 0
+    var _modelData: [Lopper_Wire_BlobRef] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _sweepID = source._sweepID
+      _specJson = source._specJson
+      _model = source._model
+      _calibration = source._calibration
+      _labels = source._labels
+      _heartbeatMs = source._heartbeatMs
+      _leaseMs = source._leaseMs
+      _maxChunkBytes = source._maxChunkBytes
+      _jobCount = source._jobCount
+      _modelData = source._modelData
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.sweepID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.specJson) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._model) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._calibration) }()
-      case 5: try { try decoder.decodeSingularMessageField(value: &self._labels) }()
-      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatMs) }()
-      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.leaseMs) }()
-      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.maxChunkBytes) }()
-      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.jobCount) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._sweepID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._specJson) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._model) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._calibration) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._labels) }()
+        case 6: try { try decoder.decodeSingularUInt32Field(value: &_storage._heartbeatMs) }()
+        case 7: try { try decoder.decodeSingularUInt32Field(value: &_storage._leaseMs) }()
+        case 8: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxChunkBytes) }()
+        case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._jobCount) }()
+        case 10: try { try decoder.decodeRepeatedMessageField(value: &_storage._modelData) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.sweepID.isEmpty {
-      try visitor.visitSingularStringField(value: self.sweepID, fieldNumber: 1)
-    }
-    if !self.specJson.isEmpty {
-      try visitor.visitSingularStringField(value: self.specJson, fieldNumber: 2)
-    }
-    try { if let v = self._model {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    try { if let v = self._calibration {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    try { if let v = self._labels {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-    } }()
-    if self.heartbeatMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.heartbeatMs, fieldNumber: 6)
-    }
-    if self.leaseMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.leaseMs, fieldNumber: 7)
-    }
-    if self.maxChunkBytes != 0 {
-      try visitor.visitSingularUInt32Field(value: self.maxChunkBytes, fieldNumber: 8)
-    }
-    if self.jobCount != 0 {
-      try visitor.visitSingularUInt64Field(value: self.jobCount, fieldNumber: 9)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._sweepID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._sweepID, fieldNumber: 1)
+      }
+      if !_storage._specJson.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._specJson, fieldNumber: 2)
+      }
+      try { if let v = _storage._model {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._calibration {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._labels {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      if _storage._heartbeatMs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._heartbeatMs, fieldNumber: 6)
+      }
+      if _storage._leaseMs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._leaseMs, fieldNumber: 7)
+      }
+      if _storage._maxChunkBytes != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._maxChunkBytes, fieldNumber: 8)
+      }
+      if _storage._jobCount != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._jobCount, fieldNumber: 9)
+      }
+      if !_storage._modelData.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._modelData, fieldNumber: 10)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Lopper_Wire_Welcome, rhs: Lopper_Wire_Welcome) -> Bool {
-    if lhs.sweepID != rhs.sweepID {return false}
-    if lhs.specJson != rhs.specJson {return false}
-    if lhs._model != rhs._model {return false}
-    if lhs._calibration != rhs._calibration {return false}
-    if lhs._labels != rhs._labels {return false}
-    if lhs.heartbeatMs != rhs.heartbeatMs {return false}
-    if lhs.leaseMs != rhs.leaseMs {return false}
-    if lhs.maxChunkBytes != rhs.maxChunkBytes {return false}
-    if lhs.jobCount != rhs.jobCount {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._sweepID != rhs_storage._sweepID {return false}
+        if _storage._specJson != rhs_storage._specJson {return false}
+        if _storage._model != rhs_storage._model {return false}
+        if _storage._calibration != rhs_storage._calibration {return false}
+        if _storage._labels != rhs_storage._labels {return false}
+        if _storage._heartbeatMs != rhs_storage._heartbeatMs {return false}
+        if _storage._leaseMs != rhs_storage._leaseMs {return false}
+        if _storage._maxChunkBytes != rhs_storage._maxChunkBytes {return false}
+        if _storage._jobCount != rhs_storage._jobCount {return false}
+        if _storage._modelData != rhs_storage._modelData {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import LopperModel
 import LopperSensitivity
 import LopperTesting
 import Testing
@@ -120,5 +121,24 @@ import Glibc
         let expected = Dictionary(uniqueKeysWithValues: try ResultsStore(path: local).allJobs().map { ($0.job.key, $0.score) })
         let got = Dictionary(uniqueKeysWithValues: rows.filter { $0.job.level != 0.9 }.map { ($0.job.key, $0.score) })
         #expect(got == expected)
+    }
+
+    /// A model stored with ONNX external data: its side file travels to the workers as a blob
+    /// of its own and is placed beside the cached model under the name the model gives it.
+    @Test func externalDataModelsTravelToWorkers() async throws {
+        var random = SeededGenerator(seed: 11)
+        let calibration = directory.appendingPathComponent("external.npz").path
+        try NumPy.writeArchive(["x": TensorData(floats: random.floats(4 * 3 * 32 * 32, in: -1...1), shape: [4, 3, 32, 32])], to: calibration)
+        let arguments = ["sweep", Fixtures.model("external/external_weights"), "--calib", calibration, "--batch-size", "1",
+                         "--levels", "0.25,0.5", "--quiet"]
+        let local = directory.appendingPathComponent("external-local.db").path
+        let cluster = directory.appendingPathComponent("external-cluster.db").path
+        let localRun = try await offThePool { try LopperBinary.run(arguments + ["--db", local]) }
+        let clusterRun = try await offThePool { try LopperBinary.run(arguments + ["--db", cluster, "--workers", "2"]) }
+        #expect(localRun.status == 0 && clusterRun.status == 0, "\(localRun.stderr)\(clusterRun.stderr)")
+        let expected = Dictionary(uniqueKeysWithValues: try ResultsStore(path: local).allJobs().map { ($0.job.key, $0.score) })
+        let rows = try ResultsStore(path: cluster).allJobs()
+        #expect(!expected.isEmpty && rows.allSatisfy { $0.state == "done" && $0.worker?.hasPrefix("local-") == true })
+        #expect(Dictionary(uniqueKeysWithValues: rows.map { ($0.job.key, $0.score) }) == expected)
     }
 }

@@ -76,4 +76,11 @@ import Testing
         }
         #expect(try cache.path(for: String(repeating: "ab", count: 32)).hasPrefix(directory.path))
     }
+
+    @Test func modelDataLocationsStayInsideTheModelsFolder() throws {
+        for good in ["weights.bin", "data/part-1.bin"] { #expect(try Worker.checkedLocation(good) == good) }
+        for bad in ["", "/etc/passwd", "../x.bin", "data/../../x", "a//b", "./w.bin"] {
+            #expect(throws: (any Error).self) { try Worker.checkedLocation(bad) }
+        }
+    }
 }
