@@ -18,7 +18,7 @@ extension Coordinator {
             return FrameCodec.rejection(error, to: loose?.sender ?? "", counter: loose?.counter ?? 0)
         }
         let sender = frame.sender
-        let (verdict, cached) = locked { () -> (ReplayWindow.Verdict, [UInt8]?) in
+        let (verdict, cached) = lock.withLock { () -> (ReplayWindow.Verdict, [UInt8]?) in
             let now = self.now
             senders[sender, default: SenderState()].lastSeen = now
             let verdict = senders[sender]!.window.check(frame.counter)
@@ -33,14 +33,14 @@ extension Coordinator {
             // nng resent a request: the first one's reply answers it. One still being handled
             // gets no second reply; read-only requests whose reply was not kept are answered again.
             if let cached { return cached }
-            guard request.isReadOnly, !locked({ senders[sender]?.inFlight.contains(frame.counter) ?? false }) else { return nil }
+            guard request.isReadOnly, !lock.withLock({ senders[sender]?.inFlight.contains(frame.counter) ?? false }) else { return nil }
             return try codec.seal(try await answer(request, from: sender), to: sender, counter: frame.counter)
         case .fresh:
             break
         }
         let reply = try await answer(request, from: sender)
         let sealed = try codec.seal(reply, to: sender, counter: frame.counter)
-        locked {
+        lock.withLock {
             senders[sender]?.inFlight.remove(frame.counter)
             // Chunks are large and cheap to read again; everything else is kept for resends.
             guard !request.isReadOnly, senders[sender] != nil else { return }
@@ -66,7 +66,7 @@ extension Coordinator {
         }
         switch request.kind {
         case .hello(let hello):
-            locked { scheduler.saw(hello.workerID, now: now) }
+            lock.withLock { scheduler.saw(hello.workerID, now: now) }
             logger.info("worker \(hello.workerID) joined", metadata: [
                 "host": "\(hello.hostname)", "cores": "\(hello.cores)", "slots": "\(hello.slots)", "memory_mb": "\(hello.memoryBytes >> 20)"])
             reply.welcome = offer.welcome(heartbeat: options.heartbeatSeconds, lease: options.leaseSeconds, chunkBytes: options.chunkBytes)
@@ -79,7 +79,7 @@ extension Coordinator {
             }
             reply = try await leaseReply(lease, from: sender)
         case .heartbeat(let heartbeat):
-            let (extended, revoked, complete) = locked {
+            let (extended, revoked, complete) = lock.withLock {
                 let (extended, revoked) = scheduler.heartbeat(heartbeat.workerID, ids: heartbeat.jobIds, now: now)
                 if scheduler.isComplete { toldShutdown.insert(heartbeat.workerID) }
                 return (extended, revoked, scheduler.isComplete)
@@ -92,7 +92,7 @@ extension Coordinator {
         case .status:
             reply.status = status()
         case .goodbye(let goodbye):
-            let (requeued, ticket) = locked {
+            let (requeued, ticket) = lock.withLock {
                 let (requeued, failed) = scheduler.leave(goodbye.workerID, ids: goodbye.jobIds)
                 return (requeued, journal.enqueue(Self.releases(requeued: requeued, failed: failed, attempts: options.maxAttempts, worker: goodbye.workerID)))
             }
@@ -112,7 +112,7 @@ extension Coordinator {
         let worker = request.workerID
         var changes: [ResultsStore.Change] = []
         var lease = Lopper_Wire_Lease()
-        let (leased, complete, ticket) = locked {
+        let (leased, complete, ticket) = lock.withLock {
             let now = self.now
             scheduler.saw(worker, now: now, cachedGroups: request.cachedGroups.map(Int.init))
             for result in request.results {
@@ -144,7 +144,7 @@ extension Coordinator {
             reply.shutdown.reason = "sweep complete"
             return reply
         }
-        lease.jobs = locked {
+        lease.jobs = lock.withLock {
             leased.map { id, _ in
                 let job = scheduler.jobs[id]!.job
                 var entry = Lopper_Wire_JobLease()

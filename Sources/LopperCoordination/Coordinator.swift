@@ -49,7 +49,7 @@ public final class Coordinator: @unchecked Sendable {
     let codec: FrameCodec
     let journal: Journal
     /// Guards the mutable state below; held for short, synchronous sections only.
-    private let lock = NSLock()
+    let lock = NSLock()
     var scheduler: Scheduler
     var senders: [String: SenderState] = [:]
     var rejected: [String: UInt64] = [:]
@@ -87,11 +87,6 @@ public final class Coordinator: @unchecked Sendable {
 
     var now: Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
 
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body()
-    }
 
     /// Serves until every job is done or failed and the live workers were told, then returns the
     /// final counters. Throws if the store cannot be written.
@@ -102,10 +97,10 @@ public final class Coordinator: @unchecked Sendable {
         let socket = try Socket(.reply)
         try socket.setMaximumReceiveSize(options.maximumMessageBytes)
         let monitor = try socket.monitorPipes()
-        locked { pipes = monitor }
+        lock.withLock { pipes = monitor }
         for address in options.listen { try socket.listen(address, tls: options.tls) }
         let total = offer.jobCount
-        let (done, failed) = locked { (scheduler.doneCount, scheduler.failedCount) }
+        let (done, failed) = lock.withLock { (scheduler.doneCount, scheduler.failedCount) }
         logger.info("coordinator: \(total) jobs, \(total - done - failed) to run", metadata: ["listen": "\(options.listen.joined(separator: ","))"])
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<options.contexts {
@@ -127,7 +122,7 @@ public final class Coordinator: @unchecked Sendable {
         var completedAt: Double?
         while true {
             let now = self.now
-            let (requeued, failed, complete, waitingWorkers, ticket) = locked {
+            let (requeued, failed, complete, waitingWorkers, ticket) = lock.withLock {
                 let (requeued, failed) = scheduler.expire(now: now)
                 let waiting = scheduler.workers.filter { now - $0.value.lastSeen <= options.leaseSeconds && !toldShutdown.contains($0.key) }
                 // Forget senders silent for long (status clients, departed workers).
@@ -159,7 +154,7 @@ public final class Coordinator: @unchecked Sendable {
             pipes?.delivered(request)
             let bytes = request.bytes
             guard let reply = try await handle(bytes) else { continue }
-            locked {
+            lock.withLock {
                 bytesReceived += UInt64(bytes.count)
                 bytesSent += UInt64(reply.count)
             }
@@ -181,12 +176,12 @@ public final class Coordinator: @unchecked Sendable {
 
     func reportProgress() {
         guard let progress else { return }
-        let state = locked { Progress(done: scheduler.doneCount, failed: scheduler.failedCount, total: offer.jobCount, elapsed: now) }
+        let state = lock.withLock { Progress(done: scheduler.doneCount, failed: scheduler.failedCount, total: offer.jobCount, elapsed: now) }
         progress(state)
     }
 
     func count(_ rejection: FrameRejection, from sender: String) {
-        let seen = locked {
+        let seen = lock.withLock {
             rejected[rejection.counter, default: 0] += 1
             return rejected[rejection.counter]!
         }
@@ -198,7 +193,7 @@ public final class Coordinator: @unchecked Sendable {
 
     /// The counters `lopper status` prints.
     public func status() -> Lopper_Wire_Status {
-        locked {
+        lock.withLock {
             var status = Lopper_Wire_Status()
             status.sweepID = offer.sweepID
             status.jobsTotal = UInt64(offer.jobCount)

@@ -53,17 +53,12 @@ public final class Worker: @unchecked Sendable {
         "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6).lowercased())"
     }
 
-    private func locked<T>(_ body: () throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body()
-    }
 
     /// Works until the coordinator says the sweep is over (or refuses us, or stays silent too long).
     public func run() async throws -> Summary {
         let link = try CoordinatorLink(address: options.address, identity: options.identity, token: options.token,
                                        tls: options.tls, patience: options.patience)
-        locked { self.link = link }
+        lock.withLock { self.link = link }
         var hello = Lopper_Wire_Request()
         hello.hello.workerID = options.identity
         hello.hello.hostname = ProcessInfo.processInfo.hostName
@@ -94,11 +89,11 @@ public final class Worker: @unchecked Sendable {
                 // The first slot (or heartbeat) to hear that the sweep is over ends the others:
                 // they may be waiting on a coordinator that has already gone.
                 try await group.next()
-                locked { finished = true }
+                lock.withLock { finished = true }
                 group.cancelAll()
                 while !group.isEmpty { _ = try? await group.next() }
         }
-        return locked { summary }
+        return lock.withLock { summary }
     }
 
     struct SlotContext: @unchecked Sendable {
@@ -123,7 +118,7 @@ public final class Worker: @unchecked Sendable {
                 }
                 return chunk
             }
-            locked { summary.bytesFetched += transferred }
+            lock.withLock { summary.bytesFetched += transferred }
             logger.info(transferred > 0 ? "fetched \(blob.role) (\(transferred) bytes, SHA-256 verified)" : "\(blob.role) already cached")
             return path
         }
@@ -185,7 +180,7 @@ public final class Worker: @unchecked Sendable {
             sentBaseline = true
             switch reply.kind {
             case .shutdown(let shutdown)?:
-                locked { summary.shutdownReason = shutdown.reason }
+                lock.withLock { summary.shutdownReason = shutdown.reason }
                 logger.info("coordinator: \(shutdown.reason)")
                 return
             case .lease(let lease)?:
@@ -212,8 +207,8 @@ public final class Worker: @unchecked Sendable {
             result.error = "this worker's job list has no job \(lease.jobKey)"
             return result
         }
-        locked { _ = running.insert(lease.jobID) }
-        defer { locked { _ = running.remove(lease.jobID) } }
+        lock.withLock { _ = running.insert(lease.jobID) }
+        defer { lock.withLock { _ = running.remove(lease.jobID) } }
         let outcome: Result<JobOutcome, Error> = await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 continuation.resume(returning: Result { try context.evaluator.evaluate(job) })
@@ -225,12 +220,12 @@ public final class Worker: @unchecked Sendable {
             result.removed = Int64(outcome.removed)
             result.macsExecuted = Int64(outcome.macsExecuted)
             result.seconds = outcome.seconds
-            locked { summary.jobs += 1 }
+            lock.withLock { summary.jobs += 1 }
         case .failure(let error):
             result.error = "\(error)"
             if let failure = error as? ExternalEvaluator.Failure { result.stderr = failure.stderr }
             logger.warning("job \(lease.jobKey) failed: \(error)")
-            locked { summary.failed += 1 }
+            lock.withLock { summary.failed += 1 }
         }
         return result
     }
@@ -239,10 +234,10 @@ public final class Worker: @unchecked Sendable {
     /// back to the queue now rather than when they expire. Waits a few seconds at most; call it
     /// when asked to stop (SIGTERM), then exit.
     public func leave() async {
-        guard let link = locked({ link }) else { return }
+        guard let link = lock.withLock({ link }) else { return }
         var request = Lopper_Wire_Request()
         request.goodbye.workerID = options.identity
-        request.goodbye.jobIds = locked { running.sorted() }
+        request.goodbye.jobIds = lock.withLock { running.sorted() }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { _ = try? await link.call(request) }
             group.addTask { try? await Task.sleep(for: .seconds(3)) }
@@ -255,8 +250,8 @@ public final class Worker: @unchecked Sendable {
     private func heartbeat(_ link: CoordinatorLink, every interval: Double) async throws {
         while !Task.isCancelled {
             do { try await Task.sleep(for: .milliseconds(Int(max(0.05, interval) * 1000))) } catch { return }
-            let ids = locked { running.sorted() }
-            guard !ids.isEmpty, !locked({ finished }) else { continue }
+            let ids = lock.withLock { running.sorted() }
+            guard !ids.isEmpty, !lock.withLock({ finished }) else { continue }
             var request = Lopper_Wire_Request()
             request.heartbeat.workerID = options.identity
             request.heartbeat.jobIds = ids
@@ -267,7 +262,7 @@ public final class Worker: @unchecked Sendable {
                 logger.info("coordinator revoked \(ack.revoked.count) of this worker's leases (expired, or finished elsewhere)")
             }
             if ack.sweepComplete {
-                locked { summary.shutdownReason = "sweep complete" }
+                lock.withLock { summary.shutdownReason = "sweep complete" }
                 return
             }
         }

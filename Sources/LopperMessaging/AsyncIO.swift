@@ -26,8 +26,7 @@ final class AsyncIO: @unchecked Sendable {
     /// Starts an operation on the aio and waits for its result code. Cancelling the task
     /// cancels the operation (it then completes with NNG_ECANCELED).
     func run(timeout: Duration?, _ start: (OpaquePointer) -> Void) async -> Int32 {
-        let milliseconds = timeout.map { Int32(clamping: $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) }
-        nng_aio_set_timeout(handle, milliseconds ?? -2)  // -2: the socket's default
+        nng_aio_set_timeout(handle, timeout.map(Socket.milliseconds) ?? -2)  // -2: the socket's default
         if Task.isCancelled { return Int32(NNG_ECANCELED.rawValue) }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in

@@ -5,7 +5,7 @@ import Dispatch
 ///
 /// Listening and dialling may be repeated (one socket serves many peers); a dial with
 /// `waitForPeer: false` returns at once and keeps reconnecting in the background, backing off
-/// between `reconnect` bounds. Closing the socket (or releasing the last reference) fails every
+/// between `reconnect` bounds. Releasing the last reference closes the socket, which fails every
 /// operation still waiting with NNG_ECLOSED.
 public final class Socket: @unchecked Sendable {
     public enum Kind: Sendable {
@@ -84,9 +84,6 @@ public final class Socket: @unchecked Sendable {
     public func setResendTime(_ time: Duration) throws {
         try NNGError.check(nng_socket_set_ms(raw, NNG_OPT_REQ_RESENDTIME, Self.milliseconds(time)), "setting resend time")
     }
-
-    /// Closes the socket now (from a thread that may block): every waiting operation fails with NNG_ECLOSED.
-    public func close() { nng_close(raw) }
 
     static func milliseconds(_ duration: Duration) -> nng_duration {
         Int32(clamping: duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)

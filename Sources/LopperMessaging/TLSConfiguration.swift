@@ -28,11 +28,10 @@ public struct TLSConfiguration: Sendable {
         try NNGError.check(nng_tls_config_alloc(&config, role == .server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT),
                            "setting up TLS")
         defer { nng_tls_config_free(config) }
-        if role == .server {
-            guard let certificate, let key else { throw NNGError(Int32(NNG_EINVAL.rawValue), "a TLS server needs --tls-cert and --tls-key") }
-            try NNGError.check(nng_tls_config_own_cert(config, try Self.read(certificate), try Self.read(key), nil),
-                               "loading the TLS certificate \(certificate) and key \(key)")
-        } else if let certificate, let key {
+        if role == .server && (certificate == nil || key == nil) {
+            throw NNGError(Int32(NNG_EINVAL.rawValue), "a TLS server needs --tls-cert and --tls-key")
+        }
+        if let certificate, let key {
             try NNGError.check(nng_tls_config_own_cert(config, try Self.read(certificate), try Self.read(key), nil),
                                "loading the TLS certificate \(certificate) and key \(key)")
         }
