@@ -44,6 +44,11 @@ let package = Package(
         .target(name: "LopperRuntime", dependencies: ["LopperModel", "CBLAS"]),
         // Prune groups, granularities, importance criteria and graph surgery.
         .target(name: "LopperPruning", dependencies: ["LopperModel", "LopperRuntime"]),
+        // Hardware profiles and the cost model: MACs, bytes, peak memory and latency on a device.
+        .target(
+            name: "LopperHardware",
+            dependencies: ["LopperModel", "LopperRuntime", "LopperPruning", .product(name: "Yams", package: "Yams")]
+        ),
         // A thin Swift layer over libnng: sockets, contexts, async send/receive, owned messages.
         .target(name: "LopperMessaging", dependencies: ["CNNG"]),
         // Sensitivity sweeps: jobs, metrics, prefix reuse, the SQLite results store.
@@ -85,6 +90,7 @@ let package = Package(
                 "LopperModel",
                 "LopperRuntime",
                 "LopperPruning",
+                "LopperHardware",
                 "LopperSensitivity",
                 "LopperCoordination",
                 "LopperMessaging",
@@ -118,6 +124,7 @@ let package = Package(
             dependencies: ["LopperCoordination", "LopperProtocol", "LopperMessaging", "LopperSensitivity", "LopperTesting", "lopper",
                            .product(name: "Yams", package: "Yams")]
         ),
+        .testTarget(name: "LopperHardwareTests", dependencies: ["LopperHardware", "LopperPruning", "LopperTesting"]),
         .testTarget(name: "LopperRuntimeTests", dependencies: ["LopperRuntime", "LopperTesting", "ONNXProto"]),
     ],
     swiftLanguageModes: [.v5]

@@ -7,7 +7,10 @@ import LopperModel
 /// output, an operator without a rule, or a reshape we cannot rewrite is marked not prunable,
 /// with the reason: Lopper never prunes what it cannot prove correct.
 public enum DependencyAnalysis {
-    public static func groups(of model: Model) throws -> [PruneGroup] {
+    public static func groups(of model: Model) throws -> [PruneGroup] { try analyze(model).groups }
+
+    /// The groups, and which group channels each traced activation carries on its channel axis.
+    public static func analyze(_ model: Model) throws -> ChannelAnalysis {
         var inputShapes: [String: [Dim]] = [:]
         for input in model.graph.feedInputs {
             guard var shape = input.type?.shape else { continue }
@@ -29,6 +32,6 @@ public enum DependencyAnalysis {
         for output in model.graph.outputs {
             builder.block(builder.layouts[output.name], because: "reaches graph output '\(output.name)'")
         }
-        return builder.groups()
+        return builder.analysis()
     }
 }

@@ -171,7 +171,10 @@ struct GroupBuilder {
 
     /// The groups: one per set of channels that some layer produced, with members mapped into
     /// the group's numbering. Sets that only exist to block (graph inputs …) are not listed.
-    func groups() -> [PruneGroup] {
+    func groups() -> [PruneGroup] { analysis().groups }
+
+    /// The groups, and for each traced activation which groups' channels its channel axis holds.
+    func analysis() -> ChannelAnalysis {
         var byRoot: [Int: (node: Node, members: [Member])] = [:]
         for (set, node) in producedBy {
             let root = sets.find(set).root
@@ -186,10 +189,20 @@ struct GroupBuilder {
             byRoot[root]!.members.append(mapped)
         }
         let ordered = byRoot.sorted { $0.value.node.index < $1.value.node.index }
-        return ordered.enumerated().map { id, entry in
+        let groups = ordered.enumerated().map { id, entry in
             PruneGroup(id: id, name: entry.value.node.displayName, size: sets.size[entry.key],
                        channelsPerUnit: channelsPerUnit[entry.key] ?? 1,
                        members: entry.value.members, blockedBecause: sets.blockReason(entry.key))
         }
+        let idOfRoot = Dictionary(uniqueKeysWithValues: ordered.enumerated().map { ($1.key, $0) })
+        var channels: [String: ValueChannels] = [:]
+        for (value, layout) in layouts {
+            channels[value] = ValueChannels(axis: layout.axis, segments: layout.segments.map { segment in
+                let (root, offset) = sets.find(segment.set)
+                return ValueChannels.Segment(group: idOfRoot[root], start: segment.start + offset,
+                                             length: segment.length, block: segment.block)
+            })
+        }
+        return ChannelAnalysis(groups: groups, valueChannels: channels)
     }
 }

@@ -1,0 +1,280 @@
+import Foundation
+import LopperModel
+import LopperPruning
+
+/// A model prepared for costing: every value's dense shape and how a plan shrinks it, and the
+/// graph cut into the steps a deployment runtime executes (a Conv with the BatchNormalization
+/// folded into it and the activation fused after it is one step). Built once per model; pricing
+/// a plan (`CostModel.evaluate`) then touches only numbers.
+public struct CostGraph: Sendable {
+    /// A value's dense shape and the axes a plan can shrink.
+    struct Value: Sendable {
+        var name: String
+        var shape: [Int]
+        var elements: Int
+        var elementBytes: Int
+        var isFloat: Bool
+        /// Weights, constants and shape arithmetic: folded or stored, never computed at run time.
+        var isStatic: Bool
+        var prunableAxes: [PrunableAxis]
+    }
+
+    /// Runs of group units along one axis; a plan removes units from them.
+    struct PrunableAxis: Sendable {
+        var axis: Int
+        var runs: [ValueChannels.Segment]
+    }
+
+    /// One unit of execution: a main node and what the runtime fuses into it.
+    public struct Step: Sendable {
+        public var name: String
+        /// `Conv`, or `Conv+BatchNormalization+Relu` when fused.
+        public var kind: String
+        public var opClass: OpClass
+        /// Main node (first of `nodes`) and the nodes fused after it.
+        var nodes: [Int]
+        /// Activations read from outside the step, written by it, and weights read.
+        var inputs: [Int]
+        var outputs: [Int]
+        var weights: [Int]
+        /// Reshape-like: its output is a view of its input; costs nothing.
+        var isView: Bool
+        /// Layer whose weight sparsity applies (the main node's display name).
+        public var layer: String
+        /// Kernel elements per output for pooling (window size); 1 otherwise.
+        var window: Int
+        /// Attributes for the layer signature.
+        var attributes: String
+        /// The main node's first input, weight (input 1) and first output.
+        var mainInput: Int?
+        var mainWeight: Int?
+        var mainOutput = 0
+    }
+
+    /// When each activation's storage is live, in steps (views share their source's storage).
+    struct Lifetime: Sendable {
+        var value: Int
+        var first: Int
+        var last: Int
+    }
+
+    public let modelName: String
+    var values: [Value]
+    var index: [String: Int]
+    public private(set) var steps: [Step]
+    /// Group sizes, for proportional counting of partial runs.
+    var groupSizes: [Int: Int]
+    public let groups: [PruneGroup]
+    /// Nodes by position, for the fused nodes' op types and attributes.
+    let nodes: [Node]
+    let graphInputs: [Int]
+    let graphOutputs: [Int]
+    let lifetimes: [Lifetime]
+
+    /// - Parameters:
+    ///   - inputShapes: concrete shapes for graph inputs with symbolic sizes.
+    ///   - batch: the value of a symbolic leading dimension not given in `inputShapes`.
+    public init(_ model: Model, inputShapes: [String: [Int]] = [:], batch: Int = 1) throws {
+        let graph = model.graph
+        var overrides: [String: [Dim]] = [:]
+        for input in graph.feedInputs {
+            if let shape = inputShapes[input.name] {
+                overrides[input.name] = shape.map { .value($0) }
+            } else if var shape = input.type?.shape, let first = shape.first, first.value == nil {
+                shape[0] = .value(batch)
+                overrides[input.name] = shape
+            }
+        }
+        if let unknown = inputShapes.keys.first(where: { name in !graph.feedInputs.contains { $0.name == name } }) {
+            throw ModelError("--input-shape names '\(unknown)', which is not a graph input (inputs: \(graph.feedInputs.map(\.name).joined(separator: ", ")))")
+        }
+        let shapes = try ShapeInference.run(model, inputShapes: overrides)
+        if let node = shapes.unsupported.first {
+            throw node.error("cannot be costed: Lopper has no shape rule for \(node.opType)")
+        }
+        let analysis = try DependencyAnalysis.analyze(model)
+        modelName = model.path.map { ($0 as NSString).lastPathComponent } ?? graph.name
+        groups = analysis.groups
+        groupSizes = Dictionary(uniqueKeysWithValues: analysis.groups.map { ($0.id, $0.size) })
+        nodes = graph.nodes
+
+        // Weight axes a plan shrinks, from the groups' members.
+        var weightAxes: [String: [Int: [ValueChannels.Segment]]] = [:]
+        for group in analysis.groups where group.isPrunable {
+            for member in group.members where [.output, .input, .parameter].contains(member.role) {
+                weightAxes[member.tensor, default: [:]][member.axis, default: []]
+                    .append(.init(group: group.id, start: member.groupOffset, length: member.length, block: member.block))
+            }
+        }
+
+        var collected: [Value] = []
+        var positions: [String: Int] = [:]
+        var staticValues = Set(graph.initializers.keys)
+        func add(_ name: String) throws -> Int {
+            if let existing = positions[name] { return existing }
+            guard let type = shapes[name], let shape = type.concreteShape else {
+                let where_ = graph.producer(of: name).map { "output of \($0.label)" } ?? "graph input"
+                throw ModelError("the shape of '\(name)' (\(where_)) is not known: give concrete input sizes with --input-shape")
+            }
+            var axes: [PrunableAxis] = []
+            if let channels = analysis.valueChannels[name], channels.axis < shape.count,
+               channels.segments.contains(where: { $0.group.map { analysis.groups[$0].isPrunable } ?? false }) {
+                axes.append(PrunableAxis(axis: channels.axis, runs: channels.segments.filter { segment in
+                    segment.group.map { analysis.groups[$0].isPrunable } ?? false
+                }))
+            }
+            for (axis, runs) in (weightAxes[name] ?? [:]).sorted(by: { $0.key < $1.key })
+            where axis < shape.count && !axes.contains(where: { $0.axis == axis }) {
+                axes.append(PrunableAxis(axis: axis, runs: runs))
+            }
+            let elementType = type.elementType ?? .float32
+            collected.append(Value(name: name, shape: shape, elements: shape.reduce(1, *),
+                                elementBytes: elementType.byteSize, isFloat: elementType.isFloatingPoint,
+                                isStatic: staticValues.contains(name), prunableAxes: axes))
+            positions[name] = collected.count - 1
+            return collected.count - 1
+        }
+
+        // Static values: constants, shapes, and whatever is computed from them alone (folded at load).
+        for node in graph.nodes {
+            let inputs = node.inputs.filter { !$0.isEmpty }
+            if node.opType == "Constant" || ["Shape", "Size"].contains(node.opType)
+                || (!inputs.isEmpty && inputs.allSatisfy(staticValues.contains)) {
+                staticValues.formUnion(node.outputs.filter { !$0.isEmpty })
+            }
+        }
+
+        // Steps: fuse BatchNormalization and activations into the producing layer.
+        var steps: [Step] = []
+        var stepOfValue: [String: Int] = [:]
+        let consumers = graph.consumers
+        for node in graph.nodes {
+            let outputs = node.outputs.filter { !$0.isEmpty }
+            if outputs.allSatisfy(staticValues.contains) { continue }
+            if let input = node.input(0), let s = stepOfValue[input], consumers[input]?.count == 1,
+               !graph.outputs.contains(where: { $0.name == input }), Self.fusable(node, into: steps[s], nodes: graph.nodes) {
+                steps[s].nodes.append(node.index)
+                steps[s].kind += "+\(node.opType)"
+                for output in outputs { stepOfValue[output] = s }
+                continue
+            }
+            let step = try Self.step(for: node, shapes: shapes)
+            steps.append(step)
+            for output in outputs { stepOfValue[output] = steps.count - 1 }
+        }
+        // Inputs, outputs and weights of each step, now that fusion is known.
+        for s in steps.indices {
+            let members = Set(steps[s].nodes)
+            var inputs: [Int] = [], outputs: [Int] = [], weights: [Int] = []
+            for position in steps[s].nodes {
+                let node = graph.nodes[position]
+                for input in node.inputs where !input.isEmpty {
+                    if let producer = graph.producers[input], members.contains(producer) { continue }
+                    let v = try add(input)
+                    if collected[v].isStatic {
+                        if !weights.contains(v) { weights.append(v) }
+                    } else if !inputs.contains(v) {
+                        inputs.append(v)
+                    }
+                }
+            }
+            let last = graph.nodes[steps[s].nodes.last!]
+            for output in last.outputs where !output.isEmpty { outputs.append(try add(output)) }
+            for position in steps[s].nodes.dropLast() {
+                for output in graph.nodes[position].outputs where !output.isEmpty {
+                    let escapes = (consumers[output] ?? []).contains { !members.contains($0) } || graph.outputs.contains { $0.name == output }
+                    if escapes { outputs.append(try add(output)) }
+                }
+            }
+            steps[s].inputs = inputs
+            steps[s].outputs = outputs
+            steps[s].weights = weights
+            let main = graph.nodes[steps[s].nodes[0]]
+            steps[s].mainInput = try main.input(0).map(add)
+            steps[s].mainWeight = try main.input(1).map(add)
+            steps[s].mainOutput = try add(main.outputs[0])
+        }
+        for input in graph.feedInputs { _ = try add(input.name) }
+        for output in graph.outputs { _ = try add(output.name) }
+        self.values = collected
+        self.index = positions
+        self.steps = steps
+        graphInputs = graph.feedInputs.compactMap { positions[$0.name] }
+        graphOutputs = graph.outputs.compactMap { positions[$0.name] }
+        lifetimes = Self.lifetimes(values: collected, steps: steps, inputs: graphInputs, outputs: graphOutputs)
+    }
+
+    /// Storage lifetimes in execution order: from the step that writes a value (graph inputs:
+    /// before the first) to the last step that reads it or a view of it (graph outputs: the end).
+    static func lifetimes(values: [Value], steps: [Step], inputs: [Int], outputs: [Int]) -> [Lifetime] {
+        var root = Array(values.indices)
+        var first = [Int](repeating: Int.max, count: values.count)
+        var last = [Int](repeating: -1, count: values.count)
+        for v in inputs { first[v] = 0; last[v] = 0 }
+        for (s, step) in steps.enumerated() {
+            for v in step.inputs { last[root[v]] = max(last[root[v]], s) }
+            for v in step.outputs {
+                if step.isView, let source = step.inputs.first {
+                    root[v] = root[source]
+                } else {
+                    first[v] = min(first[v], s)
+                    last[v] = max(last[v], s)
+                }
+            }
+        }
+        for v in outputs { last[root[v]] = steps.count }
+        return values.indices.compactMap { v in
+            guard root[v] == v, !values[v].isStatic, first[v] != Int.max else { return nil }
+            return Lifetime(value: v, first: first[v], last: last[v])
+        }
+    }
+
+    static let viewOps: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"]
+    static let activations: Set<String> = ["Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh",
+                                            "Gelu", "Elu", "Selu", "Softplus", "PRelu"]
+    static let poolingOps: Set<String> = ["MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool",
+                                           "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceProd"]
+    static let dataMovementOps: Set<String> = ["Transpose", "Concat", "Split", "Slice", "Gather", "Pad", "Resize", "Upsample",
+                                                "Expand", "Tile", "Cast", "DepthToSpace", "SpaceToDepth", "GatherElements",
+                                                "ScatterND", "Where", "ConstantOfShape"]
+
+    /// Whether `node` runs inside `step`'s kernel: BatchNormalization folds into a Conv/Gemm
+    /// that has nothing fused yet; an activation runs in the epilogue of a Conv/Gemm/MatMul.
+    static func fusable(_ node: Node, into step: Step, nodes: [Node]) -> Bool {
+        guard node.domain.isEmpty, step.opClass == .conv || step.opClass == .depthwiseConv || step.opClass == .gemm else { return false }
+        let tail = nodes[step.nodes.last!].opType
+        if node.opType == "BatchNormalization" { return step.nodes.count == 1 && tail != "MatMul" }
+        return activations.contains(node.opType) && !activations.contains(tail)
+    }
+
+    static func step(for node: Node, shapes: ShapeTable) throws -> Step {
+        let opClass: OpClass
+        var window = 1
+        switch node.opType {
+        case "Conv", "ConvTranspose":
+            let group = try node.int("group", default: 1)
+            let channels = node.input(0).flatMap { shapes[$0]?.concreteShape }.map { $0.count > 1 ? $0[1] : 1 } ?? 1
+            opClass = group > 1 && group == channels ? .depthwiseConv : .conv
+        case "Gemm", "MatMul": opClass = .gemm
+        case _ where poolingOps.contains(node.opType):
+            opClass = .pooling
+            window = (try node.ints("kernel_shape"))?.reduce(1, *) ?? 1
+        case _ where dataMovementOps.contains(node.opType) || viewOps.contains(node.opType): opClass = .dataMovement
+        default: opClass = .elementwise
+        }
+        var attributes: [String] = []
+        for attribute in node.proto.attribute.sorted(by: { $0.name < $1.name }) {
+            if !attribute.ints.isEmpty { attributes.append("\(attribute.name)=\(attribute.ints.map(String.init).joined(separator: "x"))") }
+            else if attribute.hasI { attributes.append("\(attribute.name)=\(attribute.i)") }
+            else if attribute.hasF { attributes.append("\(attribute.name)=\(attribute.f)") }
+            else if attribute.hasS {
+                let text = String(decoding: attribute.s, as: UTF8.self).map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" }
+                attributes.append("\(attribute.name)=\(String(text))")
+            }
+        }
+        return Step(name: node.displayName, kind: node.opType, opClass: opClass, nodes: [node.index], inputs: [], outputs: [],
+                    weights: [], isView: viewOps.contains(node.opType), layer: node.displayName, window: window,
+                    attributes: attributes.joined(separator: " "))
+    }
+}
+

@@ -1,0 +1,283 @@
+import Foundation
+import LopperModel
+import LopperPruning
+
+/// What one step costs on a profile.
+public struct StepCost: Codable, Sendable, Equatable {
+    public var name: String
+    public var kind: String
+    public var opClass: OpClass
+    public var macs: Int
+    /// MACs that multiply a non-zero weight (equal to `macs` without weight sparsity).
+    public var nonZeroMACs: Int
+    public var paramBytes: Int
+    /// Arithmetic operations as the roofline counts them (2 per padded MAC).
+    public var ops: Double
+    /// Bytes the step reads and writes (activations and weights).
+    public var bytesMoved: Int
+    public var computeSeconds: Double
+    public var memorySeconds: Double
+    public var latencySeconds: Double
+    /// Where the latency came from: a measured latency table or the roofline.
+    public var measured: Bool
+    public var signature: String
+}
+
+/// A model's cost on a profile: per step and in total.
+public struct CostReport: Codable, Sendable, Equatable {
+    public struct Totals: Codable, Sendable, Equatable {
+        public var macs: Int
+        public var nonZeroMACs: Int
+        /// Weights in the deployment number format (sparse layers stored compressed where the
+        /// profile accelerates their pattern).
+        public var paramBytes: Int
+        /// The most activation bytes alive at once, in execution order.
+        public var peakActivationBytes: Int
+        public var latencySeconds: Double
+    }
+
+    public var profile: String
+    public var dtype: DeploymentType
+    public var steps: [StepCost]
+    public var totals: Totals
+}
+
+/// Prices a model, or a pruning plan of it, on a hardware profile.
+///
+/// Per step: compute time is the step's operations over the profile's peak times the efficiency
+/// of its operator class, with channel counts padded to the alignment and the sparsity speed-up
+/// where the profile accelerates the layer's pattern; memory time is the bytes it moves over the
+/// bandwidth (on-chip when its working set fits). A step takes the larger of the two plus the
+/// launch overhead; a reshape-like step is free. A measured latency table, when given, answers
+/// for the steps whose signature it has (see `LatencyTable`).
+public struct CostModel: Sendable {
+    public let graph: CostGraph
+    public let profile: HardwareProfile
+    public var table: LatencyTable?
+
+    public init(graph: CostGraph, profile: HardwareProfile, table: LatencyTable? = nil) {
+        self.graph = graph
+        self.profile = profile
+        self.table = table
+    }
+
+    /// The totals of a plan; what the allocator calls many times.
+    public func totals(_ plan: PruningPlan = .dense) -> CostReport.Totals { evaluate(plan, detailed: false).totals }
+
+    /// The cost of a plan (the dense model by default), step by step.
+    public func report(_ plan: PruningPlan = .dense) -> CostReport { evaluate(plan, detailed: true) }
+
+    func evaluate(_ plan: PruningPlan, detailed: Bool) -> CostReport {
+        let shapes = PlannedShapes(graph: graph, plan: plan)
+        let sparsity = Dictionary(plan.layers.map { ($0.node, $0) }, uniquingKeysWith: { a, _ in a })
+        var rows: [StepCost] = []
+        if detailed { rows.reserveCapacity(graph.steps.count) }
+        var macs = 0, nonZero = 0, latency = 0.0
+        for step in graph.steps {
+            let cost = stepCost(step, shapes, sparsity[step.layer], signature: detailed || table != nil)
+            macs += cost.macs
+            nonZero += cost.nonZeroMACs
+            latency += cost.latencySeconds
+            if detailed { rows.append(cost) }
+        }
+        let totals = CostReport.Totals(macs: macs, nonZeroMACs: nonZero, paramBytes: paramBytes(shapes, sparsity),
+                                       peakActivationBytes: peakActivations(shapes), latencySeconds: latency)
+        return CostReport(profile: profile.name, dtype: profile.dtype, steps: rows, totals: totals)
+    }
+
+    func stepCost(_ step: CostGraph.Step, _ shapes: PlannedShapes, _ sparse: PruningPlan.LayerChoice?, signature wanted: Bool) -> StepCost {
+        let signature = wanted ? LatencyTable.signature(step, shapes: shapes, dtype: profile.dtype) : ""
+        if step.isView {
+            return StepCost(name: step.name, kind: step.kind, opClass: step.opClass, macs: 0, nonZeroMACs: 0, paramBytes: 0,
+                            ops: 0, bytesMoved: 0, computeSeconds: 0, memorySeconds: 0, latencySeconds: 0, measured: false,
+                            signature: signature)
+        }
+        let activationBytes = profile.dtype.bytes
+        func bytes(_ v: Int) -> Int {
+            let value = graph.values[v]
+            return shapes.elements(v) * (value.isFloat ? (value.isStatic ? profile.dtype.bytes : activationBytes) : value.elementBytes)
+        }
+        let outElements = step.outputs.reduce(0) { $0 + shapes.elements($1) }
+        let (macs, paddedMACs) = multiplyAccumulates(step, shapes)
+        let density = sparse.map { 1 - $0.sparsity } ?? 1
+        let speedup = sparse.flatMap { profile.sparsitySpeedup[$0.pattern] } ?? 1
+        var weightBytes = step.weights.reduce(0) { $0 + bytes($1) }
+        if let sparse, speedup > 1, let w = step.mainWeight {
+            weightBytes += compressedBytes(bytes(w), elements: shapes.elements(w), density: density, pattern: sparse.pattern) - bytes(w)
+        }
+        let moved = step.inputs.reduce(0) { $0 + bytes($1) } + step.outputs.reduce(0) { $0 + bytes($1) } + weightBytes
+
+        var ops: Double
+        switch step.opClass {
+        case .conv, .depthwiseConv, .gemm:
+            ops = 2 * Double(paddedMACs) + Double(outElements * (step.nodes.count - 1))
+        case .pooling:
+            ops = step.window > 1 ? Double(step.window * outElements) : Double(step.inputs.reduce(0) { $0 + shapes.elements($1) })
+        case .elementwise:
+            ops = step.nodes.reduce(0.0) { $0 + Self.opsPerElement(graph.nodes[$1].opType) } * Double(outElements)
+        case .dataMovement:
+            ops = Double(outElements)
+        }
+        ops /= speedup
+        let (compute, memory) = roofline(ops: ops, bytes: Double(moved), opClass: step.opClass)
+        var latency = max(compute, memory) + profile.launchOverheadSeconds
+        var measured = false
+        if let table, let seconds = table.latency(signature: signature, ops: ops, bytes: Double(moved), roofline: { ops, bytes in
+            let (c, m) = roofline(ops: ops, bytes: bytes, opClass: step.opClass)
+            return max(c, m) + profile.launchOverheadSeconds
+        }) {
+            latency = seconds.value
+            measured = seconds.exact
+        }
+        return StepCost(name: step.name, kind: step.kind, opClass: step.opClass, macs: macs,
+                        nonZeroMACs: Int((Double(macs) * density).rounded()), paramBytes: weightBytes, ops: ops,
+                        bytesMoved: moved, computeSeconds: compute, memorySeconds: memory, latencySeconds: latency,
+                        measured: measured, signature: signature)
+    }
+
+    /// Compute and memory time of `ops` operations moving `bytes` in one operator of `opClass`.
+    public func roofline(ops: Double, bytes: Double, opClass: OpClass) -> (compute: Double, memory: Double) {
+        let compute = ops / (profile.peakOpsPerSecond * (profile.efficiency[opClass] ?? 1))
+        let onChip = profile.onChipBytes.map { bytes <= Double($0) } ?? false
+        let bandwidth = (onChip ? profile.onChipBandwidthGBs ?? profile.memoryBandwidthGBs : profile.memoryBandwidthGBs) * 1e9
+        return (compute, bytes / bandwidth)
+    }
+
+    /// Arithmetic per output element beyond one: transcendental and normalising operators.
+    static func opsPerElement(_ opType: String) -> Double {
+        switch opType {
+        case "Softmax", "LogSoftmax": 5
+        case "LayerNormalization", "InstanceNormalization", "GroupNormalization": 8
+        case "Exp", "Log", "Tanh", "Sigmoid", "Erf", "Gelu", "Softplus", "HardSwish", "Pow", "Sqrt": 4
+        case "BatchNormalization": 2
+        default: 1
+        }
+    }
+
+    /// MACs of the step's main node, and the MACs with channel counts padded to the alignment.
+    func multiplyAccumulates(_ step: CostGraph.Step, _ shapes: PlannedShapes) -> (Int, Int) {
+        let node = graph.nodes[step.nodes[0]]
+        let out = step.mainOutput
+        switch node.opType {
+        case "Conv", "ConvTranspose":
+            guard let w = step.mainWeight, graph.values[w].shape.count >= 2 else { return (0, 0) }
+            let wShape = graph.values[w].shape
+            let spatial = wShape.dropFirst(2).reduce(1, *)
+            let perFilter = shapes.dim(w, 1) * spatial
+            if node.opType == "Conv" {
+                let channels = shapes.dim(out, 1)
+                let positions = channels == 0 ? 0 : shapes.elements(out) / channels
+                let macs = shapes.elements(out) * perFilter
+                let paddedIn = step.opClass == .depthwiseConv ? shapes.dim(w, 1) : profile.aligned(shapes.dim(w, 1))
+                return (macs, positions * profile.aligned(channels) * paddedIn * spatial)
+            }
+            guard let x = step.mainInput else { return (0, 0) }
+            let channels = shapes.dim(x, 1)
+            let positions = channels == 0 ? 0 : shapes.elements(x) / channels
+            let macs = shapes.elements(x) * perFilter
+            return (macs, positions * profile.aligned(channels) * profile.aligned(shapes.dim(w, 1)) * spatial)
+        case "Gemm", "MatMul":
+            guard let a = step.mainInput else { return (0, 0) }
+            let rank = graph.values[a].shape.count
+            let transA = node.opType == "Gemm" && ((try? node.int("transA", default: 0)) ?? 0) == 1
+            let k = rank == 0 ? 1 : shapes.dim(a, transA ? 0 : rank - 1)
+            let outRank = graph.values[out].shape.count
+            let n = outRank == 0 ? 1 : shapes.dim(out, outRank - 1)
+            let rows = n == 0 ? 0 : shapes.elements(out) / n
+            return (shapes.elements(out) * k, rows * profile.aligned(n) * profile.aligned(k))
+        default:
+            return (0, 0)
+        }
+    }
+
+    /// A sparse weight as the runtime stores it: the non-zeros plus their positions (an index of
+    /// log2(M) bits per non-zero for N:M, a one-bit mask per element for unstructured).
+    func compressedBytes(_ dense: Int, elements: Int, density: Double, pattern: SparsityPattern) -> Int {
+        let values = Int((Double(dense) * density).rounded(.up))
+        switch pattern {
+        case .nOfM(_, let m):
+            let bits = Int(ceil(log2(Double(m))))
+            return values + (Int((Double(elements) * density).rounded(.up)) * bits + 7) / 8
+        case .unstructured:
+            return values + (elements + 7) / 8
+        }
+    }
+
+    /// Weights of every step, each tensor counted once.
+    func paramBytes(_ shapes: PlannedShapes, _ sparsity: [String: PruningPlan.LayerChoice]) -> Int {
+        var seen = Set<Int>()
+        var total = 0
+        for step in graph.steps where !step.isView {
+            for w in step.weights where seen.insert(w).inserted {
+                let value = graph.values[w]
+                var bytes = shapes.elements(w) * (value.isFloat ? profile.dtype.bytes : value.elementBytes)
+                if w == step.mainWeight, let sparse = sparsity[step.layer], (profile.sparsitySpeedup[sparse.pattern] ?? 1) > 1 {
+                    bytes = compressedBytes(bytes, elements: shapes.elements(w), density: 1 - sparse.sparsity, pattern: sparse.pattern)
+                }
+                total += bytes
+            }
+        }
+        return total
+    }
+
+    /// The peak of live activation bytes over the steps, in execution order.
+    func peakActivations(_ shapes: PlannedShapes) -> Int {
+        var delta = [Int](repeating: 0, count: graph.steps.count + 2)
+        for lifetime in graph.lifetimes {
+            let value = graph.values[lifetime.value]
+            let bytes = shapes.elements(lifetime.value) * (value.isFloat ? profile.dtype.bytes : value.elementBytes)
+            delta[lifetime.first] += bytes
+            delta[lifetime.last + 1] -= bytes
+        }
+        var live = 0, peak = 0
+        for change in delta {
+            live += change
+            peak = max(peak, live)
+        }
+        return peak
+    }
+}
+
+/// Shapes of the values under a plan: dense sizes with the plan's removed units taken out of
+/// every axis a group runs along.
+struct PlannedShapes {
+    let graph: CostGraph
+    private let choices: [Int: PruningPlan.GroupChoice]
+
+    init(graph: CostGraph, plan: PruningPlan) {
+        self.graph = graph
+        choices = Dictionary(plan.groups.map { ($0.group, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    @inline(__always)
+    private func removed(_ axis: CostGraph.PrunableAxis) -> Int {
+        var total = 0
+        for run in axis.runs {
+            guard let group = run.group, let choice = choices[group] else { continue }
+            let kept = PruningPlan.keptUnits(choice, size: graph.groupSizes[group] ?? run.length, start: run.start, length: run.length)
+            total += (run.length - kept) * run.block
+        }
+        return total
+    }
+
+    func dim(_ v: Int, _ axis: Int) -> Int {
+        let value = graph.values[v]
+        guard axis < value.shape.count else { return 1 }
+        var size = value.shape[axis]
+        if !choices.isEmpty { for prunable in value.prunableAxes where prunable.axis == axis { size -= removed(prunable) } }
+        return size
+    }
+
+    func elements(_ v: Int) -> Int {
+        let value = graph.values[v]
+        guard !choices.isEmpty, !value.prunableAxes.isEmpty else { return value.elements }
+        var elements = value.elements
+        var done = Set<Int>()
+        for prunable in value.prunableAxes where done.insert(prunable.axis).inserted {
+            let dense = value.shape[prunable.axis]
+            guard dense > 0 else { return 0 }
+            elements = elements / dense * dim(v, prunable.axis)
+        }
+        return elements
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import LopperModel
+
+/// Measured step latencies keyed by layer signature, from `lopper measure` on the device or
+/// from another tool (TensorRT's `trtexec`, TFLite's benchmark tool) written in the same CSV:
+///
+///     signature,milliseconds,op_class,ops,bytes
+///     Conv+Relu|fp32|group=1 kernel_shape=3x3 pads=1x1x1x1 strides=1x1|1x16x80x80 32x16x3x3 32 -> 1x32x80x80,0.412,conv,1.9e8,1.3e6
+///
+/// `op_class`, `ops` and `bytes` are optional. A step whose signature is in the table takes the
+/// measured time. Another step of the same family (kind, dtype and attributes) takes the
+/// roofline time scaled by the measured-to-roofline ratio of the family's entry closest in size
+/// (needs `ops` and `bytes`); anything else keeps the roofline.
+public struct LatencyTable: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public var signature: String
+        public var seconds: Double
+        public var opClass: OpClass?
+        public var ops: Double?
+        public var bytes: Double?
+
+        public init(signature: String, seconds: Double, opClass: OpClass? = nil, ops: Double? = nil, bytes: Double? = nil) {
+            self.signature = signature
+            self.seconds = seconds
+            self.opClass = opClass
+            self.ops = ops
+            self.bytes = bytes
+        }
+
+        /// Kind, dtype and attributes: the signature without its shapes.
+        var family: String { LatencyTable.family(of: signature) }
+    }
+
+    public private(set) var entries: [String: Entry] = [:]
+    private var families: [String: [Entry]] = [:]
+
+    public init(_ entries: [Entry] = []) {
+        for entry in entries { insert(entry) }
+    }
+
+    public mutating func insert(_ entry: Entry) {
+        entries[entry.signature] = entry
+        families[entry.family, default: []].removeAll { $0.signature == entry.signature }
+        if entry.ops != nil, entry.bytes != nil { families[entry.family, default: []].append(entry) }
+    }
+
+    static func family(of signature: String) -> String {
+        signature.range(of: "|", options: .backwards).map { String(signature[..<$0.lowerBound]) } ?? signature
+    }
+
+    /// The measured (`exact`) or family-scaled latency of a step, or nil to keep the roofline.
+    func latency(signature: String, ops: Double, bytes: Double, roofline: (Double, Double) -> Double) -> (value: Double, exact: Bool)? {
+        if let entry = entries[signature] { return (entry.seconds, true) }
+        guard let members = families[Self.family(of: signature)], !members.isEmpty else { return nil }
+        let size = max(ops, 1)
+        let nearest = members.min { a, b in
+            let da = abs(log(max(a.ops!, 1) / size)), db = abs(log(max(b.ops!, 1) / size))
+            return da != db ? da < db : a.signature < b.signature
+        }!
+        let reference = roofline(nearest.ops!, nearest.bytes!)
+        guard reference > 0 else { return nil }
+        return (roofline(ops, bytes) * nearest.seconds / reference, false)
+    }
+
+    // MARK: Signatures
+
+    /// `kind|dtype|attributes|input shapes -> output shapes`, shapes as planned.
+    static func signature(_ step: CostGraph.Step, shapes: PlannedShapes, dtype: DeploymentType) -> String {
+        let graph = shapes.graph
+        let main = graph.nodes[step.nodes[0]]
+        func text(_ name: String) -> String {
+            guard let v = graph.index[name] else { return "?" }
+            let rank = graph.values[v].shape.count
+            return rank == 0 ? "s" : (0..<rank).map { String(shapes.dim(v, $0)) }.joined(separator: "x")
+        }
+        let inputs = main.inputs.map { $0.isEmpty ? "-" : text($0) }.joined(separator: " ")
+        let outputs = step.outputs.map { text(graph.values[$0].name) }.joined(separator: " ")
+        return "\(step.kind)|\(dtype.rawValue)|\(step.attributes)|\(inputs) -> \(outputs)"
+    }
+
+    // MARK: CSV
+
+    public static let header = "signature,milliseconds,op_class,ops,bytes"
+
+    public static func load(path: String) throws -> LatencyTable {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ModelError("cannot read latency table: \(error.localizedDescription)", file: path)
+        }
+        var table = LatencyTable()
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard let first = lines.first, first.hasPrefix("signature,milliseconds") else {
+            throw ModelError("line 1: expected the header '\(header)' (op_class, ops and bytes optional)", file: path)
+        }
+        for (number, line) in lines.enumerated().dropFirst() where !line.isEmpty && !line.hasPrefix("#") {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            func fail(_ message: String) -> ModelError { ModelError("line \(number + 1): \(message)", file: path) }
+            guard fields.count >= 2, fields.count <= 5 else { throw fail("expected 2 to 5 comma-separated fields, found \(fields.count)") }
+            guard let ms = Double(fields[1]), ms.isFinite, ms >= 0 else { throw fail("milliseconds '\(fields[1])' is not a non-negative number") }
+            var entry = Entry(signature: fields[0], seconds: ms / 1000)
+            if fields.count > 2, !fields[2].isEmpty {
+                guard let opClass = OpClass(rawValue: fields[2]) else {
+                    throw fail("op_class '\(fields[2])' is not one of \(OpClass.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                entry.opClass = opClass
+            }
+            if fields.count > 4, !fields[3].isEmpty || !fields[4].isEmpty {
+                guard let ops = Double(fields[3]), let bytes = Double(fields[4]), ops >= 0, bytes >= 0 else {
+                    throw fail("ops '\(fields[3])' and bytes '\(fields[4])' must be non-negative numbers")
+                }
+                entry.ops = ops
+                entry.bytes = bytes
+            }
+            table.insert(entry)
+        }
+        return table
+    }
+
+    public func csv() -> String {
+        var lines = [Self.header]
+        for entry in entries.values.sorted(by: { $0.signature < $1.signature }) {
+            let ms = String(format: "%.6g", entry.seconds * 1000)
+            let ops = entry.ops.map { String(format: "%.6g", $0) } ?? ""
+            let bytes = entry.bytes.map { String(format: "%.6g", $0) } ?? ""
+            lines.append("\(entry.signature),\(ms),\(entry.opClass?.rawValue ?? ""),\(ops),\(bytes)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
