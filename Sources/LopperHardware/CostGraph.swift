@@ -70,6 +70,9 @@ public struct CostGraph: Sendable {
     let graphInputs: [Int]
     let graphOutputs: [Int]
     let lifetimes: [Lifetime]
+    /// Nodes left out because their shapes are unknown (operators without a shape rule, and
+    /// what follows them): the totals do not include them.
+    public let uncosted: [String]
 
     /// - Parameters:
     ///   - inputShapes: concrete shapes for graph inputs with symbolic sizes.
@@ -89,9 +92,6 @@ public struct CostGraph: Sendable {
             throw ModelError("--input-shape names '\(unknown)', which is not a graph input (inputs: \(graph.feedInputs.map(\.name).joined(separator: ", ")))")
         }
         let shapes = try ShapeInference.run(model, inputShapes: overrides)
-        if let node = shapes.unsupported.first {
-            throw node.error("cannot be costed: Lopper has no shape rule for \(node.opType)")
-        }
         let analysis = try DependencyAnalysis.analyze(model)
         modelName = model.path.map { ($0 as NSString).lastPathComponent } ?? graph.name
         groups = analysis.groups
@@ -148,9 +148,20 @@ public struct CostGraph: Sendable {
         var steps: [Step] = []
         var stepOfValue: [String: Int] = [:]
         let consumers = graph.consumers
+        var uncosted: [String] = []
         for node in graph.nodes {
             let outputs = node.outputs.filter { !$0.isEmpty }
             if outputs.allSatisfy(staticValues.contains) { continue }
+            // Operators without a shape rule (and whatever follows them) are listed, not priced.
+            let known = node.inputs.allSatisfy { $0.isEmpty || shapes[$0]?.concreteShape != nil }
+                && outputs.allSatisfy { shapes[$0]?.concreteShape != nil }
+            let readsSymbolicInput = node.inputs.contains { input in
+                graph.feedInputs.contains { $0.name == input } && shapes[input]?.concreteShape == nil
+            }
+            if !known && !readsSymbolicInput {
+                uncosted.append(node.displayName)
+                continue
+            }
             if let input = node.input(0), let s = stepOfValue[input], consumers[input]?.count == 1,
                !graph.outputs.contains(where: { $0.name == input }), Self.fusable(node, into: steps[s], nodes: graph.nodes) {
                 steps[s].nodes.append(node.index)
@@ -195,9 +206,12 @@ public struct CostGraph: Sendable {
             steps[s].mainOutput = try add(main.outputs[0])
         }
         for input in graph.feedInputs { _ = try add(input.name) }
-        for output in graph.outputs { _ = try add(output.name) }
+        for output in graph.outputs where !uncosted.contains(where: { graph.producer(of: output.name)?.displayName == $0 }) {
+            _ = try add(output.name)
+        }
         self.values = collected
         self.index = positions
+        self.uncosted = uncosted
         self.steps = steps
         graphInputs = graph.feedInputs.compactMap { positions[$0.name] }
         graphOutputs = graph.outputs.compactMap { positions[$0.name] }
