@@ -47,7 +47,7 @@ let package = Package(
         // Hardware profiles and the cost model: MACs, bytes, peak memory and latency on a device.
         .target(
             name: "LopperHardware",
-            dependencies: ["LopperModel", "LopperRuntime", "LopperPruning", .product(name: "Yams", package: "Yams")]
+            dependencies: ["LopperModel", "LopperRuntime", "LopperPruning", "ONNXProto", .product(name: "Yams", package: "Yams")]
         ),
         // A thin Swift layer over libnng: sockets, contexts, async send/receive, owned messages.
         .target(name: "LopperMessaging", dependencies: ["CNNG"]),

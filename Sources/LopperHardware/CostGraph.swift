@@ -12,6 +12,7 @@ public struct CostGraph: Sendable {
         var name: String
         var shape: [Int]
         var elements: Int
+        var elementType: ElementType
         var elementBytes: Int
         var isFloat: Bool
         /// Weights, constants and shape arithmetic: folded or stored, never computed at run time.
@@ -128,7 +129,7 @@ public struct CostGraph: Sendable {
                 axes.append(PrunableAxis(axis: axis, runs: runs))
             }
             let elementType = type.elementType ?? .float32
-            collected.append(Value(name: name, shape: shape, elements: shape.reduce(1, *),
+            collected.append(Value(name: name, shape: shape, elements: shape.reduce(1, *), elementType: elementType,
                                 elementBytes: elementType.byteSize, isFloat: elementType.isFloatingPoint,
                                 isStatic: staticValues.contains(name), prunableAxes: axes))
             positions[name] = collected.count - 1

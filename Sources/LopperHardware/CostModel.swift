@@ -123,8 +123,7 @@ public struct CostModel: Sendable {
         var latency = max(compute, memory) + profile.launchOverheadSeconds
         var measured = false
         if let table, let seconds = table.latency(signature: signature, ops: ops, bytes: Double(moved), roofline: { ops, bytes in
-            let (c, m) = roofline(ops: ops, bytes: bytes, opClass: step.opClass)
-            return max(c, m) + profile.launchOverheadSeconds
+            Roofline(profile: profile).latency(ops: ops, bytes: bytes, opClass: step.opClass)
         }) {
             latency = seconds.value
             measured = seconds.exact
@@ -135,12 +134,29 @@ public struct CostModel: Sendable {
                         measured: measured, signature: signature)
     }
 
-    /// Compute and memory time of `ops` operations moving `bytes` in one operator of `opClass`.
-    public func roofline(ops: Double, bytes: Double, opClass: OpClass) -> (compute: Double, memory: Double) {
-        let compute = ops / (profile.peakOpsPerSecond * (profile.efficiency[opClass] ?? 1))
-        let onChip = profile.onChipBytes.map { bytes <= Double($0) } ?? false
-        let bandwidth = (onChip ? profile.onChipBandwidthGBs ?? profile.memoryBandwidthGBs : profile.memoryBandwidthGBs) * 1e9
-        return (compute, bytes / bandwidth)
+    func roofline(ops: Double, bytes: Double, opClass: OpClass) -> (compute: Double, memory: Double) {
+        Roofline(profile: profile).times(ops: ops, bytes: bytes, opClass: opClass)
+    }
+
+    /// One operator on a profile's roofline.
+    public struct Roofline: Sendable {
+        public let profile: HardwareProfile
+
+        public init(profile: HardwareProfile) { self.profile = profile }
+
+        /// Compute and memory time of `ops` operations moving `bytes` in one operator of `opClass`.
+        public func times(ops: Double, bytes: Double, opClass: OpClass) -> (compute: Double, memory: Double) {
+            let compute = ops / (profile.peakOpsPerSecond * (profile.efficiency[opClass] ?? 1))
+            let onChip = profile.onChipBytes.map { bytes <= Double($0) } ?? false
+            let bandwidth = (onChip ? profile.onChipBandwidthGBs ?? profile.memoryBandwidthGBs : profile.memoryBandwidthGBs) * 1e9
+            return (compute, bytes / bandwidth)
+        }
+
+        /// The larger of the two plus the launch overhead.
+        public func latency(ops: Double, bytes: Double, opClass: OpClass) -> Double {
+            let (compute, memory) = times(ops: ops, bytes: bytes, opClass: opClass)
+            return max(compute, memory) + profile.launchOverheadSeconds
+        }
     }
 
     /// Arithmetic per output element beyond one: transcendental and normalising operators.

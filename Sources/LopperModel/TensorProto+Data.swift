@@ -64,7 +64,7 @@ extension TensorData {
 
     /// `template` with its data fields replaced by this tensor stored inline as `raw_data`.
     /// Name, doc string, metadata and unknown fields of the template are kept.
-    func encoded(over template: Onnx_TensorProto = Onnx_TensorProto()) -> Onnx_TensorProto {
+    public func encoded(over template: Onnx_TensorProto = Onnx_TensorProto()) -> Onnx_TensorProto {
         var proto = template.clearingData()
         proto.dims = shape.map { Int64($0) }
         proto.dataType = elementType.rawValue

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import LopperHardware
+import LopperModel
+import LopperPruning
+
+/// `lopper bench-cost`: the cost model's predicted latency against Lopper's measured latency
+/// for the dense model and pruned variants, with the variants written out so another runtime
+/// can time the same files (`Docs/bench/cost_vs_measured.py` adds ONNX Runtime).
+struct BenchCost: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-cost",
+        abstract: "Check predicted latency against measured latency on the dense model and pruned variants.",
+        discussion: """
+            Variants: uniform kept fractions 0.9 … 0.3 of every prunable group and, beyond those, random kept \
+            fractions per group (seeded), each pruned physically with the L1 criterion and written to --out. \
+            Prints one JSON object per variant (file, predicted and measured ms, MACs) and the median absolute \
+            error and Spearman rank correlation of the prediction, and of MACs alone.
+
+            Example:
+              lopper bench-cost Tests/Fixtures/models/conv_chain.onnx --profile host --out /tmp/variants
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Profile to predict with (a file or a shipped name).")
+    var profile: String = "host"
+
+    @Option(help: "A measured latency table (lopper measure) to predict with.")
+    var table: String?
+
+    @Option(help: "Number of variants besides the dense model (at least 7; the first 7 are uniform).")
+    var variants: Int = 24
+
+    @Option(help: "Folder for the variant models.")
+    var out: String
+
+    @Option(help: "Timed runs per variant.")
+    var runs: Int = 15
+
+    @Option(help: "Seed of the random per-group fractions.")
+    var seed: UInt64 = 1
+
+    func validate() throws {
+        guard variants >= 7 else { throw ValidationError("--variants must be at least 7.") }
+    }
+
+    func run() throws {
+        let model = try modelOptions.load()
+        let shapes = try modelOptions.parsedInputShapes()
+        let graph = try CostGraph(model, inputShapes: shapes)
+        let cost = CostModel(graph: graph, profile: try ProfileSearch.profile(profile), table: try table.map(LatencyTable.load))
+        let timer = LatencyMeasurement(threads: 1, runs: runs)
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        var random = SplitMix(seed: seed)
+        let prunable = graph.groups.filter(\.isPrunable)
+        var predicted: [Double] = [], measured: [Double] = [], macs: [Double] = []
+        for index in 0...variants {
+            let fractions: [Int: Double] = Dictionary(uniqueKeysWithValues: prunable.map { group in
+                let uniform = index == 0 ? 1.0 : 1.0 - 0.1 * Double(index)
+                return (group.id, index <= 7 ? uniform : 0.2 + 0.8 * random.unit())
+            })
+            var removing: [Int: [Int]] = [:]
+            for group in prunable {
+                let selection = try ChannelSelection(sparsity: 1 - fractions[group.id]!)
+                removing.merge(try selection.channelsToRemove([group], in: model, by: MagnitudeImportance(p: 1))) { a, _ in a }
+            }
+            let plan = PruningPlan(groups: removing.keys.sorted().map { id in
+                let kept = (0..<graph.groups[id].size).filter { !Set(removing[id]!).contains($0) }
+                return .init(group: id, kept: kept.count, indices: kept)
+            })
+            let variant = removing.isEmpty ? model : try ChannelSurgery.prune(model, groups: graph.groups, removing: removing)
+            let file = (out as NSString).appendingPathComponent(String(format: "variant-%02d.onnx", index))
+            try variant.save(to: file)
+            let totals = cost.totals(plan)
+            let seconds = try timer.time(try Model.load(path: file))
+            predicted.append(totals.latencySeconds)
+            measured.append(seconds)
+            macs.append(Double(totals.macs))
+            print(String(format: "{\"file\": \"%@\", \"predicted_ms\": %.4f, \"lopper_ms\": %.4f, \"macs\": %d}",
+                         file, totals.latencySeconds * 1e3, seconds * 1e3, totals.macs))
+        }
+        let errors = zip(predicted, measured).map { abs($0 - $1) / $1 }.sorted()
+        FileHandle.standardError.write(Data(String(format: "median |error| %.1f%%, Spearman %.3f (MACs alone %.3f) over %d models\n",
+                                                   errors[errors.count / 2] * 100, Rank.spearman(predicted, measured),
+                                                   Rank.spearman(macs, measured), measured.count).utf8))
+    }
+}
+
+/// Spearman rank correlation (average ranks for ties).
+enum Rank {
+    static func ranks(_ values: [Double]) -> [Double] {
+        let order = values.indices.sorted { values[$0] < values[$1] }
+        var ranks = [Double](repeating: 0, count: values.count)
+        var i = 0
+        while i < order.count {
+            var j = i
+            while j + 1 < order.count && values[order[j + 1]] == values[order[i]] { j += 1 }
+            for k in i...j { ranks[order[k]] = Double(i + j) / 2 }
+            i = j + 1
+        }
+        return ranks
+    }
+
+    static func spearman(_ a: [Double], _ b: [Double]) -> Double {
+        let ra = ranks(a), rb = ranks(b)
+        let ma = ra.reduce(0, +) / Double(ra.count), mb = rb.reduce(0, +) / Double(rb.count)
+        var num = 0.0, da = 0.0, db = 0.0
+        for (x, y) in zip(ra, rb) {
+            num += (x - ma) * (y - mb)
+            da += (x - ma) * (x - ma)
+            db += (y - mb) * (y - mb)
+        }
+        return da == 0 || db == 0 ? 0 : num / (da * db).squareRoot()
+    }
+}

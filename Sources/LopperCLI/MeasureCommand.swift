@@ -1,0 +1,135 @@
+import ArgumentParser
+import Foundation
+import LopperHardware
+import LopperModel
+import LopperPruning
+
+struct MeasureCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "measure",
+        abstract: "Time a model's layers (and pruned variants of them) on this machine; write a latency table and a fitted profile.",
+        discussion: """
+            Each step of the model (a layer with what the runtime fuses into it) runs as a model of its own in \
+            Lopper's runtime, for the dense model and for copies with every prunable group cut to each \
+            --fractions value (L1 criterion). The medians go to --table as CSV (signature, milliseconds, op class, \
+            ops, bytes), which lopper cost --table reads; a table measured by another tool in the same form works \
+            too. With --profile-out, micro-benchmarks (a large MatMul, a large and a cache-sized Add, a one-element \
+            Relu) and the efficiencies fitted to the measured steps make a profile of this machine: run it on the \
+            device itself (Lopper builds on Linux ARM64) to add a device, or to refresh Config/profiles/host.yaml.
+
+            Example:
+              lopper measure Tests/Fixtures/models/conv_chain.onnx --table conv_chain-latency.csv --profile-out host.yaml
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Where to write the latency table (CSV).")
+    var table: String
+
+    @Option(name: .customLong("profile-out"), help: "Also write a profile of this machine (YAML) fitted to the measurements.")
+    var profileOut: String?
+
+    @Option(help: "The profile whose number format and alignment the table's ops and bytes use (without --profile-out).")
+    var profile: String = "host"
+
+    @Option(help: "Fractions of each prunable group's units kept in the pruned variants timed beside the dense model.")
+    var fractions: String = "0.75,0.5,0.25"
+
+    @Option(help: "Intra-op threads for the runtime.")
+    var threads: Int = 1
+
+    @Option(help: "Timed runs per step (the median is kept).")
+    var runs: Int = 15
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1.") }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1.") }
+        _ = try keptFractions()
+    }
+
+    func keptFractions() throws -> [Double] {
+        let values = fractions.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0.map { $0 > 0 && $0 <= 1 } ?? false }) else {
+            throw ValidationError("--fractions '\(fractions)' must be comma-separated kept fractions in (0, 1], such as 0.75,0.5.")
+        }
+        return values.map { $0! }
+    }
+
+    func run() throws {
+        let model = try modelOptions.load()
+        let shapes = try modelOptions.parsedInputShapes()
+        let timer = LatencyMeasurement(threads: threads, runs: runs)
+        var profile: HardwareProfile
+        if let profileOut {
+            log("micro-benchmarks …")
+            let figures = try HostCalibration(timer: timer).microbenchmarks()
+            profile = figures.profile(name: ((profileOut as NSString).lastPathComponent as NSString).deletingPathExtension)
+            log(String(format: "peak %.1f GOPS, memory %.1f GB/s, cache %@ at %.1f GB/s, launch %.1f µs", figures.peakGops,
+                       figures.bandwidthGBs, Format.bytes(figures.cacheBytes), figures.cacheBandwidthGBs, figures.launchOverheadSeconds * 1e6))
+        } else {
+            profile = try ProfileSearch.profile(self.profile)
+        }
+        let groups = try DependencyAnalysis.groups(of: model)
+        var variants: [(String, Model)] = [("dense", model)]
+        for fraction in try keptFractions() where fraction < 1 {
+            let removing = try ChannelSelection(sparsity: 1 - fraction).channelsToRemove(groups, in: model, by: MagnitudeImportance(p: 1))
+            variants.append((String(format: "kept %.2f", fraction), try ChannelSurgery.prune(model, groups: groups, removing: removing)))
+        }
+        var measured = LatencyTable()
+        var skipped = Set<String>()
+        for (label, variant) in variants {
+            var bar = ProgressLine(label: "measuring \(label)")
+            let result = try timer.measureSteps(of: variant, inputShapes: shapes, profile: profile) { done, total in bar.update(done, total) }
+            bar.finish()
+            for entry in result.entries { measured.insert(entry) }
+            skipped.formUnion(result.skipped)
+        }
+        try measured.csv().write(toFile: table, atomically: true, encoding: .utf8)
+        log("\(measured.entries.count) step signatures → \(table)")
+        if !skipped.isEmpty { log("not timed (constants computed at load time): \(skipped.sorted().prefix(8).joined(separator: ", "))") }
+        if let profileOut {
+            profile.efficiency = HostCalibration.fitEfficiencies(Array(measured.entries.values), profile: profile)
+            let header = [
+                "This machine, measured by `lopper measure` with Lopper's runtime (\(threads) thread\(threads == 1 ? "" : "s")), \(ISO8601DateFormatter().string(from: Date())).",
+                "peak_gops: a \(256)x1024x1024 MatMul; memory_bandwidth_gb_s: an Add of two 32 MiB vectors;",
+                "on_chip: the L2 size (sysconf) and an Add that fits it; launch_overhead_us: a one-element Relu;",
+                "efficiency: least squares on log latency over the steps of \((modelOptions.model as NSString).lastPathComponent) and its pruned variants.",
+                "Refresh on a new machine: lopper measure MODEL --table host-latency.csv --profile-out Config/profiles/host.yaml",
+            ]
+            try profile.yaml(header: header).write(toFile: profileOut, atomically: true, encoding: .utf8)
+            log("profile → \(profileOut)")
+        }
+    }
+
+    func log(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+/// One line of progress on a terminal (done/total, rate, ETA), a line per tenth otherwise.
+struct ProgressLine {
+    let label: String
+    let start = Date()
+    var lastTenth = -1
+    let terminal = isatty(STDERR_FILENO) != 0
+
+    init(label: String) { self.label = label }
+
+    mutating func update(_ done: Int, _ total: Int) {
+        guard total > 0 else { return }
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let text = String(format: "%@ %d/%d  %.1f/s  ETA %.0fs", label, done, total, rate, eta)
+        if terminal {
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+        } else if done * 10 / total > lastTenth {
+            lastTenth = done * 10 / total
+            FileHandle.standardError.write(Data((text + "\n").utf8))
+        }
+    }
+
+    func finish() {
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}

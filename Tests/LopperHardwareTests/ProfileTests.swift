@@ -1,0 +1,132 @@
+import Foundation
+import LopperHardware
+import LopperModel
+import LopperPruning
+import LopperTesting
+import Testing
+
+@Suite struct ProfileTests {
+    static let shipped = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Config/profiles").path
+
+    static let valid = """
+        name: dev
+        description: a device
+        dtype: fp16
+        peak_gops:
+          fp32: 10
+          fp16: 20
+        efficiency:
+          conv: 0.5
+          depthwise_conv: 0.1
+          gemm: 0.6
+          elementwise: 0.2
+          pooling: 0.2
+          data_movement: 0.2
+        memory_bandwidth_gb_s: 5
+        on_chip:
+          bytes: 512KiB
+          bandwidth_gb_s: 40
+        memory:
+          weights: 2MB
+          activations: 1MiB
+        launch_overhead_us: 12.5
+        channel_alignment: 8
+        sparsity:
+          "2:4": 1.25
+        default_budgets: latency=0.5x
+        """
+
+    @Test func everyShippedProfileLoads() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.shipped).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files.count >= 7, "\(files)")
+        for file in files {
+            let profile = try HardwareProfile.load(path: (Self.shipped as NSString).appendingPathComponent(file))
+            #expect(profile.name + ".yaml" == file)
+            #expect(profile.peakOpsPerSecond > 0)
+            #expect(profile.weightMemoryBytes > 0 && profile.activationMemoryBytes > 0)
+        }
+        for name in ["host", "raspberry-pi-5", "jetson-orin-nano", "imx8mp-npu", "stm32h7", "phone-soc", "x86-laptop"] {
+            #expect(throws: Never.self) { try HardwareProfile.resolve(name, searching: [Self.shipped]) }
+        }
+    }
+
+    @Test func parsesEveryField() throws {
+        let p = try HardwareProfile.parse(yaml: Self.valid, file: "dev.yaml")
+        #expect(p.dtype == .fp16 && p.peakOpsPerSecond == 20e9)
+        #expect(p.efficiency[.depthwiseConv] == 0.1)
+        #expect(p.onChipBytes == 512 * 1024 && p.onChipBandwidthGBs == 40)
+        #expect(p.weightMemoryBytes == 2_000_000 && p.activationMemoryBytes == 1 << 20)
+        #expect(abs(p.launchOverheadSeconds - 12.5e-6) < 1e-15)
+        #expect(p.channelAlignment == 8 && p.aligned(9) == 16 && p.aligned(16) == 16)
+        #expect(p.sparsitySpeedup == [.nOfM(n: 2, m: 4): 1.25])
+        #expect(p.defaultBudgets == "latency=0.5x")
+    }
+
+    /// Each broken profile is refused with the file, the line and the field.
+    @Test(arguments: [
+        ("efficiency:\n  conv: 0.5", "efficiency:\n  conv: 0.5\n  convv: 0.3", "dev.yaml: efficiency.convv: line 11: unknown key 'convv'"),
+        ("channel_alignment: 8", "channel_alignment: 8\nlevles: 3", "dev.yaml: levles: line 25: unknown key 'levles'"),
+        ("dtype: fp16", "dtype: fp64", "dev.yaml: dtype: line 3: 'fp64' is not one of fp32, fp16, int8"),
+        ("  conv: 0.5", "  conv: 1.5", "dev.yaml: efficiency.conv: line 9: must be in (0, 1], found 1.5"),
+        ("  weights: 2MB", "  weights: lots", "dev.yaml: memory.weights: line 21: 'lots' is not one of a size such as 2MB, 512KiB or 4096"),
+        ("memory_bandwidth_gb_s: 5\n", "", "dev.yaml: memory_bandwidth_gb_s: line 1: missing required key 'memory_bandwidth_gb_s'"),
+        ("  \"2:4\": 1.25", "  \"5:4\": 1.25", "dev.yaml: sparsity.5:4: line 28: '5:4' is not a sparsity pattern"),
+        ("  fp16: 20", "  fp8: 20", "dev.yaml: peak_gops.fp8: line 6: is not a number format"),
+        ("launch_overhead_us: 12.5", "launch_overhead_us: [1, 2]", "dev.yaml: launch_overhead_us: line 24: expected a single value, found a list"),
+        ("channel_alignment: 8", "channel_alignment: 0", "dev.yaml: channel_alignment: line 25: must be at least 1, found 0"),
+    ])
+    func malformedProfileNamesFileLineAndField(find: String, replace: String, expected: String) throws {
+        let yaml = Self.valid.replacingOccurrences(of: find, with: replace)
+        #expect(yaml != Self.valid)
+        do {
+            _ = try HardwareProfile.parse(yaml: yaml, file: "dev.yaml")
+            Issue.record("accepted: \(replace)")
+        } catch let error as ModelError {
+            #expect(error.description.hasPrefix(expected), "\(error.description)")
+        }
+    }
+
+    @Test func syntaxErrorsAndEmptyFiles() throws {
+        for (yaml, expected) in [("name: [unclosed\n", "dev.yaml: line 2"), ("", "dev.yaml: the profile is empty"),
+                                 ("- a\n- b\n", "dev.yaml: line 1: expected a mapping")] {
+            do {
+                _ = try HardwareProfile.parse(yaml: yaml, file: "dev.yaml")
+                Issue.record("accepted: \(yaml)")
+            } catch let error as ModelError {
+                #expect(error.description.hasPrefix(expected), "\(error.description)")
+            }
+        }
+        #expect(throws: ModelError.self) { try HardwareProfile.load(path: "/nonexistent/dev.yaml") }
+        #expect(throws: ModelError.self) { try HardwareProfile.resolve("no-such-device", searching: [Self.shipped]) }
+    }
+
+    @Test func byteSizes() {
+        #expect(ByteSize.parse("2MB") == 2_000_000)
+        #expect(ByteSize.parse("2 MiB") == 2 * 1024 * 1024)
+        #expect(ByteSize.parse("1.5GB") == 1_500_000_000)
+        #expect(ByteSize.parse("4096") == 4096)
+        #expect(ByteSize.parse("512KiB") == 524_288)
+        #expect(ByteSize.parse("-1") == nil)
+        #expect(ByteSize.parse("MB") == nil)
+    }
+
+    @Test func latencyTableRoundTripAndErrors() throws {
+        let table = LatencyTable([.init(signature: "Conv|fp32|group=1|1x8x10x10 16x8x3x3 -> 1x16x10x10", seconds: 0.000412,
+                                        opClass: .conv, ops: 2.3e5, bytes: 1.4e4)])
+        let url = try Fixtures.temporaryDirectory().appendingPathComponent("t.csv")
+        try table.csv().write(to: url, atomically: true, encoding: .utf8)
+        let loaded = try LatencyTable.load(path: url.path)
+        #expect(loaded.entries == table.entries)
+        for (text, expected) in [("sig,ms\n", "line 1: expected the header"),
+                                 ("signature,milliseconds\nConv|x,fast\n", "line 2: milliseconds 'fast'"),
+                                 ("signature,milliseconds,op_class\nConv|x,1,convolution\n", "line 2: op_class 'convolution'")] {
+            try text.write(to: url, atomically: true, encoding: .utf8)
+            do {
+                _ = try LatencyTable.load(path: url.path)
+                Issue.record("accepted \(text)")
+            } catch let error as ModelError {
+                #expect(error.description.contains(expected), "\(error.description)")
+            }
+        }
+    }
+}
