@@ -73,7 +73,7 @@ struct BenchCost: ParsableCommand {
             let file = (out as NSString).appendingPathComponent(String(format: "variant-%02d.onnx", index))
             try variant.save(to: file)
             let totals = cost.totals(plan)
-            let seconds = try timer.time(try Model.load(path: file))
+            let seconds = try timer.time(try Model.load(path: file), inputShapes: shapes)
             predicted.append(totals.latencySeconds)
             measured.append(seconds)
             macs.append(Double(totals.macs))

@@ -13,8 +13,8 @@ struct MeasureCommand: ParsableCommand {
             Lopper's runtime, for the dense model and for copies with every prunable group cut to each \
             --fractions value (L1 criterion). The medians go to --table as CSV (signature, milliseconds, op class, \
             ops, bytes), which lopper cost --table reads; a table measured by another tool in the same form works \
-            too. With --profile-out, micro-benchmarks (a large MatMul, a large and a cache-sized Add, a one-element \
-            Relu) and the efficiencies fitted to the measured steps make a profile of this machine: run it on the \
+            too. With --profile-out, micro-benchmarks (a large MatMul, a large and a cache-sized Add, chains of \
+            one-element Adds) and the efficiencies fitted to the measured steps make a profile of this machine: run it on the \
             device itself (Lopper builds on Linux ARM64) to add a device, or to refresh Config/profiles/host.yaml.
 
             Example:
@@ -92,7 +92,7 @@ struct MeasureCommand: ParsableCommand {
             let header = [
                 "This machine, measured by `lopper measure` with Lopper's runtime (\(threads) thread\(threads == 1 ? "" : "s")), \(ISO8601DateFormatter().string(from: Date())).",
                 "peak_gops: a \(256)x1024x1024 MatMul; memory_bandwidth_gb_s: an Add of two 32 MiB vectors;",
-                "on_chip: the L2 size (sysconf) and an Add that fits it; launch_overhead_us: a one-element Relu;",
+                "on_chip: the L2 size (sysconf) and an Add that fits it; launch_overhead_us: per step of a chain of one-element Adds;",
                 "efficiency: least squares on log latency over the steps of \((modelOptions.model as NSString).lastPathComponent) and its pruned variants.",
                 "Refresh on a new machine: lopper measure MODEL --table host-latency.csv --profile-out Config/profiles/host.yaml",
             ]

@@ -6,7 +6,7 @@ import ONNXProto
 
 /// The figures of a `host` profile, measured on this machine with Lopper's runtime: peak compute
 /// from a large MatMul, memory bandwidth from a large Add, on-chip bandwidth from an Add that
-/// fits in the L2 cache, launch overhead from a one-element Relu, and the efficiency of each
+/// fits in the L2 cache, launch overhead per step from chains of one-element Adds, and the efficiency of each
 /// operator class fitted to measured steps.
 public struct HostCalibration {
     public var timer: LatencyMeasurement
@@ -53,9 +53,28 @@ public struct HostCalibration {
         let cached = try Self.model(inputs: [("a", [small]), ("b", [small])], constants: [], op: "Add", output: [small])
         let cacheBandwidth = Double(3 * small * 4) / (try timer.time(cached)) / 1e9
 
-        let tiny = try Self.model(inputs: [("a", [1])], constants: [], op: "Relu", output: [1])
         return Figures(peakGops: peak, bandwidthGBs: bandwidth, cacheBytes: cache, cacheBandwidthGBs: cacheBandwidth,
-                       launchOverheadSeconds: try timer.time(tiny))
+                       launchOverheadSeconds: try timer.overheads().perStep)
+    }
+
+    /// `length` one-element Adds in a row (`y = y + y`), which no runtime folds or fuses away.
+    static func chain(length: Int) throws -> Model {
+        var graph = Onnx_GraphProto()
+        graph.name = "overhead"
+        graph.input = [ValueInfo(name: "v0", type: TensorType(.float32, [1])).proto]
+        graph.node = (0..<length).map { i in
+            Onnx_NodeProto.with {
+                $0.opType = "Add"
+                $0.input = ["v\(i)", "v\(i)"]
+                $0.output = ["v\(i + 1)"]
+            }
+        }
+        graph.output = [ValueInfo(name: "v\(length)", type: TensorType(.float32, [1])).proto]
+        var model = Onnx_ModelProto()
+        model.irVersion = 8
+        model.opsetImport = [Onnx_OperatorSetIdProto.with { $0.version = 17 }]
+        model.graph = graph
+        return try Model(serialized: try model.serializedData())
     }
 
     /// A one-node float model.

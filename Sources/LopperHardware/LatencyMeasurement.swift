@@ -17,13 +17,13 @@ public struct LatencyMeasurement {
         self.warmup = warmup
     }
 
-    /// Median seconds of one run of `model` on random inputs of the declared shapes.
-    public func time(_ model: Model) throws -> Double {
+    /// Median seconds of one run of `model` on random inputs of the declared shapes (or `inputShapes`).
+    public func time(_ model: Model, inputShapes: [String: [Int]] = [:]) throws -> Double {
         let executor = try Executor(model: model, options: ExecutorOptions(threads: threads))
         var generator = SplitMix(seed: 0x10bbe7)
         var feeds: [String: Tensor] = [:]
         for input in executor.inputs {
-            guard let type = input.type, let shape = type.concreteShape else {
+            guard let type = input.type, let shape = inputShapes[input.name] ?? type.concreteShape else {
                 throw ModelError("input '\(input.name)' has no concrete shape to time with")
             }
             let count = shape.reduce(1, *)
@@ -42,7 +42,17 @@ public struct LatencyMeasurement {
         return times.sorted()[times.count / 2]
     }
 
-    /// One latency-table entry per distinct step signature of `model`. Steps whose constant
+    /// What a model run costs beyond its steps' work: `call`, once per `run` (feeds, outputs),
+    /// and `perStep`, for each step inside a run. From chains of 1 and 65 one-element Adds.
+    public func overheads() throws -> (call: Double, perStep: Double) {
+        let one = try time(HostCalibration.chain(length: 1))
+        let many = try time(HostCalibration.chain(length: 65))
+        let perStep = max(0, (many - one) / 64)
+        return (max(0, one - perStep), perStep)
+    }
+
+    /// One latency-table entry per distinct step signature of `model`: the median time of the
+    /// step run alone, less the once-per-run overhead (`overheads().call`). Steps whose constant
     /// inputs cannot be recovered (computed at load time from shapes Lopper does not track) are
     /// skipped and named in `skipped`.
     public func measureSteps(of model: Model, inputShapes: [String: [Int]] = [:], profile: HardwareProfile,
@@ -54,6 +64,7 @@ public struct LatencyMeasurement {
         })
         var entries: [String: LatencyTable.Entry] = [:]
         var skipped: [String] = []
+        let call = try overheads().call
         for (position, (step, cost)) in zip(graph.steps, report.steps).enumerated() {
             progress(position, graph.steps.count)
             guard !step.isView, entries[cost.signature] == nil else { continue }
@@ -73,7 +84,8 @@ public struct LatencyMeasurement {
             let inputs = step.inputs.map { (name: graph.values[$0].name, type: TensorType(graph.values[$0].elementType, graph.values[$0].shape)) }
             let sub = try model.extract(nodes: step.nodes, inputs: inputs, constants: constants,
                                         outputs: step.outputs.map { graph.values[$0].name })
-            entries[cost.signature] = LatencyTable.Entry(signature: cost.signature, seconds: try time(sub), opClass: step.opClass,
+            let seconds = max(try time(sub) - call, 0)
+            entries[cost.signature] = LatencyTable.Entry(signature: cost.signature, seconds: seconds, opClass: step.opClass,
                                                          ops: cost.ops, bytes: Double(cost.bytesMoved))
         }
         progress(graph.steps.count, graph.steps.count)
