@@ -64,16 +64,16 @@ import Testing
 
     /// Each broken profile is refused with the file, the line and the field.
     @Test(arguments: [
-        ("efficiency:\n  conv: 0.5", "efficiency:\n  conv: 0.5\n  convv: 0.3", "dev.yaml: efficiency.convv: line 11: unknown key 'convv'"),
-        ("channel_alignment: 8", "channel_alignment: 8\nlevles: 3", "dev.yaml: levles: line 25: unknown key 'levles'"),
+        ("efficiency:\n  conv: 0.5", "efficiency:\n  conv: 0.5\n  convv: 0.3", "dev.yaml: efficiency.convv: line 9: unknown key 'convv'"),
+        ("channel_alignment: 8", "channel_alignment: 8\nlevles: 3", "dev.yaml: levles: line 23: unknown key 'levles'"),
         ("dtype: fp16", "dtype: fp64", "dev.yaml: dtype: line 3: 'fp64' is not one of fp32, fp16, int8"),
-        ("  conv: 0.5", "  conv: 1.5", "dev.yaml: efficiency.conv: line 9: must be in (0, 1], found 1.5"),
-        ("  weights: 2MB", "  weights: lots", "dev.yaml: memory.weights: line 21: 'lots' is not one of a size such as 2MB, 512KiB or 4096"),
+        ("  conv: 0.5", "  conv: 1.5", "dev.yaml: efficiency.conv: line 8: must be in (0, 1], found 1.5"),
+        ("  weights: 2MB", "  weights: lots", "dev.yaml: memory.weights: line 19: 'lots' is not one of a size such as 2MB, 512KiB or 4096"),
         ("memory_bandwidth_gb_s: 5\n", "", "dev.yaml: memory_bandwidth_gb_s: line 1: missing required key 'memory_bandwidth_gb_s'"),
-        ("  \"2:4\": 1.25", "  \"5:4\": 1.25", "dev.yaml: sparsity.5:4: line 28: '5:4' is not a sparsity pattern"),
+        ("  \"2:4\": 1.25", "  \"5:4\": 1.25", "dev.yaml: sparsity.5:4: line 24: '5:4' is not a sparsity pattern"),
         ("  fp16: 20", "  fp8: 20", "dev.yaml: peak_gops.fp8: line 6: is not a number format"),
-        ("launch_overhead_us: 12.5", "launch_overhead_us: [1, 2]", "dev.yaml: launch_overhead_us: line 24: expected a single value, found a list"),
-        ("channel_alignment: 8", "channel_alignment: 0", "dev.yaml: channel_alignment: line 25: must be at least 1, found 0"),
+        ("launch_overhead_us: 12.5", "launch_overhead_us: [1, 2]", "dev.yaml: launch_overhead_us: line 21: expected a single value, found a list"),
+        ("channel_alignment: 8", "channel_alignment: 0", "dev.yaml: channel_alignment: line 22: must be at least 1, found 0"),
     ])
     func malformedProfileNamesFileLineAndField(find: String, replace: String, expected: String) throws {
         let yaml = Self.valid.replacingOccurrences(of: find, with: replace)
