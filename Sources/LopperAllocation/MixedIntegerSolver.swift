@@ -1,0 +1,115 @@
+import CGLPK
+import Synchronization
+
+/// The multiple-choice knapsack as a 0-1 program, solved by GLPK's branch and bound:
+/// a binary `x[g,o]` per option, `Σ_o x[g,o] = 1` per group, `Σ weight·x ≤ capacity` per active
+/// budget (normalised rows), minimising `Σ damage·x`.
+///
+/// GLPK keeps per-thread state and aborts the process on a call it considers invalid, so every
+/// solve holds one process-wide lock and only well-formed calls are made (the problem was
+/// validated: finite numbers, at least one option per group).
+enum MixedIntegerSolver {
+    private static let lock = Mutex(())
+
+    static func solve(_ prepared: PreparedProblem, timeLimit: Duration) throws
+        -> (choice: [Int], proven: Bool, lowerBound: Double?) {
+        try lock.withLock { _ in try solveLocked(prepared, timeLimit: timeLimit) }
+    }
+
+    private static func solveLocked(_ prepared: PreparedProblem, timeLimit: Duration) throws
+        -> (choice: [Int], proven: Bool, lowerBound: Double?) {
+        glp_term_out(GLP_OFF)
+        guard let lp = glp_create_prob() else { throw AllocationError.solverFailed("glp_create_prob returned nothing") }
+        defer { glp_delete_prob(lp) }
+        glp_set_obj_dir(lp, GLP_MIN)
+
+        let groups = prepared.groupCount, budgets = prepared.active.count, options = prepared.optionCount
+        if options > 0 { glp_add_cols(lp, Int32(options)) }
+        for i in 0..<options {
+            glp_set_col_kind(lp, Int32(i + 1), GLP_BV)
+            glp_set_obj_coef(lp, Int32(i + 1), prepared.damage[i])
+        }
+        glp_add_rows(lp, Int32(groups + budgets))
+        // The constraint matrix in GLPK's 1-based triplets (index 0 unused).
+        var rows: [Int32] = [0], columns: [Int32] = [0], values: [Double] = [0]
+        for g in 0..<groups {
+            glp_set_row_bnds(lp, Int32(g + 1), GLP_FX, 1, 1)
+            for i in prepared.options(of: g) {
+                rows.append(Int32(g + 1)); columns.append(Int32(i + 1)); values.append(1)
+            }
+        }
+        for k in 0..<budgets {
+            let row = Int32(groups + k + 1)
+            glp_set_row_bnds(lp, row, GLP_UP, 0, prepared.capacity[k])
+            for i in 0..<options where prepared.normalizedWeight[i * budgets + k] != 0 {
+                rows.append(row); columns.append(Int32(i + 1)); values.append(prepared.normalizedWeight[i * budgets + k])
+            }
+        }
+        glp_load_matrix(lp, Int32(values.count - 1), rows, columns, values)
+
+        var parameters = glp_iocp()
+        glp_init_iocp(&parameters)
+        parameters.msg_lev = GLP_MSG_OFF
+        parameters.presolve = GLP_ON
+        parameters.cov_cuts = GLP_ON
+        parameters.mir_cuts = GLP_ON
+        parameters.fp_heur = GLP_ON
+        let milliseconds = timeLimit.components.seconds * 1000 + timeLimit.components.attoseconds / 1_000_000_000_000_000
+        parameters.tm_lim = Int32(clamping: max(1, milliseconds))
+        let bound = UnsafeMutablePointer<Double>.allocate(capacity: 1)
+        defer { bound.deallocate() }
+        bound.pointee = -.infinity
+        parameters.cb_info = UnsafeMutableRawPointer(bound)
+        parameters.cb_func = { tree, info in
+            // The best bound among the open subproblems, recorded whenever GLPK picks the next one.
+            guard let tree, let info, glp_ios_reason(tree) == GLP_ISELECT else { return }
+            let best = glp_ios_best_node(tree)
+            if best != 0 { info.assumingMemoryBound(to: Double.self).pointee = glp_ios_node_bound(tree, best) }
+        }
+
+        let code = glp_intopt(lp, &parameters)
+        switch code {
+        case 0, GLP_ETMLIM: break
+        case GLP_ENOPFS: throw AllocationError.jointlyInfeasible(prepared.active)
+        default: throw AllocationError.solverFailed("glp_intopt returned \(code) (\(meaning(of: code)))")
+        }
+        let status = glp_mip_status(lp)
+        switch status {
+        case GLP_OPT:
+            return (try choice(lp, prepared), true, nil)
+        case GLP_FEAS:
+            // Stopped early: the incumbent, and the better of the tree's bound and the incumbent.
+            let incumbent = glp_mip_obj_val(lp)
+            let lowerBound = bound.pointee == -.infinity ? nil : min(bound.pointee, incumbent)
+            return (try choice(lp, prepared), false, lowerBound)
+        case GLP_NOFEAS:
+            throw AllocationError.jointlyInfeasible(prepared.active)
+        default:
+            if code == GLP_ETMLIM { throw AllocationError.noFeasibleChoiceFound(.mixedInteger, prepared.active) }
+            throw AllocationError.solverFailed("glp_intopt returned 0 with MIP status \(status)")
+        }
+    }
+
+    /// The option each group's binaries select; exactly one per group or GLPK's answer is refused.
+    private static func choice(_ lp: OpaquePointer, _ prepared: PreparedProblem) throws -> [Int] {
+        try (0..<prepared.groupCount).map { g in
+            let chosen = prepared.options(of: g).filter { glp_mip_col_val(lp, Int32($0 + 1)) > 0.5 }
+            guard chosen.count == 1 else {
+                throw AllocationError.solverFailed("the MIP solution selects \(chosen.count) options of group \(prepared.problem.menus[g].group)")
+            }
+            return chosen[0] - prepared.optionStart[g]
+        }
+    }
+
+    private static func meaning(of code: Int32) -> String {
+        switch code {
+        case GLP_EBOUND: return "invalid bounds"
+        case GLP_EROOT: return "no optimal basis for the root LP"
+        case GLP_ENODFS: return "LP relaxation has no dual feasible solution"
+        case GLP_EFAIL: return "the search failed"
+        case GLP_EMIPGAP: return "relative gap reached"
+        case GLP_ESTOP: return "stopped by the application"
+        default: return "see glpk.h"
+        }
+    }
+}
