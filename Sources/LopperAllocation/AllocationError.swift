@@ -4,6 +4,12 @@ public struct Shortfall: Codable, Hashable, Sendable {
     public var limit: Double
     /// Fixed cost plus every group at its cheapest option for this resource.
     public var smallestReachable: Double
+
+    public init(resource: Resource, limit: Double, smallestReachable: Double) {
+        self.resource = resource
+        self.limit = limit
+        self.smallestReachable = smallestReachable
+    }
 }
 
 /// Why a problem could not be solved. Each description is one line naming what is wrong.

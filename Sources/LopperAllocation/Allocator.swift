@@ -45,6 +45,7 @@ public enum Allocator {
         var firstLowerBound: Double??
         for _ in 0...roundingRetries {
             var solution = try solveOnce(PreparedProblem(tightened), method: method, settings: settings)
+            solution.choice = lowestEquivalent(solution.choice, problem)
             // Only the first solve saw the real budgets, so only its bound holds for them.
             if firstLowerBound == nil { firstLowerBound = solution.lowerBound }
             let totals = problem.cost(of: solution.choice)
@@ -60,6 +61,19 @@ public enum Allocator {
             }
         }
         throw AllocationError.solverFailed("the choice still exceeds a budget after \(roundingRetries) re-solves against budgets tightened by the rounding miss")
+    }
+
+    /// Each group's choice replaced by its lowest-index option of equal damage and no larger cost
+    /// on any resource: the tie rule, whatever order the method met the options in. Totals can only
+    /// shrink (floating-point addition is monotone), so the budgets stay met.
+    static func lowestEquivalent(_ choice: [Int], _ problem: Problem) -> [Int] {
+        zip(problem.menus, choice).map { menu, index in
+            let chosen = menu.options[index]
+            return menu.options[..<index].firstIndex { option in
+                option.damage == chosen.damage
+                    && Set(option.cost.keys).union(chosen.cost.keys).allSatisfy { (option.cost[$0] ?? 0) <= (chosen.cost[$0] ?? 0) }
+            } ?? index
+        }
     }
 
     private static func solveOnce(_ prepared: PreparedProblem, method: AllocationMethod,

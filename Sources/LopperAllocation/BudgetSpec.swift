@@ -17,6 +17,12 @@ public struct BudgetSpec: Codable, Hashable, Sendable {
         public var amount: Amount
         /// The term as written, for messages.
         public var text: String
+
+        public init(resource: Resource, amount: Amount, text: String) {
+            self.resource = resource
+            self.amount = amount
+            self.text = text
+        }
     }
 
     public var terms: [Term]

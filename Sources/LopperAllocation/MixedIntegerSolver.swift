@@ -5,6 +5,10 @@ import Synchronization
 /// a binary `x[g,o]` per option, `Σ_o x[g,o] = 1` per group, `Σ weight·x ≤ capacity` per active
 /// budget (normalised rows), minimising `Σ damage·x`.
 ///
+/// The LP relaxation is solved first by the simplex method; branch and bound starts from its
+/// basis with GLPK's MIP presolver off. (GLPK 5.0's MIP presolver aborts the process with
+/// "glp_add_cols: ncs = 0" when it fixes every column of a problem that keeps rows.)
+///
 /// GLPK keeps per-thread state and aborts the process on a call it considers invalid, so every
 /// solve holds one process-wide lock and only well-formed calls are made (the problem was
 /// validated: finite numbers, at least one option per group).
@@ -47,10 +51,24 @@ enum MixedIntegerSolver {
         }
         glp_load_matrix(lp, Int32(values.count - 1), rows, columns, values)
 
+        var simplex = glp_smcp()
+        glp_init_smcp(&simplex)
+        simplex.msg_lev = GLP_MSG_OFF
+        let simplexCode = glp_simplex(lp, &simplex)
+        guard simplexCode == 0 else {
+            throw AllocationError.solverFailed("glp_simplex returned \(simplexCode) (\(meaning(of: simplexCode)))")
+        }
+        switch glp_get_status(lp) {
+        case GLP_OPT: break
+        case GLP_NOFEAS: throw AllocationError.jointlyInfeasible(prepared.active)
+        case let status: throw AllocationError.solverFailed("the LP relaxation ended with status \(status)")
+        }
+        let relaxationBound = glp_get_obj_val(lp)
+
         var parameters = glp_iocp()
         glp_init_iocp(&parameters)
         parameters.msg_lev = GLP_MSG_OFF
-        parameters.presolve = GLP_ON
+        parameters.presolve = GLP_OFF
         parameters.cov_cuts = GLP_ON
         parameters.mir_cuts = GLP_ON
         parameters.fp_heur = GLP_ON
@@ -58,10 +76,11 @@ enum MixedIntegerSolver {
         parameters.tm_lim = Int32(clamping: max(1, milliseconds))
         let bound = UnsafeMutablePointer<Double>.allocate(capacity: 1)
         defer { bound.deallocate() }
-        bound.pointee = -.infinity
+        bound.pointee = relaxationBound
         parameters.cb_info = UnsafeMutableRawPointer(bound)
         parameters.cb_func = { tree, info in
-            // The best bound among the open subproblems, recorded whenever GLPK picks the next one.
+            // The best bound among the open subproblems, recorded whenever GLPK picks the next one;
+            // it only rises as the search goes on.
             guard let tree, let info, glp_ios_reason(tree) == GLP_ISELECT else { return }
             let best = glp_ios_best_node(tree)
             if best != 0 { info.assumingMemoryBound(to: Double.self).pointee = glp_ios_node_bound(tree, best) }
@@ -70,7 +89,6 @@ enum MixedIntegerSolver {
         let code = glp_intopt(lp, &parameters)
         switch code {
         case 0, GLP_ETMLIM: break
-        case GLP_ENOPFS: throw AllocationError.jointlyInfeasible(prepared.active)
         default: throw AllocationError.solverFailed("glp_intopt returned \(code) (\(meaning(of: code)))")
         }
         let status = glp_mip_status(lp)
@@ -78,10 +96,8 @@ enum MixedIntegerSolver {
         case GLP_OPT:
             return (try choice(lp, prepared), true, nil)
         case GLP_FEAS:
-            // Stopped early: the incumbent, and the better of the tree's bound and the incumbent.
-            let incumbent = glp_mip_obj_val(lp)
-            let lowerBound = bound.pointee == -.infinity ? nil : min(bound.pointee, incumbent)
-            return (try choice(lp, prepared), false, lowerBound)
+            // Stopped early: the incumbent, and the tree's bound (at least the LP relaxation's).
+            return (try choice(lp, prepared), false, min(bound.pointee, glp_mip_obj_val(lp)))
         case GLP_NOFEAS:
             throw AllocationError.jointlyInfeasible(prepared.active)
         default:
@@ -105,7 +121,10 @@ enum MixedIntegerSolver {
         switch code {
         case GLP_EBOUND: return "invalid bounds"
         case GLP_EROOT: return "no optimal basis for the root LP"
-        case GLP_ENODFS: return "LP relaxation has no dual feasible solution"
+        case GLP_EBADB: return "invalid initial basis"
+        case GLP_ESING: return "singular basis matrix"
+        case GLP_ECOND: return "ill-conditioned basis matrix"
+        case GLP_EITLIM: return "iteration limit reached"
         case GLP_EFAIL: return "the search failed"
         case GLP_EMIPGAP: return "relative gap reached"
         case GLP_ESTOP: return "stopped by the application"
