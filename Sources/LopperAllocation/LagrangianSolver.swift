@@ -12,7 +12,9 @@ enum LagrangianSolver {
         var multipliers = [Double](repeating: 0, count: budgets)
         var bestMultipliers = multipliers
         var lowerBound = -Double.infinity
+        // Polyak's step scale, halved after `patience` steps without a better bound.
         var stepScale = 2.0, stepsWithoutGain = 0
+        let patience = 20
 
         for iteration in 0..<max(1, iterations) {
             let relaxed = relaxedChoice(prepared, multipliers)
@@ -22,7 +24,7 @@ enum LagrangianSolver {
                 stepsWithoutGain = 0
             } else {
                 stepsWithoutGain += 1
-                if stepsWithoutGain >= 20 { stepScale /= 2; stepsWithoutGain = 0 }
+                if stepsWithoutGain >= patience { stepScale /= 2; stepsWithoutGain = 0 }
             }
             let excess = (0..<budgets).map { relaxed.usage[$0] - prepared.capacity[$0] }
             if iteration % 10 == 0 || excess.allSatisfy({ $0 <= 0 }) { search.offer(relaxed.choice) }
@@ -84,8 +86,17 @@ private struct Search {
     let prepared: PreparedProblem
     private(set) var best: [Int]?
     private(set) var bestDamage = Double.infinity
+    // Local copies of the prepared arrays for the inner loops.
+    private let damage: [Double], weight: [Double], capacity: [Double], start: [Int], budgets: Int
 
-    init(_ prepared: PreparedProblem) { self.prepared = prepared }
+    init(_ prepared: PreparedProblem) {
+        self.prepared = prepared
+        damage = prepared.damage
+        weight = prepared.normalizedWeight
+        capacity = prepared.capacity
+        start = prepared.optionStart
+        budgets = prepared.active.count
+    }
 
     /// Whether the best damage is within rounding of `lowerBound`.
     func closes(_ lowerBound: Double) -> Bool {
@@ -101,44 +112,47 @@ private struct Search {
         if damage < bestDamage { best = repaired; bestDamage = damage }
     }
 
-    private var budgets: Int { prepared.active.count }
-
     private func usage(_ choice: [Int]) -> [Double] {
         var usage = [Double](repeating: 0, count: budgets)
         for (g, o) in choice.enumerated() {
-            for k in 0..<budgets { usage[k] += prepared.normalizedWeight[(prepared.optionStart[g] + o) * budgets + k] }
+            for k in 0..<budgets { usage[k] += weight[(start[g] + o) * budgets + k] }
         }
         return usage
     }
 
-    private func violation(_ usage: [Double]) -> Double {
-        (0..<budgets).reduce(0) { $0 + max(0, usage[$1] - prepared.capacity[$1]) }
+    /// Moves `usage` from option `from` to option `to` (flat indices) of one group.
+    private func move(_ usage: inout [Double], from: Int, to: Int) {
+        for k in 0..<budgets { usage[k] += weight[to * budgets + k] - weight[from * budgets + k] }
     }
 
     /// While some budget is exceeded, makes the switch that costs the least damage per unit of
     /// total excess removed (a gain in damage counts as negative cost). Nil when stuck.
-    private func repair(_ start: [Int]) -> [Int]? {
-        var choice = start, usage = usage(start)
-        var excess = violation(usage)
-        while excess > 0 {
-            var bestMove: (g: Int, o: Int, usage: [Double], excess: Double)?
+    private func repair(_ initial: [Int]) -> [Int]? {
+        var choice = initial, usage = usage(initial)
+        func excess(switching from: Int, to: Int) -> Double {
+            var total = 0.0
+            for k in 0..<budgets {
+                total += max(0, usage[k] + weight[to * budgets + k] - weight[from * budgets + k] - capacity[k])
+            }
+            return total
+        }
+        var current = (0..<budgets).reduce(0.0) { $0 + max(0, usage[$1] - capacity[$1]) }
+        while current > 0 {
+            var bestMove: (g: Int, i: Int, excess: Double)?
             var bestRatio = Double.infinity
-            for g in 0..<prepared.groupCount {
-                let current = prepared.optionStart[g] + choice[g]
-                for i in prepared.options(of: g) where i != current {
-                    let moved = (0..<budgets).map { k in
-                        usage[k] + prepared.normalizedWeight[i * budgets + k] - prepared.normalizedWeight[current * budgets + k]
-                    }
-                    let movedExcess = violation(moved)
-                    guard movedExcess < excess else { continue }
-                    let ratio = (prepared.damage[i] - prepared.damage[current]) / (excess - movedExcess)
-                    if ratio < bestRatio { bestRatio = ratio; bestMove = (g, i - prepared.optionStart[g], moved, movedExcess) }
+            for g in 0..<choice.count {
+                let chosen = start[g] + choice[g]
+                for i in start[g]..<start[g + 1] where i != chosen {
+                    let moved = excess(switching: chosen, to: i)
+                    guard moved < current else { continue }
+                    let ratio = (damage[i] - damage[chosen]) / (current - moved)
+                    if ratio < bestRatio { bestRatio = ratio; bestMove = (g, i, moved) }
                 }
             }
-            guard let move = bestMove else { return nil }
-            choice[move.g] = move.o
-            usage = move.usage
-            excess = move.excess
+            guard let best = bestMove else { return nil }
+            move(&usage, from: start[best.g] + choice[best.g], to: best.i)
+            choice[best.g] = best.i - start[best.g]
+            current = best.excess
         }
         return choice
     }
@@ -148,28 +162,26 @@ private struct Search {
     private func improve(_ choice: inout [Int]) {
         var usage = usage(choice)
         while true {
-            var bestMove: (g: Int, o: Int, usage: [Double])?
+            var bestMove: (g: Int, i: Int)?
             var bestScore = (free: false, value: -Double.infinity)
-            for g in 0..<prepared.groupCount {
-                let current = prepared.optionStart[g] + choice[g]
-                for i in prepared.options(of: g) where prepared.damage[i] < prepared.damage[current] {
-                    var moved = usage, added = 0.0, fits = true
+            for g in 0..<choice.count {
+                let chosen = start[g] + choice[g]
+                candidates: for i in start[g]..<start[g + 1] where damage[i] < damage[chosen] {
+                    var added = 0.0
                     for k in 0..<budgets {
-                        let delta = prepared.normalizedWeight[i * budgets + k] - prepared.normalizedWeight[current * budgets + k]
-                        moved[k] += delta
+                        let delta = weight[i * budgets + k] - weight[chosen * budgets + k]
+                        if usage[k] + delta > capacity[k] { continue candidates }
                         added += max(0, delta)
-                        if moved[k] > prepared.capacity[k] { fits = false; break }
                     }
-                    guard fits else { continue }
-                    let saved = prepared.damage[current] - prepared.damage[i]
+                    let saved = damage[chosen] - damage[i]
                     let score = (free: added == 0, value: added == 0 ? saved : saved / added)
                     let better = score.free != bestScore.free ? score.free : score.value > bestScore.value
-                    if better { bestScore = score; bestMove = (g, i - prepared.optionStart[g], moved) }
+                    if better { bestScore = score; bestMove = (g, i) }
                 }
             }
-            guard let move = bestMove else { return }
-            choice[move.g] = move.o
-            usage = move.usage
+            guard let best = bestMove else { return }
+            move(&usage, from: start[best.g] + choice[best.g], to: best.i)
+            choice[best.g] = best.i - start[best.g]
         }
     }
 }

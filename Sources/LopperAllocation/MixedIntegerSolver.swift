@@ -69,9 +69,6 @@ enum MixedIntegerSolver {
         glp_init_iocp(&parameters)
         parameters.msg_lev = GLP_MSG_OFF
         parameters.presolve = GLP_OFF
-        parameters.cov_cuts = GLP_ON
-        parameters.mir_cuts = GLP_ON
-        parameters.fp_heur = GLP_ON
         let milliseconds = timeLimit.components.seconds * 1000 + timeLimit.components.attoseconds / 1_000_000_000_000_000
         parameters.tm_lim = Int32(clamping: max(1, milliseconds))
         let bound = UnsafeMutablePointer<Double>.allocate(capacity: 1)

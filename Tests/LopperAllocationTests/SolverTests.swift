@@ -1,4 +1,3 @@
-import Foundation
 import LopperAllocation
 import Testing
 
@@ -141,7 +140,6 @@ import Testing
                 let smallest = problem.menus.reduce(problem.fixedCost[resource]!) { $0 + $1.options.map { $0.cost[resource]! }.min()! }
                 return smallest > problem.limits[resource]! ? Shortfall(resource: resource, limit: problem.limits[resource]!, smallestReachable: smallest) : nil
             }
-            FileManager.default.createFile(atPath: "/tmp/last-problem.json", contents: try JSONEncoder().encode(problem))
             let error = #expect(throws: AllocationError.self) { try Allocator.solve(problem) }
             #expect(error == (shortfalls.isEmpty ? .jointlyInfeasible(problem.limitedResources) : .infeasible(shortfalls)))
         }
