@@ -25,6 +25,8 @@ public enum AllocationError: Error, Equatable, CustomStringConvertible {
     case noFeasibleChoiceFound(SolverMethod, [Resource])
     /// The method cannot take this problem (e.g. dynamic programming with several budgets).
     case unsupported(SolverMethod, String)
+    /// The method's choices kept missing a budget by floating-point rounding.
+    case budgetMissedByRounding(SolverMethod)
     /// GLPK failed; the message names the call and its return code.
     case solverFailed(String)
 
@@ -48,6 +50,8 @@ public enum AllocationError: Error, Equatable, CustomStringConvertible {
                 + "the mixedInteger method can decide whether one exists"
         case .unsupported(let method, let reason):
             return "\(method.rawValue) cannot solve this problem: \(reason)"
+        case .budgetMissedByRounding(let method):
+            return "\(method.rawValue) kept returning choices over a budget by rounding; the budget is too close to a reachable total"
         case .solverFailed(let message):
             return "GLPK failed: \(message)"
         }

@@ -35,32 +35,36 @@ public struct AllocatorSettings: Sendable {
 /// deterministic: the same problem and settings give the same choice (ties go to the lower
 /// option index), except that a mixed-integer solve cut short by its time limit depends on speed.
 public enum Allocator {
-    /// How often a choice that misses a budget by floating-point rounding is re-solved against a
-    /// budget tightened by the miss.
+    /// How often a choice that misses a budget by floating-point rounding (in a method's normalised
+    /// arithmetic) is re-solved against a budget tightened by twice the miss.
     static let roundingRetries = 3
 
     public static func solve(_ problem: Problem, method: AllocationMethod = .automatic,
                              settings: AllocatorSettings = AllocatorSettings()) throws -> Solution {
         var tightened = problem
         var firstLowerBound: Double??
+        var lastMethod = SolverMethod.unconstrained
         for _ in 0...roundingRetries {
             var solution = try solveOnce(PreparedProblem(tightened), method: method, settings: settings)
             solution.choice = lowestEquivalent(solution.choice, problem)
+            solution.damage = problem.damage(of: solution.choice)
             // Only the first solve saw the real budgets, so only its bound holds for them.
             if firstLowerBound == nil { firstLowerBound = solution.lowerBound }
             let totals = problem.cost(of: solution.choice)
             let misses = problem.limits.filter { resource, limit in (totals[resource] ?? 0) > limit }
             if misses.isEmpty {
+                solution.cost = totals
                 solution.lowerBound = firstLowerBound!
                 solution.provenOptimal = solution.lowerBound.map { solution.damage <= $0 } ?? false
                 return solution
             }
             for (resource, limit) in misses.sorted(by: { $0.key < $1.key }) {
                 let miss = totals[resource]! - limit
-                tightened.limits[resource]! -= 2 * miss + limit.magnitude.ulp
+                tightened.limits[resource]! -= max(2 * miss, 4 * limit.magnitude.ulp)
             }
+            lastMethod = solution.method
         }
-        throw AllocationError.solverFailed("the choice still exceeds a budget after \(roundingRetries) re-solves against budgets tightened by the rounding miss")
+        throw AllocationError.budgetMissedByRounding(lastMethod)
     }
 
     /// Each group's choice replaced by its lowest-index option of equal damage and no larger cost

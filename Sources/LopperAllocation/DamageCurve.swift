@@ -8,7 +8,7 @@
 /// mean of the neighbouring secants (one-sided at the ends), are zero next to a flat segment,
 /// and are scaled down where α² + β² > 9, which keeps each piece monotone. Levels above the
 /// largest measured one are not extrapolated.
-public struct DamageCurve: Codable, Hashable, Sendable {
+public struct DamageCurve: Hashable, Sendable {
     /// The knots: (0, 0) and the measured levels with their monotone damages, by level.
     public let levels: [Double]
     public let damages: [Double]

@@ -51,6 +51,27 @@ enum MixedIntegerSolver {
         }
         glp_load_matrix(lp, Int32(values.count - 1), rows, columns, values)
 
+        // GLPK's tolerances may accept a choice that misses a budget by rounding; such a choice
+        // is cut off (`Σ x[g, chosen] ≤ groups − 1` removes exactly it) and the search repeated.
+        let deadline = ContinuousClock.now + timeLimit
+        for _ in 0...maximumRoundingCuts {
+            let result = try branchAndBound(lp, prepared, timeLeft: deadline - .now)
+            if prepared.problem.meetsLimits(result.choice) { return result }
+            let row = glp_add_rows(lp, 1)
+            glp_set_row_bnds(lp, row, GLP_UP, 0, Double(groups - 1))
+            let columns: [Int32] = [0] + (0..<groups).map { Int32(prepared.optionStart[$0] + result.choice[$0] + 1) }
+            let ones = [Double](repeating: 1, count: groups + 1)
+            glp_set_mat_row(lp, row, Int32(groups), columns, ones)
+        }
+        throw AllocationError.budgetMissedByRounding(.mixedInteger)
+    }
+
+    /// Choices cut off for missing a budget by rounding before the solve gives up.
+    static let maximumRoundingCuts = 8
+
+    /// The LP relaxation by the simplex method, then branch and bound from its basis.
+    private static func branchAndBound(_ lp: OpaquePointer, _ prepared: PreparedProblem, timeLeft: Duration) throws
+        -> (choice: [Int], proven: Bool, lowerBound: Double?) {
         var simplex = glp_smcp()
         glp_init_smcp(&simplex)
         simplex.msg_lev = GLP_MSG_OFF
@@ -69,7 +90,7 @@ enum MixedIntegerSolver {
         glp_init_iocp(&parameters)
         parameters.msg_lev = GLP_MSG_OFF
         parameters.presolve = GLP_OFF
-        let milliseconds = timeLimit.components.seconds * 1000 + timeLimit.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = timeLeft.components.seconds * 1000 + timeLeft.components.attoseconds / 1_000_000_000_000_000
         parameters.tm_lim = Int32(clamping: max(1, milliseconds))
         let bound = UnsafeMutablePointer<Double>.allocate(capacity: 1)
         defer { bound.deallocate() }

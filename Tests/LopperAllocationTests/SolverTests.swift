@@ -241,9 +241,34 @@ import Testing
         }
         #expect(mip.method == .mixedInteger || mip.method == .lagrangian)
         #expect(lagrangian.method == .lagrangian)
+        // One budget: dynamic programming over the same 300 groups, checked against the exact solve.
+        let latencyOnly = Problem(menus: menus, fixedCost: dense.fixedCost, limits: [.latency: problem.limits[.latency]!])
+        let dp = try Allocator.solve(latencyOnly, method: .dynamicProgramming)
+        let exact = try Allocator.solve(latencyOnly, method: .mixedInteger, settings: settings)
+        expectConsistent(dp, latencyOnly)
+        expectConsistent(exact, latencyOnly)
+        #expect(dp.lowerBound! <= exact.damage + 1e-9)
+        if exact.provenOptimal { #expect(dp.damage >= exact.damage - 1e-9) }
         // Each bound holds for the other method's choice too.
         #expect(lagrangian.lowerBound! <= mip.damage + 1e-9)
         if mip.provenOptimal { #expect(mip.damage <= lagrangian.damage + 1e-9) }
+    }
+
+    /// 0.1 + 0.2 exceeds 0.3 in floating point: keeping both groups untouched meets the budget
+    /// only up to rounding, and no method may return it (a solver tolerance or a normalised row
+    /// that admits it is caught by the final check and re-solved against a tightened budget).
+    @Test func aChoiceOverTheBudgetByRoundingIsNotReturned() throws {
+        let problem = Problem(menus: [
+            Menu(group: 1, options: [Option(damage: 0, cost: [.latency: 0.1, .macs: 1]), Option(damage: 1, cost: [.macs: 1])]),
+            Menu(group: 2, options: [Option(damage: 0, cost: [.latency: 0.2, .macs: 1]), Option(damage: 2, cost: [.macs: 1])]),
+        ], limits: [.latency: 0.3, .macs: 2])
+        #expect(0.1 + 0.2 > 0.3)
+        #expect(BruteForce(problem).damage == 1)
+        for method in [AllocationMethod.automatic, .dynamicProgramming, .mixedInteger, .lagrangian] {
+            let solution = try Allocator.solve(problem, method: method)
+            expectConsistent(solution, problem)
+            #expect(solution.damage == 1, "\(method)")
+        }
     }
 
     @Test func tagsMapTheChoiceBack() throws {
