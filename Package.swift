@@ -22,6 +22,7 @@ let package = Package(
         // C libraries from Debian, wrapped as thin system-library targets.
         .systemLibrary(name: "CNNG", providers: [.apt(["libnng-dev"])]),
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CGLPK", providers: [.apt(["libglpk-dev"])]),
 
         // ONNX protobuf schema (ours, from the IR spec) and the Swift generated from it.
         .target(
@@ -49,6 +50,9 @@ let package = Package(
             name: "LopperHardware",
             dependencies: ["LopperModel", "LopperRuntime", "LopperPruning", "ONNXProto", .product(name: "Yams", package: "Yams")]
         ),
+        // Choosing one pruning option per group under budgets: DP, MIP (GLPK), Lagrangian;
+        // damage-curve interpolation and the baselines. Pure: no I/O, no other Lopper module.
+        .target(name: "LopperAllocation", dependencies: ["CGLPK"]),
         // A thin Swift layer over libnng: sockets, contexts, async send/receive, owned messages.
         .target(name: "LopperMessaging", dependencies: ["CNNG"]),
         // Sensitivity sweeps: jobs, metrics, prefix reuse, the SQLite results store.
@@ -119,6 +123,7 @@ let package = Package(
                            .product(name: "OrderedCollections", package: "swift-collections")]
         ),
         .testTarget(name: "LopperMessagingTests", dependencies: ["LopperMessaging"]),
+        .testTarget(name: "LopperAllocationTests", dependencies: ["LopperAllocation"]),
         .testTarget(
             name: "LopperCoordinationTests",
             dependencies: ["LopperCoordination", "LopperProtocol", "LopperMessaging", "LopperSensitivity", "LopperTesting", "lopper",
