@@ -33,7 +33,7 @@ struct MeasureCommand: ParsableCommand {
     var profile: String = "host"
 
     @Option(help: "Fractions of each prunable group's units kept in the pruned variants timed beside the dense model.")
-    var fractions: String = "0.75,0.5,0.25"
+    var fractions: String = "0.9,0.75,0.6,0.5,0.4,0.25"
 
     @Option(help: "Intra-op threads for the runtime.")
     var threads: Int = 1

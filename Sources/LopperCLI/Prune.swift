@@ -22,10 +22,6 @@ struct Prune: ParsableCommand {
         case channel, head, nm, unstructured
     }
 
-    enum Criterion: String, ExpressibleByArgument, CaseIterable {
-        case l1, l2, bnScale = "bn-scale", random, wanda
-    }
-
     enum Scope: String, ExpressibleByArgument, CaseIterable {
         case layer, global
     }
@@ -166,14 +162,7 @@ struct Prune: ParsableCommand {
         }
         let calibration = try calib.map { try Calibration(path: $0, for: dense, limit: samples, batchSize: batchSize) }
         let statistics = try calibration.map { try ActivationStatistics.collect(dense, groups: groups, calibration: $0, threads: threads) }
-        let importance: Importance
-        switch criterion {
-        case .l1: importance = MagnitudeImportance(p: 1)
-        case .l2: importance = MagnitudeImportance(p: 2)
-        case .bnScale: importance = BatchNormScaleImportance()
-        case .random: importance = RandomImportance(seed: seed)
-        case .wanda: importance = ActivationImportance(statistics: statistics!)
-        }
+        let importance = try criterion.importance(seed: seed, statistics: statistics)
         let selection = try ChannelSelection(sparsity: sparsity!, roundTo: roundTo, minimumKept: minChannels)
         let removing = try selection.channelsToRemove(groups, in: dense, by: importance)
         var pruned = try ChannelSurgery.prune(dense, groups: groups, removing: removing)
@@ -222,3 +211,5 @@ struct Prune: ParsableCommand {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
     }
 }
+
+extension Criterion: ExpressibleByArgument {}

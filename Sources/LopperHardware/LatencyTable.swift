@@ -8,9 +8,9 @@ import LopperModel
 ///     Conv+Relu|fp32|group=1 kernel_shape=3x3 pads=1x1x1x1 strides=1x1|1x16x80x80 32x16x3x3 32 -> 1x32x80x80,0.412,conv,1.9e8,1.3e6
 ///
 /// `op_class`, `ops` and `bytes` are optional. A step whose signature is in the table takes the
-/// measured time. Another step of the same family (kind, dtype and attributes) takes the
-/// roofline time scaled by the measured-to-roofline ratio of the family's entry closest in size
-/// (needs `ops` and `bytes`); anything else keeps the roofline.
+/// measured time. Another step takes the roofline time scaled by the measured-to-roofline ratio
+/// of the entry closest in size (needs `ops` and `bytes`) among the same layer at other channel
+/// counts, or else among its family (kind, dtype and attributes); anything else keeps the roofline.
 public struct LatencyTable: Sendable {
     public struct Entry: Sendable, Equatable {
         public var signature: String
@@ -29,10 +29,13 @@ public struct LatencyTable: Sendable {
 
         /// Kind, dtype and attributes: the signature without its shapes.
         var family: String { LatencyTable.family(of: signature) }
+        /// The same layer at any channel counts: the signature with its channel sizes blanked.
+        var layer: String { LatencyTable.layer(of: signature) }
     }
 
     public private(set) var entries: [String: Entry] = [:]
     private var families: [String: [Entry]] = [:]
+    private var layers: [String: [Entry]] = [:]
 
     public init(_ entries: [Entry] = []) {
         for entry in entries { insert(entry) }
@@ -41,17 +44,36 @@ public struct LatencyTable: Sendable {
     public mutating func insert(_ entry: Entry) {
         entries[entry.signature] = entry
         families[entry.family, default: []].removeAll { $0.signature == entry.signature }
-        if entry.ops != nil, entry.bytes != nil { families[entry.family, default: []].append(entry) }
+        layers[entry.layer, default: []].removeAll { $0.signature == entry.signature }
+        if entry.ops != nil, entry.bytes != nil {
+            families[entry.family, default: []].append(entry)
+            layers[entry.layer, default: []].append(entry)
+        }
     }
 
     static func family(of signature: String) -> String {
         signature.range(of: "|", options: .backwards).map { String(signature[..<$0.lowerBound]) } ?? signature
     }
 
+    /// The signature with the sizes pruning changes blanked: the first two dimensions of every
+    /// shape of rank 3 or more (batch and channels of an activation, filters and inputs of a
+    /// weight) and every dimension of lower-rank shapes (biases, matrices).
+    static func layer(of signature: String) -> String {
+        guard let bar = signature.range(of: "|", options: .backwards) else { return signature }
+        let shapes = signature[bar.upperBound...].split(separator: " ").map { token -> String in
+            guard token != "->" else { return "->" }
+            let dims = token.split(separator: "x")
+            return dims.count >= 3 ? (["*", "*"] + dims.dropFirst(2).map(String.init)).joined(separator: "x")
+                : dims.map { _ in "*" }.joined(separator: "x")
+        }
+        return signature[..<bar.upperBound] + shapes.joined(separator: " ")
+    }
+
     /// The measured (`exact`) or family-scaled latency of a step, or nil to keep the roofline.
     func latency(signature: String, ops: Double, bytes: Double, roofline: (Double, Double) -> Double) -> (value: Double, exact: Bool)? {
         if let entry = entries[signature] { return (entry.seconds, true) }
-        guard let members = families[Self.family(of: signature)], !members.isEmpty else { return nil }
+        let sameLayer = layers[Self.layer(of: signature)] ?? []
+        guard let members = sameLayer.isEmpty ? families[Self.family(of: signature)] : sameLayer, !members.isEmpty else { return nil }
         let size = max(ops, 1)
         let nearest = members.min { a, b in
             let da = abs(log(max(a.ops!, 1) / size)), db = abs(log(max(b.ops!, 1) / size))

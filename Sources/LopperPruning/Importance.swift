@@ -77,3 +77,24 @@ func axisSums(_ data: TensorData, axis: Int, power: Int) -> [Double] {
     }
     return sums
 }
+
+/// How units are ranked for removal (lowest first): the vocabulary of `lopper prune`, sweep
+/// specs and plans, with the one mapping to an `Importance`.
+public enum Criterion: String, CaseIterable, Codable, Sendable {
+    case l1, l2, bnScale = "bn-scale", random, wanda
+
+    /// - Parameters:
+    ///   - seed: for `random`.
+    ///   - statistics: calibration activations, which `wanda` needs.
+    public func importance(seed: UInt64 = 0, statistics: ActivationStatistics? = nil) throws -> Importance {
+        switch self {
+        case .l1: return MagnitudeImportance(p: 1)
+        case .l2: return MagnitudeImportance(p: 2)
+        case .bnScale: return BatchNormScaleImportance()
+        case .random: return RandomImportance(seed: seed)
+        case .wanda:
+            guard let statistics else { throw ModelError("the wanda criterion needs activation statistics from calibration data") }
+            return ActivationImportance(statistics: statistics)
+        }
+    }
+}

@@ -271,17 +271,8 @@ public final class JobEvaluator: @unchecked Sendable {
             let (pruned, report) = try WeightSparsity.unstructured(model, targets: targets, sparsity: job.level, global: false)
             return (pruned, report.zeros)
         }
-        let importance: Importance
-        switch job.criterion {
-        case "l1": importance = MagnitudeImportance(p: 1)
-        case "l2": importance = MagnitudeImportance(p: 2)
-        case "bn-scale": importance = BatchNormScaleImportance()
-        case "random": importance = RandomImportance(seed: 0)
-        case "wanda":
-            guard let statistics else { throw ModelError("wanda needs activation statistics") }
-            importance = ActivationImportance(statistics: statistics)
-        default: throw ModelError("unknown criterion '\(job.criterion)'")
-        }
+        guard let criterion = Criterion(rawValue: job.criterion) else { throw ModelError("unknown criterion '\(job.criterion)'") }
+        let importance = try criterion.importance(statistics: statistics)
         let removing = try ChannelSelection(sparsity: job.level).channelsToRemove([group], in: model, by: importance)
         return (try ChannelSurgery.prune(model, groups: groups, removing: removing), removing.values.reduce(0) { $0 + $1.count })
     }

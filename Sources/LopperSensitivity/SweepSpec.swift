@@ -1,5 +1,6 @@
 import Foundation
 import LopperModel
+import LopperPruning
 import Yams
 
 /// What a sweep measures. Written in YAML (see `Config/sweeps/`) or given as `lopper sweep`
@@ -29,7 +30,7 @@ public struct SweepSpec: Codable, Equatable, Sendable {
     public var evaluator: ExternalEvaluator?
 
     public static let defaultLevels: [Double] = (1...9).map { Double($0) / 10 }
-    public static let knownCriteria = ["l1", "l2", "bn-scale", "random", "wanda"]
+    public static let knownCriteria = Criterion.allCases.map(\.rawValue)
 
     public init(model: String, calibration: String, labels: String? = nil, metric: MetricKind = .relativeL2,
                 output: String? = nil, granularities: [SweepGranularity] = [.channel], criteria: [String] = ["l1"],
