@@ -53,6 +53,12 @@ let package = Package(
         // Choosing one pruning option per group under budgets: DP, MIP (GLPK), Lagrangian;
         // damage-curve interpolation and the baselines. Pure: no I/O, no other Lopper module.
         .target(name: "LopperAllocation", dependencies: ["CGLPK"]),
+        // From a sweep and a cost model to pruned models per profile: menus, allocation checked on
+        // the assembled plan's cost, baselines, assembly and export batches.
+        .target(
+            name: "LopperExport",
+            dependencies: ["LopperModel", "LopperRuntime", "LopperPruning", "LopperHardware", "LopperSensitivity", "LopperAllocation"]
+        ),
         // A thin Swift layer over libnng: sockets, contexts, async send/receive, owned messages.
         .target(name: "LopperMessaging", dependencies: ["CNNG"]),
         // Sensitivity sweeps: jobs, metrics, prefix reuse, the SQLite results store.
@@ -95,6 +101,8 @@ let package = Package(
                 "LopperRuntime",
                 "LopperPruning",
                 "LopperHardware",
+                "LopperAllocation",
+                "LopperExport",
                 "LopperSensitivity",
                 "LopperCoordination",
                 "LopperMessaging",

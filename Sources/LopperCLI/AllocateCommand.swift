@@ -1,0 +1,156 @@
+import ArgumentParser
+import Foundation
+import struct LopperAllocation.BudgetError
+import struct LopperAllocation.BudgetSpec
+import enum LopperAllocation.Resource
+import typealias LopperAllocation.ResourceAmounts
+import LopperExport
+import LopperHardware
+import LopperModel
+import LopperPruning
+import LopperRuntime
+import LopperSensitivity
+
+/// What `allocate` and `export` share: the sweep, the profile, the budgets and the constraints.
+struct AllocationOptions: ParsableArguments {
+    @Option(help: "The sweep's results store.")
+    var db: String
+
+    @Option(help: ArgumentHelp("Budgets, comma-separated: latency=8ms or 0.5x, macs=1.2G, params=2MB, activations=512KiB (default: the profile's default_budgets).",
+                               valueName: "budgets"))
+    var budget: String?
+
+    @Option(help: ArgumentHelp("Groups to leave untouched, comma-separated ids (as lopper groups numbers them).", valueName: "ids"))
+    var skip: String?
+
+    @Option(name: .customLong("max-level"), help: "Largest fraction of a group's units removed.")
+    var maximumLevel: Double = 0.95
+
+    @Option(name: .customLong("min-kept"), help: "Fewest units a group keeps.")
+    var minimumKept: Int = 1
+
+    func validate() throws {
+        guard maximumLevel > 0, maximumLevel < 1 else { throw ValidationError("--max-level must be in (0, 1).") }
+        guard minimumKept >= 1 else { throw ValidationError("--min-kept must be at least 1.") }
+        _ = try skippedGroups()
+    }
+
+    func skippedGroups() throws -> Set<Int> {
+        guard let skip else { return [] }
+        let ids = skip.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard ids.allSatisfy({ ($0 ?? -1) >= 0 }) else { throw ValidationError("--skip '\(skip)' must be group ids such as 3,5,12.") }
+        return Set(ids.map { $0! })
+    }
+
+    /// The sweep's model and table, and the cost graph at the calibration data's sample shape.
+    func load() throws -> (model: Model, table: SensitivityTable, graph: CostGraph) {
+        let store = try ResultsStore(path: db, readOnly: true)
+        let table = try SensitivityTable(store: store)
+        if table.curves.isEmpty { throw ModelError("has no finished jobs to allocate from", file: db) }
+        let model = try Model.load(path: table.spec.model)
+        let sample = try Calibration(path: table.spec.calibration, for: model, limit: 1, batchSize: 1)
+        let shapes = sample.batches.first.map { $0.mapValues(\.shape) } ?? [:]
+        let graph: CostGraph
+        do { graph = try CostGraph(model, inputShapes: shapes) } catch let error as ModelError { throw error.inFile(table.spec.model) }
+        return (model, table, graph)
+    }
+
+    func planner(model: Model, table: SensitivityTable, cost: CostModel) throws -> Planner {
+        var statistics: ActivationStatistics?
+        if table.curves.contains(where: { $0.criterion == Criterion.wanda.rawValue }) {
+            let calibration = try Calibration(path: table.spec.calibration, for: model, limit: table.spec.samples,
+                                              batchSize: table.spec.batchSize)
+            statistics = try ActivationStatistics.collect(model, groups: cost.graph.groups, calibration: calibration, threads: 1)
+        }
+        return Planner(model: model, cost: cost, table: table,
+                       constraints: PlanningConstraints(skipGroups: try skippedGroups(), maximumLevel: maximumLevel, minimumKept: minimumKept),
+                       statistics: statistics)
+    }
+
+    /// The budgets for a profile resolved against the dense cost.
+    func limits(for profile: HardwareProfile, dense: ResourceAmounts) throws -> (text: String, limits: ResourceAmounts) {
+        guard let text = budget ?? profile.defaultBudgets else {
+            throw ValidationError("profile '\(profile.name)' has no default_budgets: give --budget, e.g. --budget latency=0.5x.")
+        }
+        do {
+            return (text, try BudgetSpec(parsing: text).resolve(dense: dense))
+        } catch let error as BudgetError {
+            throw ValidationError("--budget: \(error.description)")
+        }
+    }
+}
+
+struct AllocateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allocate",
+        abstract: "Choose how much to prune each group for a device: least predicted damage within the budgets.",
+        discussion: """
+            Reads a finished sweep (--db), prices every option of every group on the profile (levels of each \
+            granularity and criterion the sweep measured; on a device with a channel alignment, the aligned kept \
+            counts between them, their damage interpolated monotonically), solves the multiple-choice knapsack \
+            exactly (dynamic programming for one budget, GLPK for several), and checks the assembled plan's real \
+            cost, re-solving with tighter budgets where it misses. Prints the plan, the cost before and after per \
+            budget, and the uniform, global magnitude and LAMP baselines at the same budgets.
+
+            Example:
+              lopper allocate --db chain24.db --profile raspberry-pi-5 --budget latency=0.5x -o plan.json
+            """)
+
+    @OptionGroup var allocation: AllocationOptions
+
+    @Option(help: "A profile YAML file, or the name of a shipped profile in Config/profiles.")
+    var profile: String
+
+    @Option(name: [.short, .customLong("output")], help: "Where to write the plan (JSON).")
+    var output: String?
+
+    func run() throws {
+        let (model, table, graph) = try allocation.load()
+        let profile = try ProfileSearch.profile(self.profile)
+        let planner = try allocation.planner(model: model, table: table, cost: CostModel(graph: graph, profile: profile))
+        let (text, limits) = try allocation.limits(for: profile, dense: planner.denseAmounts)
+        let result = try planner.allocate(limits: limits)
+        let baselines = planner.baselines(limits: limits)
+        let file = PlanFile(allocation: result, baselines: baselines, planner: planner, model: table.spec.model,
+                            budgets: text, limits: limits, version: Lopper.configuration.version)
+        print(Self.render(file))
+        if let output {
+            try file.json().write(to: URL(fileURLWithPath: output))
+            print("plan → \(output)")
+        }
+    }
+
+    static func render(_ file: PlanFile) -> String {
+        var lines = ["\(file.model) on \(file.profile), budgets \(file.budgets); metric \(file.metric) (dense \(String(format: "%.4g", file.denseScore)))", ""]
+        var table = TextTable(["group", "name", "option", "level", "kept", "damage"], rightAligned: [0, 3, 4, 5])
+        for group in file.groups {
+            let option = group.granularity + (group.criterion.map { "/\($0)" } ?? "")
+            table.append([String(group.group), group.name, option, String(format: "%.3f", group.level), "\(group.kept)/\(group.size)",
+                          String(format: "%.4g%@", group.predictedDamage, group.interpolated ? " *" : "")])
+        }
+        lines.append(file.groups.isEmpty ? "(no group pruned: the dense model already meets the budgets)" : table.render())
+        if file.groups.contains(where: \.interpolated) { lines.append("* interpolated between measured levels (monotone cubic)") }
+        lines.append("")
+        var costs = TextTable(["budget", "limit", "dense", "planned"], rightAligned: [1, 2, 3])
+        for (name, limit) in file.limits.sorted(by: { $0.key < $1.key }) {
+            let resource = Resource.allCases.first { $0.budgetName == name }!
+            costs.append([name, resource.format(limit), resource.format(file.denseCost[name] ?? 0), resource.format(file.cost[name] ?? 0)])
+        }
+        lines.append(costs.render())
+        lines.append(String(format: "predicted damage %.4g (%@%@)", file.predictedDamage, file.solver,
+                            file.provenOptimal ? ", optimal" : "") + (file.tightenings > 0 ? ", \(file.tightenings) re-solve(s) on the assembled cost" : ""))
+        lines.append("")
+        var baselines = TextTable(["baseline"] + file.limits.keys.sorted() + ["predicted damage"], rightAligned: Set(1...(file.limits.count + 1)))
+        for baseline in file.baselines {
+            if let cost = baseline.cost {
+                baselines.append([baseline.name] + file.limits.keys.sorted().map { name in
+                    Resource.allCases.first { $0.budgetName == name }!.format(cost[name] ?? 0)
+                } + [baseline.predictedDamage.map { String(format: "%.4g", $0) } ?? "beyond the sweep"])
+            } else {
+                baselines.append([baseline.name] + file.limits.keys.map { _ in "" } + [baseline.note ?? ""])
+            }
+        }
+        lines.append(baselines.render())
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import LopperAllocation
+import LopperHardware
+import LopperPruning
+
+/// `plan.json`: what `lopper allocate` chose and why. Its `groups` and `layers` entries are a
+/// `PruningPlan` (group, kept, indices; node, pattern, sparsity), so `lopper cost --plan` reads
+/// the file as it is; the rest says where each choice came from and what it costs. Documented
+/// in `Docs/allocation.md`.
+public struct PlanFile: Codable, Sendable {
+    public struct Group: Codable, Sendable {
+        public var group: Int
+        public var name: String
+        public var granularity: String
+        public var criterion: String?
+        public var level: Double
+        public var size: Int
+        public var kept: Int
+        /// Kept units in the group's numbering (absent for weight sparsity).
+        public var indices: [Int]?
+        public var predictedDamage: Double
+        /// True when the level lies between measured ones: damage from the monotone interpolation.
+        public var interpolated: Bool
+    }
+
+    public struct Baseline: Codable, Sendable {
+        public var name: String
+        public var cost: [String: Double]?
+        public var predictedDamage: Double?
+        public var note: String?
+    }
+
+    public var lopperVersion: String
+    public var model: String
+    public var profile: String
+    /// The budgets as given, and resolved to absolute limits (seconds, MACs, bytes).
+    public var budgets: String
+    public var limits: [String: Double]
+    public var metric: String
+    public var denseScore: Double
+    /// Only the pruned groups; groups not listed keep every unit.
+    public var groups: [Group]
+    public var layers: [PruningPlan.LayerChoice]
+    public var predictedDamage: Double
+    public var denseCost: [String: Double]
+    public var cost: [String: Double]
+    public var solver: String
+    public var provenOptimal: Bool
+    public var lowerBound: Double?
+    public var tightenings: Int
+    public var baselines: [Baseline]
+
+    public static func named(_ amounts: ResourceAmounts) -> [String: Double] {
+        Dictionary(uniqueKeysWithValues: amounts.map { ($0.key.budgetName, $0.value) })
+    }
+
+    public init(allocation: Planner.Allocation, baselines: [Planner.BaselineOutcome], planner: Planner, model: String,
+                budgets: String, limits: ResourceAmounts, version: String) {
+        lopperVersion = version
+        self.model = model
+        profile = planner.cost.profile.name
+        self.budgets = budgets
+        self.limits = Self.named(limits)
+        metric = planner.table.metric.rawValue
+        denseScore = planner.table.dense
+        let indices = Dictionary(uniqueKeysWithValues: allocation.plan.groups.map { ($0.group, $0.indices) })
+        groups = allocation.choices.filter { $0.granularity != "untouched" }.map { choice in
+            Group(group: choice.group, name: choice.name, granularity: choice.granularity, criterion: choice.criterion,
+                  level: choice.level, size: choice.size, kept: choice.kept, indices: indices[choice.group] ?? nil,
+                  predictedDamage: choice.predictedDamage, interpolated: choice.interpolated)
+        }
+        layers = allocation.plan.layers
+        predictedDamage = allocation.predictedDamage
+        denseCost = Self.named(planner.denseAmounts)
+        cost = Self.named(allocation.cost)
+        solver = allocation.solution.method.rawValue
+        provenOptimal = allocation.solution.provenOptimal
+        lowerBound = allocation.solution.lowerBound
+        tightenings = allocation.tightenings
+        self.baselines = baselines.map { Baseline(name: $0.name, cost: $0.cost.map(Self.named), predictedDamage: $0.predictedDamage, note: $0.note) }
+    }
+
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import LopperModel
+import LopperPruning
+import LopperSensitivity
+
+/// A finished sweep as the allocator reads it: per group and option (granularity × criterion),
+/// the damage measured at each level, as the drop from the dense model's score in one direction
+/// whatever the metric (accuracy and cosine fall from the dense value, relative L2 and KL rise
+/// from zero: both become damage ≥ 0).
+public struct SensitivityTable: Sendable {
+    /// One measured curve: a group pruned by one granularity and criterion at several levels.
+    public struct Curve: Sendable, Equatable {
+        public var group: Int
+        public var granularity: SweepGranularity
+        public var criterion: String
+        /// (fraction removed, damage), by level.
+        public var points: [(level: Double, damage: Double)]
+
+        public static func == (a: Curve, b: Curve) -> Bool {
+            a.group == b.group && a.granularity == b.granularity && a.criterion == b.criterion
+                && a.points.map(\.level) == b.points.map(\.level) && a.points.map(\.damage) == b.points.map(\.damage)
+        }
+    }
+
+    public var spec: SweepSpec
+    public var metric: MetricKind
+    /// The dense model's score.
+    public var dense: Double
+    public var curves: [Curve]
+    /// Jobs not finished (pending, running or failed): their levels are missing from the curves.
+    public var unfinished: Int
+
+    /// The drop from the dense score, ≥ 0 (a pruned model scoring better than the dense one counts as no damage).
+    public static func damage(score: Double, dense: Double, metric: MetricKind) -> Double {
+        max(0, metric.higherIsBetter ? dense - score : score - dense)
+    }
+
+    public init(store: ResultsStore) throws {
+        guard let specJSON = try store.metadata("spec") else {
+            throw ModelError("holds no sweep (no spec): run lopper sweep with this --db first", file: store.path)
+        }
+        do { spec = try JSONDecoder().decode(SweepSpec.self, from: Data(specJSON.utf8)) } catch {
+            throw ModelError("its sweep spec cannot be read: \(error)", file: store.path)
+        }
+        guard let baseline = try store.baseline() else {
+            throw ModelError("has no dense baseline score yet: let the sweep run its first job", file: store.path)
+        }
+        metric = spec.metric
+        dense = baseline.value
+        var byKey: [String: Curve] = [:]
+        var unfinished = 0
+        for row in try store.allJobs() {
+            guard row.state == "done", let score = row.score else { unfinished += 1; continue }
+            let key = "\(row.job.group)/\(row.job.granularity.rawValue)/\(row.job.criterion)"
+            byKey[key, default: Curve(group: row.job.group, granularity: row.job.granularity, criterion: row.job.criterion, points: [])]
+                .points.append((row.job.level, Self.damage(score: score, dense: dense, metric: metric)))
+        }
+        curves = byKey.keys.sorted().map { key in
+            var curve = byKey[key]!
+            curve.points.sort { $0.level < $1.level }
+            return curve
+        }.sorted { ($0.group, $0.granularity.rawValue, $0.criterion) < ($1.group, $1.granularity.rawValue, $1.criterion) }
+        self.unfinished = unfinished
+    }
+}
