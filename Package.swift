@@ -137,6 +137,7 @@ let package = Package(
             dependencies: ["LopperCoordination", "LopperProtocol", "LopperMessaging", "LopperSensitivity", "LopperTesting", "lopper",
                            .product(name: "Yams", package: "Yams")]
         ),
+        .testTarget(name: "LopperExportTests", dependencies: ["LopperExport", "LopperAllocation", "LopperHardware", "LopperSensitivity", "LopperPruning", "LopperTesting"]),
         .testTarget(name: "LopperHardwareTests", dependencies: ["LopperHardware", "LopperPruning", "LopperTesting"]),
         .testTarget(name: "LopperRuntimeTests", dependencies: ["LopperRuntime", "LopperTesting", "ONNXProto"]),
     ],

@@ -16,6 +16,13 @@ public struct SensitivityTable: Sendable {
         /// (fraction removed, damage), by level.
         public var points: [(level: Double, damage: Double)]
 
+        public init(group: Int, granularity: SweepGranularity, criterion: String, points: [(level: Double, damage: Double)]) {
+            self.group = group
+            self.granularity = granularity
+            self.criterion = criterion
+            self.points = points
+        }
+
         public static func == (a: Curve, b: Curve) -> Bool {
             a.group == b.group && a.granularity == b.granularity && a.criterion == b.criterion
                 && a.points.map(\.level) == b.points.map(\.level) && a.points.map(\.damage) == b.points.map(\.damage)
@@ -33,6 +40,14 @@ public struct SensitivityTable: Sendable {
     /// The drop from the dense score, ≥ 0 (a pruned model scoring better than the dense one counts as no damage).
     public static func damage(score: Double, dense: Double, metric: MetricKind) -> Double {
         max(0, metric.higherIsBetter ? dense - score : score - dense)
+    }
+
+    public init(spec: SweepSpec, dense: Double, curves: [Curve], unfinished: Int = 0) {
+        self.spec = spec
+        metric = spec.metric
+        self.dense = dense
+        self.curves = curves
+        self.unfinished = unfinished
     }
 
     public init(store: ResultsStore) throws {
