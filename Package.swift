@@ -57,7 +57,8 @@ let package = Package(
         // the assembled plan's cost, baselines, assembly and export batches.
         .target(
             name: "LopperExport",
-            dependencies: ["LopperModel", "LopperRuntime", "LopperPruning", "LopperHardware", "LopperSensitivity", "LopperAllocation"]
+            dependencies: ["LopperModel", "LopperRuntime", "LopperPruning", "LopperHardware", "LopperSensitivity", "LopperAllocation",
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         // A thin Swift layer over libnng: sockets, contexts, async send/receive, owned messages.
         .target(name: "LopperMessaging", dependencies: ["CNNG"]),

@@ -42,29 +42,20 @@ struct AllocationOptions: ParsableArguments {
         return Set(ids.map { $0! })
     }
 
-    /// The sweep's model and table, and the cost graph at the calibration data's sample shape.
-    func load() throws -> (model: Model, table: SensitivityTable, graph: CostGraph) {
+    /// The sweep (its model as it swept it, groups and calibration data) and its measurements.
+    func load() throws -> (setup: SweepSetup, table: SensitivityTable) {
         let store = try ResultsStore(path: db, readOnly: true)
         let table = try SensitivityTable(store: store)
         if table.curves.isEmpty { throw ModelError("has no finished jobs to allocate from", file: db) }
-        let model = try Model.load(path: table.spec.model)
-        let sample = try Calibration(path: table.spec.calibration, for: model, limit: 1, batchSize: 1)
-        let shapes = sample.batches.first.map { $0.mapValues(\.shape) } ?? [:]
-        let graph: CostGraph
-        do { graph = try CostGraph(model, inputShapes: shapes) } catch let error as ModelError { throw error.inFile(table.spec.model) }
-        return (model, table, graph)
+        let setup = try SweepSetup(spec: table.spec)
+        if let stored = try store.metadata("model_sha256"), stored != (try FileDigest.sha256(table.spec.model)) {
+            throw ModelError("changed since the sweep (its SHA-256 differs from the one in \(db)): sweep it again", file: table.spec.model)
+        }
+        return (setup, table)
     }
 
-    func planner(model: Model, table: SensitivityTable, cost: CostModel) throws -> Planner {
-        var statistics: ActivationStatistics?
-        if table.curves.contains(where: { $0.criterion == Criterion.wanda.rawValue }) {
-            let calibration = try Calibration(path: table.spec.calibration, for: model, limit: table.spec.samples,
-                                              batchSize: table.spec.batchSize)
-            statistics = try ActivationStatistics.collect(model, groups: cost.graph.groups, calibration: calibration, threads: 1)
-        }
-        return Planner(model: model, cost: cost, table: table,
-                       constraints: PlanningConstraints(skipGroups: try skippedGroups(), maximumLevel: maximumLevel, minimumKept: minimumKept),
-                       statistics: statistics)
+    var constraints: PlanningConstraints {
+        get throws { PlanningConstraints(skipGroups: try skippedGroups(), maximumLevel: maximumLevel, minimumKept: minimumKept) }
     }
 
     /// The budgets for a profile resolved against the dense cost.
@@ -105,9 +96,10 @@ struct AllocateCommand: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let (model, table, graph) = try allocation.load()
+        let (setup, table) = try allocation.load()
         let profile = try ProfileSearch.profile(self.profile)
-        let planner = try allocation.planner(model: model, table: table, cost: CostModel(graph: graph, profile: profile))
+        let exporter = try Exporter(setup: setup, table: table, constraints: try allocation.constraints, version: Lopper.configuration.version)
+        let planner = exporter.planner(profile: profile, graph: try exporter.costGraph())
         let (text, limits) = try allocation.limits(for: profile, dense: planner.denseAmounts)
         let result = try planner.allocate(limits: limits)
         let baselines = planner.baselines(limits: limits)
@@ -133,7 +125,7 @@ struct AllocateCommand: ParsableCommand {
         lines.append("")
         var costs = TextTable(["budget", "limit", "dense", "planned"], rightAligned: [1, 2, 3])
         for (name, limit) in file.limits.sorted(by: { $0.key < $1.key }) {
-            let resource = Resource.allCases.first { $0.budgetName == name }!
+            let resource = Resource(budgetName: name)!
             costs.append([name, resource.format(limit), resource.format(file.denseCost[name] ?? 0), resource.format(file.cost[name] ?? 0)])
         }
         lines.append(costs.render())
@@ -144,7 +136,7 @@ struct AllocateCommand: ParsableCommand {
         for baseline in file.baselines {
             if let cost = baseline.cost {
                 baselines.append([baseline.name] + file.limits.keys.sorted().map { name in
-                    Resource.allCases.first { $0.budgetName == name }!.format(cost[name] ?? 0)
+                    Resource(budgetName: name)!.format(cost[name] ?? 0)
                 } + [baseline.predictedDamage.map { String(format: "%.4g", $0) } ?? "beyond the sweep"])
             } else {
                 baselines.append([baseline.name] + file.limits.keys.map { _ in "" } + [baseline.note ?? ""])
@@ -152,5 +144,13 @@ struct AllocateCommand: ParsableCommand {
         }
         lines.append(baselines.render())
         return lines.joined(separator: "\n")
+    }
+}
+
+extension Resource {
+    /// The resource a budget names (`latency`, `macs`, `params`, `activations`).
+    init?(budgetName: String) {
+        guard let resource = Resource.allCases.first(where: { $0.budgetName == budgetName }) else { return nil }
+        self = resource
     }
 }

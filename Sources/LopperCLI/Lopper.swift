@@ -6,7 +6,7 @@ public struct Lopper: AsyncParsableCommand {
         commandName: "lopper",
         abstract: "Find how much each layer of an ONNX model tolerates pruning, and prune it to fit a device.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Run.self, Bench.self, Groups.self, Prune.self, CostCommand.self, MeasureCommand.self, Sweep.self, Results.self, AllocateCommand.self,
+        subcommands: [Inspect.self, Run.self, Bench.self, Groups.self, Prune.self, CostCommand.self, MeasureCommand.self, Sweep.self, Results.self, AllocateCommand.self, ExportCommand.self,
                       CoordinatorCommand.self, WorkerCommand.self, StatusCommand.self, BenchDispatch.self, BenchCost.self]
     )
     public init() {}

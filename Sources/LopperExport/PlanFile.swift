@@ -49,6 +49,9 @@ public struct PlanFile: Codable, Sendable {
     public var lowerBound: Double?
     public var tightenings: Int
     public var baselines: [Baseline]
+    /// Per tensor (by initializer name) and axis, the positions kept: the plan re-applied
+    /// to the original ONNX file reproduces the exported weights.
+    public var tensors: [TensorCut] = []
 
     public static func named(_ amounts: ResourceAmounts) -> [String: Double] {
         Dictionary(uniqueKeysWithValues: amounts.map { ($0.key.budgetName, $0.value) })

@@ -60,6 +60,8 @@ public struct CostGraph: Sendable {
     }
 
     public let modelName: String
+    /// The concrete shapes the graph inputs were costed at.
+    public var inputShapes: [String: [Int]] { Dictionary(uniqueKeysWithValues: graphInputs.map { (values[$0].name, values[$0].shape) }) }
     var values: [Value]
     var index: [String: Int]
     public private(set) var steps: [Step]

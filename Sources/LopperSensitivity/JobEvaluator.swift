@@ -74,14 +74,7 @@ public final class JobEvaluator: @unchecked Sendable {
             guard labels.count >= calibration.samples else {
                 throw ModelError("\(labels.count) labels for \(calibration.samples) calibration samples")
             }
-            var batches: [[Int64]] = []
-            var start = 0
-            for batch in calibration.batches {
-                let size = batch.values.first?.shape.first ?? 0
-                batches.append(Array(labels[start..<(start + size)]))
-                start += size
-            }
-            self.labels = batches
+            self.labels = Self.batched(labels, like: calibration)
         } else {
             self.labels = nil
         }
@@ -115,6 +108,18 @@ public final class JobEvaluator: @unchecked Sendable {
         if jobs.contains(where: { $0.criterion == "wanda" }) {
             statistics = try ActivationStatistics.collect(model, groups: groups, calibration: calibration, threads: 1)
         }
+    }
+
+    /// Labels cut into the calibration's batches (there are at least as many labels as samples).
+    static func batched(_ labels: [Int64], like calibration: Calibration) -> [[Int64]] {
+        var batches: [[Int64]] = []
+        var start = 0
+        for batch in calibration.batches {
+            let size = batch.values.first?.shape.first ?? 0
+            batches.append(Array(labels[start..<(start + size)]))
+            start += size
+        }
+        return batches
     }
 
     /// Groups whose jobs find every dense value they need in the cache.

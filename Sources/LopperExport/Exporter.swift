@@ -1,0 +1,191 @@
+import Crypto
+import Foundation
+import LopperAllocation
+import LopperHardware
+import LopperModel
+import LopperPruning
+import LopperSensitivity
+
+/// Assembles, validates and writes the pruned model of one profile: allocate, cut the model
+/// (bias correction where it lowers the measured damage), score it on the sweep's calibration
+/// data with the sweep's metric, recompute its cost from the pruned graph, and write
+/// `model.onnx`, `plan.json` and `manifest.json` into the profile's folder.
+public struct Exporter {
+    public let setup: SweepSetup
+    public let scorer: ModelScorer
+    public let table: SensitivityTable
+    public var constraints: PlanningConstraints
+    public let statistics: ActivationStatistics
+    public let version: String
+
+    public init(setup: SweepSetup, table: SensitivityTable, constraints: PlanningConstraints, version: String) throws {
+        self.setup = setup
+        self.table = table
+        self.constraints = constraints
+        self.version = version
+        scorer = try ModelScorer(setup: setup)
+        statistics = try ActivationStatistics.collect(setup.model, groups: setup.groups, calibration: setup.calibration, threads: 1)
+    }
+
+    /// The cost graph of the sweep's model at one calibration sample's shape.
+    public func costGraph() throws -> CostGraph {
+        let shapes = setup.calibration.batches.first.map { batch in
+            batch.mapValues { tensor in [1] + tensor.shape.dropFirst() }
+        } ?? [:]
+        return try CostGraph(setup.model, inputShapes: shapes)
+    }
+
+    public func planner(profile: HardwareProfile, graph: CostGraph) -> Planner {
+        Planner(model: setup.model, cost: CostModel(graph: graph, profile: profile), table: table,
+                constraints: constraints, statistics: statistics)
+    }
+
+    /// The pruned model of a plan, with bias correction when it measures better, and its score.
+    public func assemble(_ plan: PruningPlan) throws -> (model: Model, score: Double, biasCorrected: Bool) {
+        let groups = setup.groups
+        let removing = Dictionary(uniqueKeysWithValues: plan.groups.compactMap { choice -> (Int, [Int])? in
+            guard let indices = choice.indices else { return nil }
+            let kept = Set(indices)
+            return (choice.group, (0..<groups[choice.group].size).filter { !kept.contains($0) })
+        })
+        func cut(_ base: Model) throws -> Model {
+            var model = try ChannelSurgery.prune(base, groups: groups, removing: removing)
+            for layer in plan.layers {
+                let targets = try WeightSparsity.targets(in: model).filter { $0.node == layer.node }
+                switch layer.pattern {
+                case .nOfM(let n, let m): model = try WeightSparsity.nOfM(model, targets: targets, n: n, m: m).0
+                case .unstructured: model = try WeightSparsity.unstructured(model, targets: targets, sparsity: layer.sparsity, global: false).0
+                }
+            }
+            return model
+        }
+        let plain = try cut(setup.model)
+        let plainScore = try scorer.score(plain)
+        guard !removing.isEmpty else { return (plain, plainScore, false) }
+        let corrected = try cut(try BiasCorrection.apply(setup.model, groups: groups, removing: removing, statistics: statistics).model)
+        let correctedScore = try scorer.score(corrected)
+        let better = SensitivityTable.damage(score: correctedScore, dense: scorer.dense, metric: table.metric)
+            < SensitivityTable.damage(score: plainScore, dense: scorer.dense, metric: table.metric)
+        return better ? (corrected, correctedScore, true) : (plain, plainScore, false)
+    }
+
+    /// Allocates, assembles and writes one profile's export into `folder`.
+    public func export(profile: HardwareProfile, budgets text: String, into folder: String) throws -> Manifest {
+        let graph = try costGraph()
+        let planner = planner(profile: profile, graph: graph)
+        let limits: ResourceAmounts
+        do { limits = try BudgetSpec(parsing: text).resolve(dense: planner.denseAmounts) } catch let error as BudgetError {
+            throw ModelError("budget: \(error.description)")
+        }
+        let allocation = try planner.allocate(limits: limits)
+        let (pruned, score, corrected) = try assemble(allocation.plan)
+        let baselines = planner.baselines(limits: limits)
+
+        var planFile = PlanFile(allocation: allocation, baselines: baselines, planner: planner, model: setup.spec.model,
+                                budgets: text, limits: limits, version: version)
+        planFile.tensors = try TensorCut.cuts(of: allocation.plan, groups: setup.groups, in: setup.model)
+        let planData = try planFile.json()
+        let digest = SHA256.hash(data: planData).map { String(format: "%02x", $0) }.joined()
+
+        var exported = pruned
+        exported.metadata = exported.metadata.filter { !$0.key.hasPrefix("lopper.") } + [
+            ("lopper.version", version), ("lopper.profile", profile.name), ("lopper.budgets", text), ("lopper.plan_sha256", digest),
+        ]
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let modelPath = (folder as NSString).appendingPathComponent("model.onnx")
+        try exported.save(to: modelPath)
+        try planData.write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("plan.json")))
+
+        // The budgets are checked on the cost of the model as written, priced from scratch.
+        let assembled = Planner.amounts(CostModel(graph: try CostGraph(try Model.load(path: modelPath), inputShapes: graph.inputShapes),
+                                                  profile: profile).totals())
+        var measuredBaselines: [Manifest.Baseline] = []
+        for baseline in baselines {
+            guard let plan = baseline.plan else {
+                measuredBaselines.append(.init(name: baseline.name, cost: nil, predictedDamage: nil, measuredDamage: nil, note: baseline.note))
+                continue
+            }
+            let measured = try assemble(plan)
+            measuredBaselines.append(.init(name: baseline.name, cost: baseline.cost.map(PlanFile.named), predictedDamage: baseline.predictedDamage,
+                                           measuredDamage: SensitivityTable.damage(score: measured.score, dense: scorer.dense, metric: table.metric),
+                                           note: nil))
+        }
+        let manifest = Manifest(
+            lopperVersion: version, profile: profile.name, budgets: text, limits: PlanFile.named(limits), planSHA256: digest,
+            metric: table.metric.rawValue, denseScore: scorer.dense, score: score,
+            predictedDamage: allocation.predictedDamage,
+            measuredDamage: SensitivityTable.damage(score: score, dense: scorer.dense, metric: table.metric),
+            biasCorrected: corrected, denseCost: PlanFile.named(planner.denseAmounts), plannedCost: PlanFile.named(allocation.cost),
+            assembledCost: PlanFile.named(assembled),
+            meetsBudgets: limits.allSatisfy { (assembled[$0.key] ?? .infinity) <= $0.value * (1 + 1e-9) },
+            baselines: measuredBaselines)
+        try manifest.json().write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("manifest.json")))
+        return manifest
+    }
+}
+
+/// `manifest.json`: what one profile's export costs and how much it damages, beside the baselines.
+public struct Manifest: Codable, Sendable {
+    public struct Baseline: Codable, Sendable {
+        public var name: String
+        public var cost: [String: Double]?
+        public var predictedDamage: Double?
+        public var measuredDamage: Double?
+        public var note: String?
+    }
+
+    public var lopperVersion: String
+    public var profile: String
+    public var budgets: String
+    public var limits: [String: Double]
+    public var planSHA256: String
+    public var metric: String
+    public var denseScore: Double
+    public var score: Double
+    public var predictedDamage: Double
+    public var measuredDamage: Double
+    public var biasCorrected: Bool
+    public var denseCost: [String: Double]
+    /// The allocator's price of the plan, and the cost of the written model priced from scratch.
+    public var plannedCost: [String: Double]
+    public var assembledCost: [String: Double]
+    public var meetsBudgets: Bool
+    public var baselines: [Baseline]
+
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+}
+
+/// The positions one tensor keeps along one axis: how a plan is re-applied to the original
+/// ONNX file by name (`Docs/tools/apply_plan.py`).
+public struct TensorCut: Codable, Sendable, Equatable {
+    public var tensor: String
+    public var axis: Int
+    public var keep: [Int]
+
+    static func cuts(of plan: PruningPlan, groups: [PruneGroup], in model: Model) throws -> [TensorCut] {
+        var removed: [String: [Int: Set<Int>]] = [:]
+        for choice in plan.groups {
+            guard let indices = choice.indices else { continue }
+            let kept = Set(indices)
+            let group = groups[choice.group]
+            for member in group.members where [.output, .input, .parameter].contains(member.role) {
+                for unit in member.groupOffset..<(member.groupOffset + member.length) where !kept.contains(unit) {
+                    let first = member.tensorOffset + (unit - member.groupOffset) * member.block
+                    removed[member.tensor, default: [:]][member.axis, default: []].formUnion(first..<(first + member.block))
+                }
+            }
+        }
+        var cuts: [TensorCut] = []
+        for (tensor, axes) in removed.sorted(by: { $0.key < $1.key }) {
+            guard let shape = try model.graph.constant(tensor)?.shape else { continue }
+            for (axis, positions) in axes.sorted(by: { $0.key < $1.key }) {
+                cuts.append(TensorCut(tensor: tensor, axis: axis, keep: (0..<shape[axis]).filter { !positions.contains($0) }))
+            }
+        }
+        return cuts
+    }
+}
