@@ -84,6 +84,7 @@ public struct Exporter {
         var planFile = PlanFile(allocation: allocation, baselines: baselines, planner: planner, model: setup.spec.model,
                                 budgets: text, limits: limits, version: version)
         planFile.tensors = try TensorCut.cuts(of: allocation.plan, groups: setup.groups, in: setup.model)
+        planFile.replaced = try TensorCut.replacements(from: setup.model, cuts: planFile.tensors, to: pruned)
         let planData = try planFile.json()
         let digest = SHA256.hash(data: planData).map { String(format: "%02x", $0) }.joined()
 
@@ -180,12 +181,35 @@ public struct TensorCut: Codable, Sendable, Equatable {
             }
         }
         var cuts: [TensorCut] = []
-        for (tensor, axes) in removed.sorted(by: { $0.key < $1.key }) {
-            guard let shape = try model.graph.constant(tensor)?.shape else { continue }
+        for (tensor, axes) in removed.sorted(by: { $0.key < $1.key }) where model.graph.initializers[tensor] != nil {
+            let shape = model.graph.initializers[tensor]!.shape
             for (axis, positions) in axes.sorted(by: { $0.key < $1.key }) {
                 cuts.append(TensorCut(tensor: tensor, axis: axis, keep: (0..<shape[axis]).filter { !positions.contains($0) }))
             }
         }
         return cuts
+    }
+}
+
+/// A tensor whose exported values are not a cut of the original's (bias correction, weight
+/// sparsity): the plan carries its values so that re-applying it reproduces the export.
+public struct TensorReplacement: Codable, Sendable, Equatable {
+    public var tensor: String
+    public var shape: [Int]
+    public var values: [Float]
+}
+
+extension TensorCut {
+    /// Initializers of `exported` that differ from `original` cut by `cuts`.
+    static func replacements(from original: Model, cuts: [TensorCut], to exported: Model) throws -> [TensorReplacement] {
+        var replaced: [TensorReplacement] = []
+        for (name, data) in exported.graph.initializers where data.elementType.isFloatingPoint {
+            guard var expected = original.graph.initializers[name] else { continue }
+            for cut in cuts where cut.tensor == name { expected = try expected.keeping(axis: cut.axis, indices: cut.keep) }
+            if expected.shape != data.shape || expected.bytes != data.bytes {
+                replaced.append(TensorReplacement(tensor: name, shape: data.shape, values: data.floats()))
+            }
+        }
+        return replaced.sorted { $0.tensor < $1.tensor }
     }
 }

@@ -52,6 +52,8 @@ public struct PlanFile: Codable, Sendable {
     /// Per tensor (by initializer name) and axis, the positions kept: the plan re-applied
     /// to the original ONNX file reproduces the exported weights.
     public var tensors: [TensorCut] = []
+    /// Initializers whose exported values are not a cut of the original's, with their values.
+    public var replaced: [TensorReplacement] = []
 
     public static func named(_ amounts: ResourceAmounts) -> [String: Double] {
         Dictionary(uniqueKeysWithValues: amounts.map { ($0.key.budgetName, $0.value) })
