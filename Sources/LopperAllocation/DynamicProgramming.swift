@@ -2,7 +2,8 @@
 ///
 /// The budget's capacity (limit minus the smallest reachable total) is cut into `buckets` equal
 /// buckets and each option's weight is rounded *up* to whole buckets, so the returned choice
-/// always meets the real budget; it is optimal for those rounded weights. When every weight is an
+/// always meets the real budget; it is optimal for those rounded weights. The budget the rounding
+/// leaves unused is then spent by `PreparedProblem.improved` on the real weights. When every weight is an
 /// integer and the capacity is at most `buckets`, the bucket is 1 and the result is exactly
 /// optimal. Otherwise a second pass with weights rounded *down* (a relaxation) gives the lower
 /// bound. Time O(options × buckets), memory O(groups × buckets) two-byte back-pointers.
@@ -31,7 +32,7 @@ enum DynamicProgramming {
             if b * bucket < w { b += 1 }
             return b > Double(capacity) ? capacity + 1 : Int(b)
         }
-        let choice = bestChoice(prepared, weights: up, capacity: capacity)
+        let choice = prepared.improved(bestChoice(prepared, weights: up, capacity: capacity))
         if integral { return (choice, true, prepared.problem.damage(of: choice)) }
         let down = raw.map { w -> Int in
             var b = (w / bucket).rounded(.down)
