@@ -87,8 +87,8 @@ import Testing
             if solution.provenOptimal { #expect(close(solution.damage, optimum)) }
             if close(solution.damage, optimum) { optimal += 1 }
         }
-        #expect(found >= 130)
-        #expect(optimal >= 90)
+        #expect(found >= 140)
+        #expect(optimal >= 135)
     }
 
     @Test func infeasibleBudgetsAreNamedWithTheSmallestReachableTotal() throws {
