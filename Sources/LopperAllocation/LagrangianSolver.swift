@@ -136,7 +136,11 @@ private struct Search {
             return total
         }
         var current = (0..<budgets).reduce(0.0) { $0 + max(0, usage[$1] - capacity[$1]) }
+        var moves = 0
         while current > 0 {
+            // Each move lowers the excess, so none repeats a state; the cap keeps the pass short.
+            moves += 1
+            if moves > PreparedProblem.greedyMoveLimit(prepared.optionCount) { return nil }
             var bestMove: (g: Int, i: Int, excess: Double)?
             var bestRatio = Double.infinity
             for g in 0..<choice.count {
