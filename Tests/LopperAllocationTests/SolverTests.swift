@@ -1,3 +1,4 @@
+import Foundation
 import LopperAllocation
 import Testing
 
@@ -273,6 +274,19 @@ import Testing
             expectConsistent(solution, problem)
             #expect(solution.damage == 1, "\(method)")
         }
+    }
+
+    /// Problems and solutions survive JSON, with resources as object keys (`"paramBytes": 17`).
+    @Test func problemsAndSolutionsRoundTripThroughJSON() throws {
+        var rng = SeededGenerator(seed: 14)
+        let problem = randomProblem(&rng, kind: .fractional)
+        let solution = try Allocator.solve(problem)
+        let encoded = try JSONEncoder().encode(problem)
+        #expect(try JSONDecoder().decode(Problem.self, from: encoded) == problem)
+        #expect(try JSONDecoder().decode(Solution.self, from: JSONEncoder().encode(solution)) == solution)
+        let object = try #require(JSONSerialization.jsonObject(with: encoded) as? [String: Any])
+        let limits = try #require(object["limits"] as? [String: Double])
+        #expect(Set(limits.keys) == Set(problem.limits.keys.map(\.rawValue)))
     }
 
     @Test func tagsMapTheChoiceBack() throws {
