@@ -52,7 +52,7 @@ public enum Baselines {
                 return (group.group, max(min(group.minimumKept, n), n - f.numerator * n / f.denominator))
             })
         }
-        let step = try smallestFittingStep(steps.count - 1, "uniform", kept, limits, cost)
+        let step = try smallestFittingStep(steps.count - 1, .uniform, kept, limits, cost)
         let counts = kept(step)
         return Result(kept: counts, keptUnits: highestScored(groups, counts), cost: try cost(counts),
                       knob: Double(steps[step].numerator) / Double(steps[step].denominator))
@@ -61,7 +61,7 @@ public enum Baselines {
     /// Units of all groups ranked together by score, the lowest pruned first.
     public static func globalMagnitude(_ groups: [ScoredGroup], limits: ResourceAmounts, cost: CostOracle) throws -> Result {
         try validate(groups)
-        return try globalRanking(groups, name: "global magnitude", limits: limits, cost: cost)
+        return try globalRanking(groups, .globalMagnitude, limits: limits, cost: cost)
     }
 
     /// LAMP (Lee et al., "Layer-adaptive sparsity for the magnitude-based pruning", ICLR 2021):
@@ -69,7 +69,7 @@ public enum Baselines {
     public static func lamp(_ groups: [ScoredGroup], limits: ResourceAmounts, cost: CostOracle) throws -> Result {
         try validate(groups)
         let rescaled = groups.map { ScoredGroup(group: $0.group, scores: lampScores($0.scores), minimumKept: $0.minimumKept) }
-        return try globalRanking(rescaled, name: "LAMP", limits: limits, cost: cost)
+        return try globalRanking(rescaled, .lamp, limits: limits, cost: cost)
     }
 
     /// LAMP scores of one group's magnitudes `w`: with the units sorted by `w²` ascending (ties by
@@ -89,7 +89,7 @@ public enum Baselines {
 
     /// Prunes the lowest-scored units of all groups first (ties: earlier group, then lower
     /// score within the group, then lower index); each group's `minimumKept` best are never pruned.
-    private static func globalRanking(_ groups: [ScoredGroup], name: String, limits: ResourceAmounts,
+    private static func globalRanking(_ groups: [ScoredGroup], _ baseline: Baseline, limits: ResourceAmounts,
                                       cost: CostOracle) throws -> Result {
         var candidates: [(score: Double, position: Int, rank: Int)] = []
         for (position, group) in groups.enumerated() {
@@ -103,7 +103,7 @@ public enum Baselines {
             for candidate in candidates[..<step] { counts[candidate.position] -= 1 }
             return Dictionary(uniqueKeysWithValues: zip(groups.map(\.group), counts))
         }
-        let step = try smallestFittingStep(candidates.count, name, kept, limits, cost)
+        let step = try smallestFittingStep(candidates.count, baseline, kept, limits, cost)
         let counts = kept(step)
         return Result(kept: counts, keptUnits: highestScored(groups, counts), cost: try cost(counts),
                       knob: step == 0 ? -.infinity : candidates[step - 1].score)
@@ -111,14 +111,14 @@ public enum Baselines {
 
     /// Bisection over steps 0 (nothing pruned) … `last` (most pruned) for the first whose cost
     /// meets the limits; steps are assumed to cost less the further they go.
-    static func smallestFittingStep(_ last: Int, _ name: String, _ kept: (Int) throws -> [Int: Int],
+    static func smallestFittingStep(_ last: Int, _ baseline: Baseline, _ kept: (Int) throws -> [Int: Int],
                                     _ limits: ResourceAmounts, _ cost: CostOracle) throws -> Int {
         let mostPruned = try cost(kept(last))
         let shortfalls = try limits.keys.sorted().compactMap { resource -> Shortfall? in
             let total = try total(mostPruned, resource)
             return total > limits[resource]! ? Shortfall(resource: resource, limit: limits[resource]!, smallestReachable: total) : nil
         }
-        if !shortfalls.isEmpty { throw BaselineError.infeasible(baseline: name, shortfalls) }
+        if !shortfalls.isEmpty { throw BaselineError.infeasible(shortfalls, baseline) }
         if try meets(cost(kept(0)), limits) { return 0 }
         var failing = 0, fitting = last
         while fitting - failing > 1 {
@@ -159,6 +159,21 @@ public enum Baselines {
     }
 }
 
+/// The allocations Lopper's are compared with.
+public enum Baseline: String, CaseIterable, Codable, Sendable {
+    case uniform, globalMagnitude, lamp, erk
+
+    /// The name a report prints.
+    public var name: String {
+        switch self {
+        case .uniform: return "uniform"
+        case .globalMagnitude: return "global magnitude"
+        case .lamp: return "LAMP"
+        case .erk: return "ERK"
+        }
+    }
+}
+
 /// A non-negative fraction, compared exactly.
 struct Fraction: Hashable, Comparable {
     let numerator: Int, denominator: Int
@@ -174,18 +189,18 @@ struct Fraction: Hashable, Comparable {
 /// Why a baseline could not be computed.
 public enum BaselineError: Error, Equatable, CustomStringConvertible {
     /// Even the baseline's most pruned setting misses these budgets.
-    case infeasible(baseline: String, [Shortfall])
+    case infeasible([Shortfall], Baseline)
     /// The cost oracle gave no total for a limited resource.
     case missingCost(Resource)
     case invalidInput(String)
 
     public var description: String {
         switch self {
-        case .infeasible(let baseline, let shortfalls):
+        case .infeasible(let shortfalls, let baseline):
             let parts = shortfalls.map { s in
                 "\(s.resource.budgetName) ≤ \(s.resource.format(s.limit)) (its most pruned setting reaches \(s.resource.format(s.smallestReachable)))"
             }
-            return "\(baseline) cannot meet " + parts.joined(separator: "; ")
+            return "\(baseline.name) cannot meet " + parts.joined(separator: "; ")
         case .missingCost(let resource):
             return "the cost oracle gave no \(resource.budgetName) total, which a budget limits"
         case .invalidInput(let message):

@@ -38,6 +38,10 @@ public struct DamageCurve: Hashable, Sendable {
         tangents = Self.fritschCarlsonTangents(levels, damages)
     }
 
+    /// How levels between the measured ones are filled in, for a plan to print beside its choices.
+    public static let method = "measured damage made monotone by isotonic regression, "
+        + "then Fritsch–Carlson monotone cubic interpolation between measured levels; no extrapolation"
+
     /// The largest level the curve answers for.
     public var maximumLevel: Double { levels.last! }
 

@@ -1,16 +1,18 @@
 /// Multiple-choice knapsack by dynamic programming over one budget cut into buckets.
 ///
-/// The budget's capacity (limit minus the smallest reachable total) is cut into `buckets` equal
+/// The budget's slack (limit minus the smallest reachable total) is cut into `buckets` equal
 /// buckets and each option's weight is rounded *up* to whole buckets, so the returned choice
-/// always meets the real budget; it is optimal for those rounded weights. When every weight is an
-/// integer and the capacity is at most `buckets`, the bucket is 1 and the result is exactly
-/// optimal. Otherwise a second pass with weights rounded *down* (a relaxation) gives the lower
-/// bound. Time O(options × buckets), memory O(groups × buckets) two-byte back-pointers.
+/// always meets the real budget; it is optimal for those rounded weights. What the rounding
+/// leaves of the budget is then spent by `PreparedProblem.improved` on the real weights. When
+/// every weight is an integer and the slack is at most `buckets`, the bucket is 1 and the result
+/// is exactly optimal (its damage is its lower bound). Otherwise a second pass with weights
+/// rounded *down* (a relaxation) gives the lower bound. Time O(options × buckets), memory
+/// O(groups × buckets) two-byte back-pointers.
 enum DynamicProgramming {
     /// The back-pointers of one pass may take at most this many bytes.
     static let maximumTableBytes = 1 << 30
 
-    static func solve(_ prepared: PreparedProblem, buckets: Int) throws -> (choice: [Int], exact: Bool, lowerBound: Double) {
+    static func solve(_ prepared: PreparedProblem, buckets: Int) throws -> (choice: [Int], lowerBound: Double) {
         guard prepared.active.count == 1 else {
             throw AllocationError.unsupported(.dynamicProgramming, "it takes one limited resource, this problem has \(prepared.active.count)")
         }
@@ -31,14 +33,14 @@ enum DynamicProgramming {
             if b * bucket < w { b += 1 }
             return b > Double(capacity) ? capacity + 1 : Int(b)
         }
-        let choice = bestChoice(prepared, weights: up, capacity: capacity)
-        if integral { return (choice, true, prepared.problem.damage(of: choice)) }
+        let choice = prepared.improved(bestChoice(prepared, weights: up, capacity: capacity))
+        if integral { return (choice, prepared.problem.damage(of: choice)) }
         let down = raw.map { w -> Int in
             var b = (w / bucket).rounded(.down)
             if b * bucket > w { b -= 1 }
             return b > Double(capacity) ? capacity + 1 : Int(b)
         }
-        return (choice, false, relaxedDamage(prepared, weights: down, capacity: capacity))
+        return (choice, relaxedDamage(prepared, weights: down, capacity: capacity))
     }
 
     /// The least damaging choice whose integer weights sum to at most `capacity`.

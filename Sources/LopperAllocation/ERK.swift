@@ -67,7 +67,7 @@ extension Baselines {
         }
         // Step 0 is density 1, step 1 density 0: refuses limits even density 0 misses.
         var fitting = 1.0
-        if try smallestFittingStep(1, "ERK", { try kept($0 == 0 ? 1 : 0) }, limits, cost) == 1 {
+        if try smallestFittingStep(1, .erk, { try kept($0 == 0 ? 1 : 0) }, limits, cost) == 1 {
             fitting = 0
             var failing = 1.0
             while failing - fitting > 0x1p-40 {

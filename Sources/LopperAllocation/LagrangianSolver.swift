@@ -106,8 +106,7 @@ private struct Search {
     /// Repairs `choice`, improves it, and keeps it if it beats the best (lower damage wins; on a
     /// tie the earlier one stays).
     mutating func offer(_ choice: [Int]) {
-        guard var repaired = repair(choice) else { return }
-        improve(&repaired)
+        guard let repaired = repair(choice).map(prepared.improved) else { return }
         let damage = prepared.problem.damage(of: repaired)
         if damage < bestDamage { best = repaired; bestDamage = damage }
     }
@@ -137,7 +136,11 @@ private struct Search {
             return total
         }
         var current = (0..<budgets).reduce(0.0) { $0 + max(0, usage[$1] - capacity[$1]) }
+        var moves = 0
         while current > 0 {
+            // Each move lowers the excess, so none repeats a state; the cap keeps the pass short.
+            moves += 1
+            if moves > PreparedProblem.greedyMoveLimit(prepared.optionCount) { return nil }
             var bestMove: (g: Int, i: Int, excess: Double)?
             var bestRatio = Double.infinity
             for g in 0..<choice.count {
@@ -155,33 +158,5 @@ private struct Search {
             current = best.excess
         }
         return choice
-    }
-
-    /// While some switch lowers the damage and keeps every budget, makes the one with the largest
-    /// damage saved per unit of added normalised weight (free switches first).
-    private func improve(_ choice: inout [Int]) {
-        var usage = usage(choice)
-        while true {
-            var bestMove: (g: Int, i: Int)?
-            var bestScore = (free: false, value: -Double.infinity)
-            for g in 0..<choice.count {
-                let chosen = start[g] + choice[g]
-                candidates: for i in start[g]..<start[g + 1] where damage[i] < damage[chosen] {
-                    var added = 0.0
-                    for k in 0..<budgets {
-                        let delta = weight[i * budgets + k] - weight[chosen * budgets + k]
-                        if usage[k] + delta > capacity[k] { continue candidates }
-                        added += max(0, delta)
-                    }
-                    let saved = damage[chosen] - damage[i]
-                    let score = (free: added == 0, value: added == 0 ? saved : saved / added)
-                    let better = score.free != bestScore.free ? score.free : score.value > bestScore.value
-                    if better { bestScore = score; bestMove = (g, i) }
-                }
-            }
-            guard let best = bestMove else { return }
-            move(&usage, from: start[best.g] + choice[best.g], to: best.i)
-            choice[best.g] = best.i - start[best.g]
-        }
     }
 }

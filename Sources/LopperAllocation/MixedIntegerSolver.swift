@@ -22,6 +22,9 @@ enum MixedIntegerSolver {
 
     private static func solveLocked(_ prepared: PreparedProblem, timeLimit: Duration) throws
         -> (choice: [Int], proven: Bool, lowerBound: Double?) {
+        guard prepared.optionCount + prepared.groupCount + maximumRoundingCuts < Int(Int32.max) else {
+            throw AllocationError.unsupported(.mixedInteger, "\(prepared.optionCount) options exceed GLPK's 32-bit indices")
+        }
         glp_term_out(GLP_OFF)
         guard let lp = glp_create_prob() else { throw AllocationError.solverFailed("glp_create_prob returned nothing") }
         defer { glp_delete_prob(lp) }

@@ -47,7 +47,7 @@ import Testing
         let error = #expect(throws: BaselineError.self) {
             try Baselines.globalMagnitude(groups, limits: [.paramBytes: 8], cost: oracle)
         }
-        #expect(error == .infeasible(baseline: "global magnitude", [Shortfall(resource: .paramBytes, limit: 8, smallestReachable: 9)]))
+        #expect(error == .infeasible([Shortfall(resource: .paramBytes, limit: 8, smallestReachable: 9)], .globalMagnitude))
         #expect(error?.description == "global magnitude cannot meet params ≤ 8 B (its most pruned setting reaches 9 B)")
     }
 
@@ -144,7 +144,7 @@ import Testing
         // Maximal up to rounding: within one weight per layer of the budget (4 bytes each).
         #expect(result.cost[.paramBytes]! > 2000 - 2 * 4)
         let error = #expect(throws: BaselineError.self) { try Baselines.erk(layers, limits: [.paramBytes: 10], cost: oracle) }
-        #expect(error == .infeasible(baseline: "ERK", [Shortfall(resource: .paramBytes, limit: 10, smallestReachable: 15)]))
+        #expect(error == .infeasible([Shortfall(resource: .paramBytes, limit: 10, smallestReachable: 15)], .erk))
     }
 
     @Test func badInputIsRefused() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import LopperAllocation
 import Testing
 
@@ -87,8 +88,8 @@ import Testing
             if solution.provenOptimal { #expect(close(solution.damage, optimum)) }
             if close(solution.damage, optimum) { optimal += 1 }
         }
-        #expect(found >= 130)
-        #expect(optimal >= 90)
+        #expect(found >= 140)
+        #expect(optimal >= 135)
     }
 
     @Test func infeasibleBudgetsAreNamedWithTheSmallestReachableTotal() throws {
@@ -254,21 +255,38 @@ import Testing
         if mip.provenOptimal { #expect(mip.damage <= lagrangian.damage + 1e-9) }
     }
 
-    /// 0.1 + 0.2 exceeds 0.3 in floating point: keeping both groups untouched meets the budget
-    /// only up to rounding, and no method may return it (a solver tolerance or a normalised row
-    /// that admits it is caught by the final check and re-solved against a tightened budget).
-    @Test func aChoiceOverTheBudgetByRoundingIsNotReturned() throws {
+    /// 0.1 + 0.2 exceeds 0.3 in floating point, and 0.1 + 0.31 exceeds 0.41: keeping both groups
+    /// untouched meets the budget only up to rounding, and no method may return it. GLPK's
+    /// tolerance admits it in the first case (the choice is cut off and the MIP solved again); in
+    /// the second, the normalised rows admit it too (0.1/s + 0.31/s ≤ 0.41/s), so the greedy
+    /// passes of the Lagrangian method and of dynamic programming take it and the final check
+    /// re-solves against a tightened budget.
+    @Test(arguments: [(0.1, 0.2, 0.3), (0.1, 0.31, 0.41)])
+    func aChoiceOverTheBudgetByRoundingIsNotReturned(first: Double, second: Double, limit: Double) throws {
         let problem = Problem(menus: [
-            Menu(group: 1, options: [Option(damage: 0, cost: [.latency: 0.1, .macs: 1]), Option(damage: 1, cost: [.macs: 1])]),
-            Menu(group: 2, options: [Option(damage: 0, cost: [.latency: 0.2, .macs: 1]), Option(damage: 2, cost: [.macs: 1])]),
-        ], limits: [.latency: 0.3, .macs: 2])
-        #expect(0.1 + 0.2 > 0.3)
+            Menu(group: 1, options: [Option(damage: 0, cost: [.latency: first, .macs: 1]), Option(damage: 1, cost: [.macs: 1])]),
+            Menu(group: 2, options: [Option(damage: 0, cost: [.latency: second, .macs: 1]), Option(damage: 2, cost: [.macs: 1])]),
+        ], limits: [.latency: limit, .macs: 2])
+        #expect(first + second > limit)
         #expect(BruteForce(problem).damage == 1)
         for method in [AllocationMethod.automatic, .dynamicProgramming, .mixedInteger, .lagrangian] {
             let solution = try Allocator.solve(problem, method: method)
             expectConsistent(solution, problem)
             #expect(solution.damage == 1, "\(method)")
         }
+    }
+
+    /// Problems and solutions survive JSON, with resources as object keys (`"paramBytes": 17`).
+    @Test func problemsAndSolutionsRoundTripThroughJSON() throws {
+        var rng = SeededGenerator(seed: 14)
+        let problem = randomProblem(&rng, kind: .fractional)
+        let solution = try Allocator.solve(problem)
+        let encoded = try JSONEncoder().encode(problem)
+        #expect(try JSONDecoder().decode(Problem.self, from: encoded) == problem)
+        #expect(try JSONDecoder().decode(Solution.self, from: JSONEncoder().encode(solution)) == solution)
+        let object = try #require(JSONSerialization.jsonObject(with: encoded) as? [String: Any])
+        let limits = try #require(object["limits"] as? [String: Double])
+        #expect(Set(limits.keys) == Set(problem.limits.keys.map(\.rawValue)))
     }
 
     @Test func tagsMapTheChoiceBack() throws {
