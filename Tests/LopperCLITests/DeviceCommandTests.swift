@@ -1,0 +1,90 @@
+import Foundation
+import LopperModel
+import LopperTesting
+import Testing
+
+/// `lopper cost`, `measure`, `allocate` and `export` as a user runs them.
+@Suite struct DeviceCommandTests {
+    static let repository = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func costPrintsTotalsAndJSON() throws {
+        let table = try LopperBinary.run(["cost", Fixtures.model("conv_chain"), "--profile", "raspberry-pi-5"])
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("on raspberry-pi-5 (fp32)"))
+        #expect(table.stdout.contains("Conv+BatchNormalization+Relu"))
+        #expect(table.stdout.contains("latency"))
+        let json = try LopperBinary.run(["cost", Fixtures.model("conv_chain"), "--profile", "stm32h7", "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let totals = object?["totals"] as? [String: Any]
+        let dense = try ModelSummary(try Model.load(path: Fixtures.model("conv_chain")))
+        #expect(totals?["macs"] as? Int == dense.macs)
+    }
+
+    @Test func costErrorsNameWhatIsWrong() throws {
+        let unknown = try LopperBinary.run(["cost", Fixtures.model("conv_chain"), "--profile", "no-such-device"])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no profile 'no-such-device'") && unknown.stderr.contains("raspberry-pi-5"))
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let plan = directory.appendingPathComponent("plan.json").path
+        try #"{"groups": [{"group": 3, "kept": 2}], "layers": []}"#.write(toFile: plan, atomically: true, encoding: .utf8)
+        let blocked = try LopperBinary.run(["cost", Fixtures.model("conv_chain"), "--profile", "host", "--plan", plan])
+        #expect(blocked.status != 0)
+        #expect(blocked.stderr.contains("\(plan): groups: group 3 'gemm_0' cannot be pruned"), "\(blocked.stderr)")
+        try #"{"groups": [{"group": 0}]}"#.write(toFile: plan, atomically: true, encoding: .utf8)
+        let malformed = try LopperBinary.run(["cost", Fixtures.model("conv_chain"), "--profile", "host", "--plan", plan])
+        #expect(malformed.stderr.contains("not a pruning plan") && malformed.stderr.contains("kept"), "\(malformed.stderr)")
+    }
+
+    @Test func measureWritesATableCostReads() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let table = directory.appendingPathComponent("t.csv").path, profile = directory.appendingPathComponent("mine.yaml").path
+        let measured = try LopperBinary.run(["measure", Fixtures.model("conv_chain"), "--table", table, "--profile-out", profile,
+                                             "--runs", "2", "--fractions", "0.5"])
+        #expect(measured.status == 0, "\(measured.stderr)")
+        let csv = try String(contentsOfFile: table, encoding: .utf8)
+        #expect(csv.hasPrefix("signature,milliseconds,op_class,ops,bytes\n"))
+        #expect(csv.split(separator: "\n").count > 6)
+        let cost = try LopperBinary.run(["cost", Fixtures.model("conv_chain"), "--profile", profile, "--table", table])
+        #expect(cost.status == 0, "\(cost.stderr)")
+        #expect(cost.stdout.contains("measured"))
+        #expect(cost.stdout.contains("on mine (fp32)"))
+    }
+
+    /// sweep → allocate → export, with one profile in the batch that cannot meet its budget.
+    @Test func sweepAllocateExportBatch() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let db = directory.appendingPathComponent("s.db").path
+        let config = Self.repository.appendingPathComponent("Config/sweeps/chain24.yaml").path
+        let sweep = try LopperBinary.run(["sweep", "--config", config, "--db", db, "--quiet", "--levels", "0.25,0.5,0.75"])
+        #expect(sweep.status == 0, "\(sweep.stderr)")
+        let planPath = directory.appendingPathComponent("plan.json").path
+        let allocate = try LopperBinary.run(["allocate", "--db", db, "--profile", "raspberry-pi-5", "--budget", "latency=0.6x", "-o", planPath])
+        #expect(allocate.status == 0, "\(allocate.stderr)")
+        #expect(allocate.stdout.contains("uniform") && allocate.stdout.contains("LAMP") && allocate.stdout.contains("plan → "))
+        let priced = try LopperBinary.run(["cost", Fixtures.model("chain24"), "--profile", "raspberry-pi-5", "--plan", planPath])
+        #expect(priced.status == 0, "\(priced.stderr)")
+
+        let out = directory.appendingPathComponent("exports").path
+        let export = try LopperBinary.run(["export", "--db", db, "--profiles", "raspberry-pi-5", "jetson-orin-nano", "stm32h7",
+                                           "--budget", "latency=0.6x", "--out", out])
+        #expect(export.status == 1, "the Jetson cannot run chain24 at 0.6x its latency (launch overheads)")
+        #expect(export.stderr.contains("jetson-orin-nano: infeasible budget: latency"), "\(export.stderr)")
+        for profile in ["raspberry-pi-5", "stm32h7"] {
+            for file in ["model.onnx", "plan.json", "manifest.json"] {
+                #expect(FileManager.default.fileExists(atPath: "\(out)/\(profile)/\(file)"), "\(profile)/\(file)")
+            }
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as? [[String: String]]
+        #expect(summary?.map { $0["status"] ?? "" } == ["ok", "failed", "ok"])
+    }
+
+    @Test(arguments: ["cost", "measure", "allocate", "export", "bench-cost"])
+    func helpHasAnExample(command: String) throws {
+        let help = try LopperBinary.run([command, "--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("Example:\n  lopper \(command) ") || help.stdout.contains("Example:\n    lopper \(command) "), "\(help.stdout)")
+    }
+}
