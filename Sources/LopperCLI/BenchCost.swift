@@ -41,12 +41,16 @@ struct BenchCost: ParsableCommand {
     @Option(help: "Seed of the random per-group fractions.")
     var seed: UInt64 = 1
 
+    @Option(help: "Keep only the part of the model that computes this output (for models with operators the runtime lacks after it).")
+    var output: String?
+
     func validate() throws {
         guard variants >= 7 else { throw ValidationError("--variants must be at least 7.") }
     }
 
     func run() throws {
-        let model = try modelOptions.load()
+        var model = try modelOptions.load()
+        if let output { model = try model.restricted(toOutputs: [output]) }
         let shapes = try modelOptions.parsedInputShapes()
         let graph = try CostGraph(model, inputShapes: shapes)
         let cost = CostModel(graph: graph, profile: try ProfileSearch.profile(profile), table: try table.map(LatencyTable.load))

@@ -9,8 +9,8 @@ struct MeasureCommand: ParsableCommand {
         commandName: "measure",
         abstract: "Time a model's layers (and pruned variants of them) on this machine; write a latency table and a fitted profile.",
         discussion: """
-            Each step of the model (a layer with what the runtime fuses into it) runs as a model of its own in \
-            Lopper's runtime, for the dense model and for copies with every prunable group cut to each \
+            The model runs in Lopper's runtime with each step timed in place (a step is a layer with what the \
+            runtime fuses into it), for the dense model and for copies with every prunable group cut to each \
             --fractions value (L1 criterion). The medians go to --table as CSV (signature, milliseconds, op class, \
             ops, bytes), which lopper cost --table reads; a table measured by another tool in the same form works \
             too. With --profile-out, micro-benchmarks (a large MatMul, a large and a cache-sized Add, chains of \
@@ -35,6 +35,9 @@ struct MeasureCommand: ParsableCommand {
     @Option(help: "Fractions of each prunable group's units kept in the pruned variants timed beside the dense model.")
     var fractions: String = "0.9,0.75,0.6,0.5,0.4,0.25"
 
+    @Option(help: "Keep only the part of the model that computes this output (for models with operators the runtime lacks after it).")
+    var output: String?
+
     @Option(help: "Intra-op threads for the runtime.")
     var threads: Int = 1
 
@@ -56,7 +59,8 @@ struct MeasureCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = try modelOptions.load()
+        var model = try modelOptions.load()
+        if let output { model = try model.restricted(toOutputs: [output]) }
         let shapes = try modelOptions.parsedInputShapes()
         let timer = LatencyMeasurement(threads: threads, runs: runs)
         var profile: HardwareProfile
@@ -76,17 +80,17 @@ struct MeasureCommand: ParsableCommand {
             variants.append((String(format: "kept %.2f", fraction), try ChannelSurgery.prune(model, groups: groups, removing: removing)))
         }
         var measured = LatencyTable()
-        var skipped = Set<String>()
         for (label, variant) in variants {
             var bar = ProgressLine(label: "measuring \(label)")
             let result = try timer.measureSteps(of: variant, inputShapes: shapes, profile: profile) { done, total in bar.update(done, total) }
             bar.finish()
             for entry in result.entries { measured.insert(entry) }
-            skipped.formUnion(result.skipped)
+            if result.unattributed > 0.01 {
+                log(String(format: "%@: %.1f%% of the step time is on nodes the cost model does not price", label, result.unattributed * 100))
+            }
         }
         try measured.csv().write(toFile: table, atomically: true, encoding: .utf8)
         log("\(measured.entries.count) step signatures → \(table)")
-        if !skipped.isEmpty { log("not timed (constants computed at load time): \(skipped.sorted().prefix(8).joined(separator: ", "))") }
         if let profileOut {
             profile.efficiency = HostCalibration.fitEfficiencies(Array(measured.entries.values), profile: profile)
             let header = [

@@ -54,7 +54,7 @@ public struct HostCalibration {
         let cacheBandwidth = Double(3 * small * 4) / (try timer.time(cached)) / 1e9
 
         return Figures(peakGops: peak, bandwidthGBs: bandwidth, cacheBytes: cache, cacheBandwidthGBs: cacheBandwidth,
-                       launchOverheadSeconds: try timer.overheads().perStep)
+                       launchOverheadSeconds: try timer.perStepOverhead())
     }
 
     /// `length` one-element Adds in a row (`y = y + y`), which no runtime folds or fuses away.

@@ -20,18 +20,7 @@ public struct LatencyMeasurement {
     /// Median seconds of one run of `model` on random inputs of the declared shapes (or `inputShapes`).
     public func time(_ model: Model, inputShapes: [String: [Int]] = [:]) throws -> Double {
         let executor = try Executor(model: model, options: ExecutorOptions(threads: threads))
-        var generator = SplitMix(seed: 0x10bbe7)
-        var feeds: [String: Tensor] = [:]
-        for input in executor.inputs {
-            guard let type = input.type, let shape = inputShapes[input.name] ?? type.concreteShape else {
-                throw ModelError("input '\(input.name)' has no concrete shape to time with")
-            }
-            let count = shape.reduce(1, *)
-            let floats = (0..<count).map { _ in Float(generator.unit() * 2 - 1) }
-            let tensor = Tensor(floats: floats, shape: shape)
-            feeds[input.name] = type.elementType?.isFloatingPoint ?? true ? tensor
-                : Tensor(int64s: [Int64](repeating: 0, count: count), shape: shape, type: type.elementType ?? .int64)
-        }
+        let feeds = try randomFeeds(for: executor, inputShapes: inputShapes)
         for _ in 0..<warmup { _ = try executor.run(feeds) }
         var times: [Double] = []
         for _ in 0..<max(1, runs) {
@@ -42,54 +31,69 @@ public struct LatencyMeasurement {
         return times.sorted()[times.count / 2]
     }
 
-    /// What a model run costs beyond its steps' work: `call`, once per `run` (feeds, outputs),
-    /// and `perStep`, for each step inside a run. From chains of 1 and 65 one-element Adds.
-    public func overheads() throws -> (call: Double, perStep: Double) {
+    /// What one executed step costs beyond its work, inside a run: from chains of 1 and 65
+    /// one-element Adds, (t65 − t1) / 64.
+    public func perStepOverhead() throws -> Double {
         let one = try time(HostCalibration.chain(length: 1))
         let many = try time(HostCalibration.chain(length: 65))
-        let perStep = max(0, (many - one) / 64)
-        return (max(0, one - perStep), perStep)
+        return max(0, (many - one) / 64)
     }
 
-    /// One latency-table entry per distinct step signature of `model`: the median time of the
-    /// step run alone, less the once-per-run overhead (`overheads().call`). Steps whose constant
-    /// inputs cannot be recovered (computed at load time from shapes Lopper does not track) are
-    /// skipped and named in `skipped`.
+    /// One latency-table entry per distinct step signature of `model`, timed in context: the
+    /// whole model runs `runs` times and each runtime step's median time goes to the cost step
+    /// whose nodes include it (runtimes fuse what the cost model fuses, and a little more).
+    /// `unattributed` is the share of the run's step time on nodes the cost model does not price.
     public func measureSteps(of model: Model, inputShapes: [String: [Int]] = [:], profile: HardwareProfile,
-                             progress: (Int, Int) -> Void = { _, _ in }) throws -> (entries: [LatencyTable.Entry], skipped: [String]) {
+                             progress: (Int, Int) -> Void = { _, _ in }) throws -> (entries: [LatencyTable.Entry], unattributed: Double) {
         let graph = try CostGraph(model, inputShapes: inputShapes)
         let report = CostModel(graph: graph, profile: profile).report()
-        let facts = try ShapeInference.run(model, inputShapes: graph.graphInputs.reduce(into: [:]) { shapes, v in
-            shapes[graph.values[v].name] = graph.values[v].shape.map { .value($0) }
-        })
-        var entries: [String: LatencyTable.Entry] = [:]
-        var skipped: [String] = []
-        let call = try overheads().call
-        for (position, (step, cost)) in zip(graph.steps, report.steps).enumerated() {
-            progress(position, graph.steps.count)
-            guard !step.isView, entries[cost.signature] == nil else { continue }
-            var constants: [String: TensorData] = [:]
-            var complete = true
-            for w in step.weights {
-                let name = graph.values[w].name
-                if let data = try model.graph.constant(name) {
-                    constants[name] = data
-                } else if let ints = facts.facts[name]?.intValues {
-                    constants[name] = TensorData(int64s: ints.map(Int64.init), shape: graph.values[w].shape)
-                } else {
-                    complete = false
-                }
-            }
-            guard complete else { skipped.append(step.name); continue }
-            let inputs = step.inputs.map { (name: graph.values[$0].name, type: TensorType(graph.values[$0].elementType, graph.values[$0].shape)) }
-            let sub = try model.extract(nodes: step.nodes, inputs: inputs, constants: constants,
-                                        outputs: step.outputs.map { graph.values[$0].name })
-            let seconds = max(try time(sub) - call, 0)
-            entries[cost.signature] = LatencyTable.Entry(signature: cost.signature, seconds: seconds, opClass: step.opClass,
-                                                         ops: cost.ops, bytes: Double(cost.bytesMoved))
+        var stepOfNode: [String: Int] = [:]
+        for (index, step) in graph.steps.enumerated() {
+            for node in step.nodes { stepOfNode[graph.nodes[node].displayName] = index }
         }
-        progress(graph.steps.count, graph.steps.count)
-        return (entries.values.sorted { $0.signature < $1.signature }, skipped)
+        let executor = try Executor(model: model, options: ExecutorOptions(threads: threads))
+        let feeds = try randomFeeds(for: executor, inputShapes: graph.inputShapes)
+        for _ in 0..<warmup { _ = try executor.run(feeds) }
+        var samples: [String: [Double]] = [:]
+        for run in 0..<max(1, runs) {
+            progress(run, runs)
+            for (node, seconds) in try executor.timedRun(feeds) { samples[node, default: []].append(seconds) }
+        }
+        progress(runs, runs)
+        var perStep = [Double](repeating: 0, count: graph.steps.count)
+        var unattributed = 0.0, total = 0.0
+        for (node, times) in samples {
+            let median = times.sorted()[times.count / 2]
+            total += median
+            if let step = stepOfNode[node] { perStep[step] += median } else { unattributed += median }
+        }
+        // A signature that occurs at several steps (repeated blocks) gets their mean.
+        var entries: [String: LatencyTable.Entry] = [:]
+        var occurrences: [String: Int] = [:]
+        for (index, (step, cost)) in zip(graph.steps, report.steps).enumerated() where !step.isView {
+            let seen = occurrences[cost.signature, default: 0]
+            var entry = entries[cost.signature] ?? LatencyTable.Entry(signature: cost.signature, seconds: 0, opClass: step.opClass,
+                                                                      ops: cost.ops, bytes: Double(cost.bytesMoved))
+            entry.seconds = (entry.seconds * Double(seen) + perStep[index]) / Double(seen + 1)
+            entries[cost.signature] = entry
+            occurrences[cost.signature] = seen + 1
+        }
+        return (entries.values.sorted { $0.signature < $1.signature }, total > 0 ? unattributed / total : 0)
+    }
+
+    func randomFeeds(for executor: Executor, inputShapes: [String: [Int]]) throws -> [String: Tensor] {
+        var generator = SplitMix(seed: 0x10bbe7)
+        var feeds: [String: Tensor] = [:]
+        for input in executor.inputs {
+            guard let type = input.type, let shape = inputShapes[input.name] ?? type.concreteShape else {
+                throw ModelError("input '\(input.name)' has no concrete shape to time with")
+            }
+            let count = shape.reduce(1, *)
+            let floats = (0..<count).map { _ in Float(generator.unit() * 2 - 1) }
+            feeds[input.name] = type.elementType?.isFloatingPoint ?? true ? Tensor(floats: floats, shape: shape)
+                : Tensor(int64s: [Int64](repeating: 0, count: count), shape: shape, type: type.elementType ?? .int64)
+        }
+        return feeds
     }
 }
 

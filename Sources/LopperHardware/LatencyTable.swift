@@ -8,9 +8,11 @@ import LopperModel
 ///     Conv+Relu|fp32|group=1 kernel_shape=3x3 pads=1x1x1x1 strides=1x1|1x16x80x80 32x16x3x3 32 -> 1x32x80x80,0.412,conv,1.9e8,1.3e6
 ///
 /// `op_class`, `ops` and `bytes` are optional. A step whose signature is in the table takes the
-/// measured time. Another step takes the roofline time scaled by the measured-to-roofline ratio
-/// of the entry closest in size (needs `ops` and `bytes`) among the same layer at other channel
-/// counts, or else among its family (kind, dtype and attributes); anything else keeps the roofline.
+/// measured time. Another step of a layer measured at two or more other channel counts takes
+/// the least-squares line of latency in ops through them; otherwise the roofline time scaled by
+/// the measured-to-roofline ratio of the entry closest in size among the same layer, or else
+/// among its family (kind, dtype and attributes); anything else keeps the roofline. (Size-based
+/// answers need the table's `ops` and `bytes`.)
 public struct LatencyTable: Sendable {
     public struct Entry: Sendable, Equatable {
         public var signature: String
@@ -73,6 +75,8 @@ public struct LatencyTable: Sendable {
     func latency(signature: String, ops: Double, bytes: Double, roofline: (Double, Double) -> Double) -> (value: Double, exact: Bool)? {
         if let entry = entries[signature] { return (entry.seconds, true) }
         let sameLayer = layers[Self.layer(of: signature)] ?? []
+        // The same layer measured at two or more other channel counts: a straight line in ops.
+        if let line = Self.fit(sameLayer) { return (max(0, line.intercept + line.slope * ops), false) }
         guard let members = sameLayer.isEmpty ? families[Self.family(of: signature)] : sameLayer, !members.isEmpty else { return nil }
         let size = max(ops, 1)
         let nearest = members.min { a, b in
@@ -82,6 +86,20 @@ public struct LatencyTable: Sendable {
         let reference = roofline(nearest.ops!, nearest.bytes!)
         guard reference > 0 else { return nil }
         return (roofline(ops, bytes) * nearest.seconds / reference, false)
+    }
+
+    /// Least squares `seconds = intercept + slope · ops` over entries with distinct ops; nil
+    /// for fewer than two, or a line that is not increasing.
+    static func fit(_ entries: [Entry]) -> (intercept: Double, slope: Double)? {
+        let points = entries.compactMap { entry in entry.ops.map { ($0, entry.seconds) } }
+        guard Set(points.map(\.0)).count >= 2 else { return nil }
+        let n = Double(points.count)
+        let mx = points.reduce(0) { $0 + $1.0 } / n, my = points.reduce(0) { $0 + $1.1 } / n
+        let sxx = points.reduce(0) { $0 + ($1.0 - mx) * ($1.0 - mx) }
+        let sxy = points.reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) }
+        let slope = sxy / sxx
+        guard slope > 0, slope.isFinite else { return nil }
+        return (my - slope * mx, slope)
     }
 
     // MARK: Signatures

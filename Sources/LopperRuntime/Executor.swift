@@ -67,10 +67,19 @@ public final class Executor: @unchecked Sendable {
     /// Runs the model. Every declared input must be given, with its declared element type and
     /// with the declared size on every axis that has a fixed size.
     public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
-        try BufferPool.$current.withValue(pool) { try execute(feeds) }
+        try BufferPool.$current.withValue(pool) { try execute(feeds, timing: nil) }
     }
 
-    private func execute(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
+    /// Runs the model and reports how long each executed step took, by the name of the node it
+    /// runs (fused nodes run inside their producer's step), in execution order.
+    public func timedRun(_ feeds: [String: Tensor]) throws -> [(node: String, seconds: Double)] {
+        var times: [(node: String, seconds: Double)] = []
+        times.reserveCapacity(plan.steps.count)
+        _ = try BufferPool.$current.withValue(pool) { try execute(feeds) { times.append(($0, $1)) } }
+        return times
+    }
+
+    private func execute(_ feeds: [String: Tensor], timing: ((String, Double) -> Void)?) throws -> [String: Tensor] {
         // Kernels split work across threads themselves and call OpenBLAS single-threaded.
         openblas_set_num_threads(1)
         let context = ExecutionContext(threads: options.threads)
@@ -87,9 +96,10 @@ public final class Executor: @unchecked Sendable {
             throw ModelError("'\(name)' is not an input of the model; its inputs are \(inputs.map(\.name))", file: path)
         }
         let trace = ProcessInfo.processInfo.environment["LOPPER_TRACE"] != nil
+        let timed = trace || timing != nil
         for step in plan.steps {
             let arguments = step.inputs.map { $0.flatMap { values[$0] } }
-            let start = trace ? DispatchTime.now().uptimeNanoseconds : 0
+            let start = timed ? DispatchTime.now().uptimeNanoseconds : 0
             let results: [Tensor]
             do {
                 results = try step.kernel.run(arguments, context)
@@ -104,9 +114,12 @@ public final class Executor: @unchecked Sendable {
                 }
                 values[slot] = results[position]
             }
-            if trace {
-                let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-                FileHandle.standardError.write(Data("\(step.node.label) -> \(results.map(\.description).joined(separator: ", ")) \(String(format: "%.3f", ms)) ms\n".utf8))
+            if timed {
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                timing?(step.node.displayName, seconds)
+                if trace {
+                    FileHandle.standardError.write(Data("\(step.node.label) -> \(results.map(\.description).joined(separator: ", ")) \(String(format: "%.3f", seconds * 1e3)) ms\n".utf8))
+                }
             }
             for slot in step.release { values[slot] = nil }
         }

@@ -130,3 +130,42 @@ import Testing
         }
     }
 }
+
+@Suite struct LatencyTableTests {
+    let graph: CostGraph
+    let model: CostModel
+
+    init() throws {
+        graph = try CostGraph(twoConvModel())
+        model = CostModel(graph: graph, profile: testProfile())
+    }
+
+    /// Exact signatures answer with the measurement; the same layer at another width follows
+    /// the line through its measured widths; unknown layers keep the roofline.
+    @Test func exactThenSameLayerLineThenRoofline() throws {
+        let dense = model.report()
+        let half = model.report(PruningPlan(groups: [.init(group: 0, kept: 8)]))
+        let quarter = model.report(PruningPlan(groups: [.init(group: 0, kept: 4)]))
+        // Step A measured at 16 and 4 filters: 100 µs + 1 ns per op.
+        let entries = [dense.steps[0], quarter.steps[0]].map { step in
+            LatencyTable.Entry(signature: step.signature, seconds: 100e-6 + step.ops * 1e-9, opClass: .conv, ops: step.ops, bytes: Double(step.bytesMoved))
+        }
+        let measured = CostModel(graph: graph, profile: testProfile(), table: LatencyTable(entries))
+        let exact = measured.report()
+        #expect(exact.steps[0].measured && abs(exact.steps[0].latencySeconds - entries[0].seconds) < 1e-15)
+        let between = measured.report(PruningPlan(groups: [.init(group: 0, kept: 8)]))
+        #expect(!between.steps[0].measured)
+        #expect(abs(between.steps[0].latencySeconds - (100e-6 + half.steps[0].ops * 1e-9)) < 1e-12)
+        // Step B's signatures are not in the table: roofline.
+        #expect(between.steps[1].latencySeconds == half.steps[1].latencySeconds)
+    }
+
+    @Test func inContextTimingsAddUpToTheRun() throws {
+        let timer = LatencyMeasurement(threads: 1, runs: 3, warmup: 1)
+        let (entries, unattributed) = try timer.measureSteps(of: try twoConvModel(), profile: testProfile())
+        #expect(entries.count == 2)
+        #expect(Set(entries.map(\.signature)) == Set(model.report().steps.map(\.signature)))
+        #expect(entries.allSatisfy { $0.seconds > 0 && $0.ops != nil })
+        #expect(unattributed == 0)
+    }
+}
