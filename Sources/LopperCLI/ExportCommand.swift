@@ -35,8 +35,16 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Folder for the exports (one sub-folder per profile).")
     var out: String
 
+    @Option(help: "Correct the allocation with measured damages (the plan and its neighbours) until the prediction is within this of the measurement.")
+    var tolerance: Double?
+
+    @Option(help: "Most rounds of the correction loop.")
+    var rounds: Int = 4
+
     func validate() throws {
         guard !profiles.isEmpty else { throw ValidationError("--profiles needs at least one profile.") }
+        guard tolerance.map({ $0 >= 0 }) ?? true else { throw ValidationError("--tolerance must be at least 0.") }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1.") }
     }
 
     func run() throws {
@@ -50,7 +58,8 @@ struct ExportCommand: ParsableCommand {
             let outcome = Result<Manifest, Error> {
                 let profile = try ProfileSearch.profile(reference)
                 let (text, _) = try allocation.limits(for: profile, dense: exporter.planner(profile: profile, graph: try exporter.costGraph()).denseAmounts)
-                return try exporter.export(profile: profile, budgets: text, into: (out as NSString).appendingPathComponent(profile.name))
+                return try exporter.export(profile: profile, budgets: text, into: (out as NSString).appendingPathComponent(profile.name),
+                                           tolerance: tolerance, rounds: rounds)
             }
             if case .failure(let error) = outcome { FileHandle.standardError.write(Data("\(reference): \(error)\n".utf8)) }
             rows.append((reference, outcome))
@@ -65,6 +74,7 @@ struct ExportCommand: ParsableCommand {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try encoder.encode(summary).write(to: URL(fileURLWithPath: (out as NSString).appendingPathComponent("summary.json")))
         if rows.contains(where: { if case .failure = $0.1 { return true } else { return false } }) { throw ExitCode(1) }
     }

@@ -70,14 +70,27 @@ public struct Exporter {
     }
 
     /// Allocates, assembles and writes one profile's export into `folder`.
-    public func export(profile: HardwareProfile, budgets text: String, into folder: String) throws -> Manifest {
+    /// - Parameters:
+    ///   - tolerance: with a value, the correction loop (`refine`) runs until the predicted damage
+    ///     is within it of the measured one, for at most `rounds` rounds.
+    public func export(profile: HardwareProfile, budgets text: String, into folder: String,
+                       tolerance: Double? = nil, rounds: Int = 4) throws -> Manifest {
         let graph = try costGraph()
         let planner = planner(profile: profile, graph: graph)
         let limits: ResourceAmounts
         do { limits = try BudgetSpec(parsing: text).resolve(dense: planner.denseAmounts) } catch let error as BudgetError {
             throw ModelError("budget: \(error.description)")
         }
-        let allocation = try planner.allocate(limits: limits)
+        let menus = try planner.menus(for: limits)
+        let first = try planner.allocate(menus, limits: limits)
+        var allocation = first
+        var refinement: [RefinementRound] = []
+        if let tolerance {
+            let result = try refine(first, measured: try measuredDamage(first.plan), planner: planner, menus: menus,
+                                    limits: limits, tolerance: tolerance, rounds: rounds)
+            allocation = result.allocation
+            refinement = result.rounds
+        }
         let (pruned, score, corrected) = try assemble(allocation.plan)
         let baselines = planner.baselines(limits: limits)
 
@@ -119,7 +132,7 @@ public struct Exporter {
             biasCorrected: corrected, denseCost: PlanFile.named(planner.denseAmounts), plannedCost: PlanFile.named(allocation.cost),
             assembledCost: PlanFile.named(assembled),
             meetsBudgets: limits.allSatisfy { (assembled[$0.key] ?? .infinity) <= $0.value * (1 + 1e-9) },
-            baselines: measuredBaselines)
+            baselines: measuredBaselines, firstPredictedDamage: first.predictedDamage, refinement: refinement)
         try manifest.json().write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("manifest.json")))
         return manifest
     }
@@ -152,6 +165,9 @@ public struct Manifest: Codable, Sendable {
     public var assembledCost: [String: Double]
     public var meetsBudgets: Bool
     public var baselines: [Baseline]
+    /// The first allocation's predicted damage, and the correction loop's rounds (`--tolerance`).
+    public var firstPredictedDamage: Double
+    public var refinement: [RefinementRound]
 
     public func json() throws -> Data {
         let encoder = JSONEncoder()

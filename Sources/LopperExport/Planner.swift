@@ -76,8 +76,11 @@ public struct Planner {
 
     // MARK: Options
 
-    /// Every option of a group: untouched first, then each measured curve's levels and, for
-    /// channel groups on an aligned device, the aligned kept counts between them (interpolated).
+    /// The most interpolated kept counts offered per group and curve.
+    static let countsPerGroup = 48
+
+    /// Every option of a group: untouched first, then each measured curve's levels (snapped up
+    /// to the profile's channel alignment) and aligned kept counts between them (interpolated).
     public func options(for group: PruneGroup) throws -> [GroupChoice] {
         var options = [GroupChoice.untouched(group)]
         guard group.isPrunable, !constraints.skipGroups.contains(group.id) else { return options }
@@ -91,14 +94,12 @@ public struct Planner {
                 for point in curve.points where point.level <= top {
                     counts.insert(try ChannelSelection(sparsity: point.level).keptCount(size: group.size))
                 }
-                if alignment > 1 {
-                    counts = Set(counts.map { min(group.size, ($0 + alignment - 1) / alignment * alignment) })
-                    var k = alignment
-                    while k < group.size {
-                        if 1 - Double(k) / Double(group.size) <= top { counts.insert(k) }
-                        k += alignment
-                    }
-                }
+                if alignment > 1 { counts = Set(counts.map { min(group.size, ($0 + alignment - 1) / alignment * alignment) }) }
+                // Kept counts between the measured levels, their damage interpolated: every
+                // aligned count, at most `Self.countsPerGroup` of them evenly spread.
+                let aligned = stride(from: alignment, to: group.size, by: alignment).filter { 1 - Double($0) / Double(group.size) <= top }
+                let spacing = max(1, aligned.count / Self.countsPerGroup)
+                for (index, kept) in aligned.enumerated() where index % spacing == 0 { counts.insert(kept) }
                 for kept in counts.sorted(by: >) where kept < group.size && kept >= constraints.minimumKept {
                     let level = 1 - Double(kept) / Double(group.size)
                     guard let damage = shape.damage(at: level) else { continue }
@@ -154,51 +155,71 @@ public struct Planner {
         public var predictedDamage: Double
         public var cost: ResourceAmounts
         public var solution: Solution
+        /// The option index chosen in each of the menus (`Menus.choices`).
+        public var picks: [Int]
         /// Re-solves after the assembled plan missed a budget its additive estimate met.
         public var tightenings: Int
     }
 
-    /// The least-damage choice per group within `limits`, checked on the assembled plan's cost.
-    public func allocate(limits: ResourceAmounts, method: AllocationMethod = .automatic) throws -> Allocation {
+    /// The allocator's menus for a set of limits: per prunable group its choices and their cost
+    /// contributions. Damages may be revised (`Exporter.refine`) and the menus solved again.
+    public struct Menus: Sendable {
+        public var groups: [Int]
+        public var choices: [[GroupChoice]]
+        var costs: [[ResourceAmounts]]
+    }
+
+    public func menus(for limits: ResourceAmounts) throws -> Menus {
         let denseAmounts = Self.amounts(dense)
-        var menus: [Menu] = []
-        var choicesByMenu: [[GroupChoice]] = []
+        var menus = Menus(groups: [], choices: [], costs: [])
         for group in groups where group.isPrunable && !constraints.skipGroups.contains(group.id) {
             let choices = try options(for: group)
             guard choices.count > 1 else { continue }
-            let options = try choices.enumerated().map { index, choice -> Option in
-                let totals = index == 0 ? dense : cost.totals(try plan([choice], withIndices: false))
-                let amounts = Self.amounts(totals)
-                var delta: ResourceAmounts = [:]
-                for resource in limits.keys { delta[resource] = (amounts[resource] ?? 0) - (denseAmounts[resource] ?? 0) }
-                return Option(damage: choice.predictedDamage, cost: delta, tag: index)
-            }
-            menus.append(Menu(group: group.id, options: options))
-            choicesByMenu.append(choices)
+            menus.groups.append(group.id)
+            menus.choices.append(choices)
+            menus.costs.append(try choices.enumerated().map { index, choice in
+                let amounts = Self.amounts(index == 0 ? dense : cost.totals(try plan([choice], withIndices: false)))
+                return Dictionary(uniqueKeysWithValues: limits.keys.map { ($0, (amounts[$0] ?? 0) - (denseAmounts[$0] ?? 0)) })
+            })
+        }
+        return menus
+    }
+
+    /// The least-damage choice per group within `limits`, checked on the assembled plan's cost.
+    public func allocate(limits: ResourceAmounts, method: AllocationMethod = .automatic) throws -> Allocation {
+        try allocate(try menus(for: limits), limits: limits, method: method)
+    }
+
+    public func allocate(_ menus: Menus, limits: ResourceAmounts, method: AllocationMethod = .automatic) throws -> Allocation {
+        let denseAmounts = Self.amounts(dense)
+        let problemMenus = zip(menus.groups, zip(menus.choices, menus.costs)).map { group, entry in
+            Menu(group: group, options: zip(entry.0, entry.1).enumerated().map { index, option in
+                Option(damage: option.0.predictedDamage, cost: option.1, tag: index)
+            })
         }
         var working = limits
         for tightenings in 0..<8 {
-            let problem = Problem(menus: menus, fixedCost: denseAmounts.filter { limits[$0.key] != nil }, limits: working)
+            let problem = Problem(menus: problemMenus, fixedCost: denseAmounts.filter { limits[$0.key] != nil }, limits: working)
             let solution = try Allocator.solve(problem, method: method)
-            let chosen = zip(choicesByMenu, solution.choice).map { $0[$1] }
+            let chosen = zip(menus.choices, solution.choice).map { $0[$1] }
             let plan = try plan(chosen, withIndices: true)
             let real = Self.amounts(cost.totals(plan))
             let misses = limits.filter { resource, limit in (real[resource] ?? 0) > limit * (1 + 1e-9) }
-            if misses.isEmpty || tightenings == 7 {
-                guard misses.isEmpty else {
-                    throw ModelError("the assembled plan misses \(misses.keys.sorted().map { "\($0.budgetName) (\($0.format(real[$0]!)) > \($0.format(limits[$0]!)))" }.joined(separator: ", ")) after 8 re-solves")
-                }
-                let untouched = groups.filter { group in !menus.contains { $0.group == group.id } }.map(GroupChoice.untouched)
+            if misses.isEmpty {
+                let untouched = groups.filter { !menus.groups.contains($0.id) }.map(GroupChoice.untouched)
                 let all = (chosen + untouched).sorted { $0.group < $1.group }
                 return Allocation(choices: all, plan: plan, predictedDamage: chosen.reduce(0) { $0 + $1.predictedDamage },
-                                  cost: real, solution: solution, tightenings: tightenings)
+                                  cost: real, solution: solution, picks: solution.choice, tightenings: tightenings)
+            }
+            guard tightenings < 7 else {
+                throw ModelError("the assembled plan misses \(misses.keys.sorted().map { "\($0.budgetName) (\($0.format(real[$0]!)) > \($0.format(limits[$0]!)))" }.joined(separator: ", ")) after 8 re-solves")
             }
             for (resource, limit) in misses {
                 // Shrink the working budget by what the assembled plan overshot it.
                 working[resource] = working[resource]! - ((real[resource] ?? 0) - limit) * 1.05
             }
         }
-        fatalError("unreachable")
+        fatalError("unreachable: the loop returns or throws")
     }
 
     // MARK: Baselines

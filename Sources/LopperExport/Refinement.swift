@@ -1,0 +1,93 @@
+import Foundation
+import LopperAllocation
+import LopperPruning
+import LopperSensitivity
+
+/// One round of the correction loop: what the plan was predicted and measured to damage.
+public struct RefinementRound: Codable, Sendable, Equatable {
+    public var round: Int
+    public var predictedDamage: Double
+    public var measuredDamage: Double
+    /// Neighbouring plans measured in this round (each group one option lighter and heavier).
+    public var neighboursMeasured: Int
+    /// Whether this round's plan replaced the best so far.
+    public var kept: Bool
+}
+
+extension Exporter {
+    /// Per-group damages add only approximately. This loop measures the chosen plan and its
+    /// neighbours (each group one option lighter and one heavier, the others as chosen), takes
+    /// what was measured in context as the groups' damages (the plan's measured damage shared in
+    /// proportion to the predictions; a neighbour's as the plan's plus its measured difference;
+    /// other options scaled like the chosen one), and solves again, until the prediction is
+    /// within `tolerance` of the measurement, the choice stops changing, or `rounds` run out; the
+    /// plan with the lowest measured damage is kept.
+    public func refine(_ first: Planner.Allocation, measured firstDamage: Double, planner: Planner, menus firstMenus: Planner.Menus,
+                       limits: ResourceAmounts, tolerance: Double, rounds: Int)
+        throws -> (allocation: Planner.Allocation, measured: Double, rounds: [RefinementRound]) {
+        var best = (allocation: first, measured: firstDamage)
+        var menus = firstMenus
+        var history: [RefinementRound] = []
+        for round in 1...max(1, rounds) {
+            let current = best.allocation
+            if abs(best.measured - current.predictedDamage) <= tolerance { break }
+            let scale = current.predictedDamage > 0 ? best.measured / current.predictedDamage : 1
+            var revised = menus
+            var measuredNeighbours = 0
+            for (m, pick) in current.picks.enumerated() {
+                for o in revised.choices[m].indices { revised.choices[m][o].predictedDamage = menus.choices[m][o].predictedDamage * scale }
+                let share = revised.choices[m][pick].predictedDamage
+                for neighbour in Self.neighbours(of: pick, in: menus.choices[m]) {
+                    var picks = current.picks
+                    picks[m] = neighbour
+                    let chosen = zip(menus.choices, picks).map { $0[$1] }
+                    let damage = try measuredDamage(try planner.plan(chosen, withIndices: true))
+                    revised.choices[m][neighbour].predictedDamage = max(0, share + damage - best.measured)
+                    measuredNeighbours += 1
+                }
+            }
+            let next = try planner.allocate(revised, limits: limits)
+            let damage = try measuredDamage(next.plan)
+            let improved = damage < best.measured
+            history.append(RefinementRound(round: round, predictedDamage: next.predictedDamage, measuredDamage: damage,
+                                           neighboursMeasured: measuredNeighbours, kept: improved))
+            menus = revised
+            if improved { best = (next, damage) }
+            if next.picks == current.picks { break }
+        }
+        return (best.allocation, best.measured, history)
+    }
+
+    /// The measured damage of a plan, assembled as export assembles it.
+    func measuredDamage(_ plan: PruningPlan) throws -> Double {
+        SensitivityTable.damage(score: try assemble(plan).score, dense: scorer.dense, metric: table.metric)
+    }
+
+    /// The options near `pick` in its option family (granularity and criterion) ordered by level,
+    /// with untouched as the lightest of every family.
+    static func neighbours(of pick: Int, in choices: [GroupChoice]) -> [Int] {
+        func family(_ c: GroupChoice) -> String { "\(c.granularity)/\(c.criterion ?? "")/\(c.level == 0 ? 0 : 1)" }
+        if pick == 0 {
+            // From untouched: the lightest option of each family.
+            var lightest: [String: Int] = [:]
+            for (index, choice) in choices.enumerated().dropFirst() {
+                let key = "\(choice.granularity)/\(choice.criterion ?? "")"
+                if let seen = lightest[key], choices[seen].level <= choice.level { continue }
+                lightest[key] = index
+            }
+            return lightest.values.sorted()
+        }
+        let me = choices[pick]
+        let family = choices.indices.filter { index in
+            index != 0 && choices[index].granularity == me.granularity && choices[index].criterion == me.criterion
+        }.sorted { choices[$0].level < choices[$1].level }
+        guard let position = family.firstIndex(of: pick) else { return [] }
+        // One option and a sixth of the family away on each side (fine levels differ by little).
+        var result = Set<Int>()
+        for step in Set([1, max(1, family.count / 6)]) {
+            result.insert(position - step >= 0 ? family[position - step] : 0)
+            if position + step < family.count { result.insert(family[position + step]) }
+        }
+        return result.sorted()
+    }
+}
