@@ -122,7 +122,8 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MailProg=/bin/true
 ReturnToService=2
-JobRequeue=1
+# As at sites that do not requeue batch jobs by default: only jobs that ask (--requeue) are.
+JobRequeue=0
 # A node that stops answering is marked down after 20 s; jobs end 5 s after SIGTERM.
 SlurmdTimeout=20
 KillWait=5

@@ -72,7 +72,8 @@ final class SlurmCluster: @unchecked Sendable {
     }
 
     /// Submits the template as a user would, from `directory`, in an environment without `USER`
-    /// or `LOGNAME` (a cron job's or a container's); returns the job id.
+    /// or `LOGNAME` (a cron job's or a container's) and with the template's default cache
+    /// folder; returns the job id.
     func submit(sweep: String, db: String, nodes: Int, coordinatorOptions: String) throws -> Int {
         var environment = ProcessInfo.processInfo.environment
         environment["USER"] = nil
@@ -80,7 +81,10 @@ final class SlurmCluster: @unchecked Sendable {
         environment["SWEEP_CONFIG"] = sweep
         environment["LOPPER"] = LopperBinary.path
         environment["LOPPER_DB"] = db
-        environment["CACHE_DIR"] = directory.appendingPathComponent("cache").path
+        // The template's default cache folder is under TMPDIR (often node-local scratch on clusters).
+        let scratch = directory.appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        environment["TMPDIR"] = scratch.path
         environment["CACHE_MB"] = "256"
         environment["COORDINATOR_OPTIONS"] = coordinatorOptions
         let submitted = try Self.run([Self.script, "exec", "--dir", slurm, "sbatch", "--parsable", "--chdir", directory.path,

@@ -70,16 +70,19 @@ struct SlurmTests {
             guard rows.filter({ $0.state == "done" }).count >= 30 else { return false }
             before.rows = rows
             let requeue = try? cluster.client(["scontrol", "requeue", String(job)])
-            before.text = "scontrol requeue: status \(requeue?.status ?? -1) \(requeue?.output ?? "")"
+            before.text = requeue?.status == 0 ? nil : "status \(requeue?.status ?? -1): \(requeue?.output ?? "")"
             return true
         }
         try #require(requeued, "job \(job) never finished 30 jobs: \(cluster.output(of: job))")
+        try #require(before.text == nil, "scontrol requeue \(job) failed (does the template ask for --requeue?): \(before.text ?? "")")
         let finished = before.rows.filter { $0.state == "done" }
         try #require(finished.count < 216, "the sweep ended before the requeue; nothing to resume")
 
         // Slurm holds a requeued job back (BeginTime, two minutes in 22.05); start it now.
         let pending = await SlurmCluster.poll(seconds: 60) { cluster.state(of: job) == "PENDING" }
-        try #require(pending, "job \(job) did not go back to the queue (\(before.text ?? "")): \(cluster.state(of: job) ?? "?")")
+        try #require(pending, "job \(job) did not go back to the queue: \(cluster.state(of: job) ?? "?")")
+        let token = cluster.directory.appendingPathComponent(".lopper-token-\(job)").path
+        #expect(!FileManager.default.fileExists(atPath: token), "the run Slurm ended left its token file behind")
         let started = try cluster.client(["scontrol", "update", "JobId=\(job)", "StartTime=now"])
         #expect(started.status == 0, "\(started.output)")
 
@@ -127,7 +130,10 @@ struct SlurmTests {
         let output = cluster.output(of: job)
         #expect(state == "COMPLETED", "job \(job) ended \(state ?? "not within 240 s"): \(output)")
         #expect(output.contains("3 workers x 2 threads"), "\(output)")
-        #expect(output.contains("leases expired"), "the killed worker's leases never expired: \(output)")
+        // "coordinator done: … leases expired N, …": h2's leases ran out and went to the others.
+        let expired = try output.firstMatch(of: Regex(#"coordinator done: .*leases expired (\d+)"#))
+            .flatMap { $0.output[1].substring.flatMap { Int($0) } }
+        #expect((expired ?? 0) >= 1, "the killed worker's leases never expired: \(output)")
 
         let rows = Self.rows(db)
         let lost = Set(atKill.rows.filter { $0.state == "running" && $0.worker == "h2-2" }.map(\.id))
