@@ -30,8 +30,10 @@ final class SlurmCluster: @unchecked Sendable {
     init(hosts: Int = 0) throws {
         directory = try Fixtures.temporaryDirectory()
         self.hosts = hosts
-        let up = try Self.run([Self.script, "up", "--dir", slurm, "--cpus", "2", "--memory", "2048", "--wait", "60"]
-                              + (hosts > 0 ? ["--hosts", String(hosts)] : []))
+        // Not Slurm's usual 6817-6818, which a Slurm of this machine's own may hold.
+        let port = 2 * Int.random(in: 23_000...24_000)
+        let up = try Self.run([Self.script, "up", "--dir", slurm, "--cpus", "2", "--memory", "2048", "--wait", "60",
+                               "--port", String(port)] + (hosts > 0 ? ["--hosts", String(hosts)] : []))
         guard up.status == 0 else {
             stop()
             throw SlurmError(message: "local-slurm.sh up failed: \(up.output)")
