@@ -124,8 +124,8 @@ MailProg=/bin/true
 ReturnToService=2
 # As at sites that do not requeue batch jobs by default: only jobs that ask (--requeue) are.
 JobRequeue=0
-# A node that stops answering is marked down after 20 s; jobs end 5 s after SIGTERM.
-SlurmdTimeout=20
+# A node that stops answering is marked down after 10 s; jobs end 5 s after SIGTERM.
+SlurmdTimeout=10
 KillWait=5
 MinJobAge=600
 StateSaveLocation=$dir/state
@@ -152,6 +152,25 @@ node_names() {
     if [ "$hosts" -gt 0 ]; then for ((i = 0; i < hosts; i++)); do echo "h$i"; done; else hostname -s; fi
 }
 
+# Sends SIGTERM to the daemons of these pid files, SIGKILL to any still running after 10 s,
+# and removes the files.
+stop_daemons() {
+    local file pid pids=() t alive
+    for file in "$@"; do
+        [ -f "$file" ] || continue
+        pid=$(cat "$file")
+        if kill "$pid" 2>/dev/null; then pids+=("$pid"); fi
+        rm -f "$file"
+    done
+    for ((t = 0; t < 50; t++)); do
+        alive=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" -eq 0 ] && return 0
+        sleep 0.2
+    done
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+}
+
 cmd_down() {
     [ -d "$dir" ] || return 0
     [ -f "$dir/hosts" ] && hosts=$(cat "$dir/hosts")
@@ -163,17 +182,9 @@ cmd_down() {
             sleep 1
         done
     fi
-    local file pid t
-    for file in "$dir"/slurmd-*.pid "$dir/slurmctld.pid" "$dir/munge/munged.pid"; do
-        [ -f "$file" ] || continue
-        pid=$(cat "$file")
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            for ((t = 0; t < 50; t++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-            kill -9 "$pid" 2>/dev/null || true
-        fi
-        rm -f "$file"
-    done
+    # The Slurm daemons together (each takes a second or two), then munged, which they use.
+    stop_daemons "$dir"/slurmd-*.pid "$dir/slurmctld.pid"
+    stop_daemons "$dir/munge/munged.pid"
     # Processes a job left in a namespace (slurmstepd, workers) go with it.
     if [ "$hosts" -gt 0 ]; then "$netns_script" down; fi
     rm -f "$dir/hosts"

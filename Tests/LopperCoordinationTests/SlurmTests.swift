@@ -107,7 +107,7 @@ struct SlurmTests {
     @Test func threeHostSweepLosesANodeAndStillGivesTheInProcessTable() async throws {
         let cluster = try SlurmCluster(hosts: 3)
         defer { cluster.stop() }
-        let sweep = try cluster.writeSweep(criteria: ["l1", "wanda"], levels: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+        let sweep = try cluster.writeSweep(criteria: ["l1"], levels: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
         let db = cluster.directory.appendingPathComponent("sweep.db").path
         let start = Date()
         let job = try cluster.submit(sweep: sweep, db: db, nodes: 3, coordinatorOptions: Self.shortLeases)
@@ -115,7 +115,7 @@ struct SlurmTests {
         let atKill = SlurmCluster.Snapshot()
         let killed = await SlurmCluster.poll(seconds: 120) {
             let rows = Self.rows(db)
-            guard rows.filter({ $0.state == "done" }).count >= 40,
+            guard rows.filter({ $0.state == "done" }).count >= 30,
                   rows.contains(where: { $0.state == "running" && $0.worker == "h2-2" }) else { return false }
             let workers = cluster.processes(onHost: 2, containing: "worker")
             guard let slurmd = cluster.slurmdPid(of: "h2"), !workers.isEmpty else { return false }
@@ -151,6 +151,6 @@ struct SlurmTests {
 
         let expected = try await Self.inProcessTable(sweep, in: cluster.directory)
         let distributed = try Self.table(db)
-        #expect(expected.count == 432 && distributed == expected)
+        #expect(expected.count == 216 && distributed == expected)
     }
 }
