@@ -7,7 +7,7 @@ import Glibc
 
 /// A private Slurm started by `Cluster/slurm/local-slurm.sh` in a temporary folder, and the
 /// sweep template submitted to it. `stop()` stops the daemons (by the pids in their pid files)
-/// and removes the folder; callers `defer` it so it runs when an expectation throws too.
+/// and removes the folder; `SlurmCluster.with` runs it however the test ends.
 final class SlurmCluster: @unchecked Sendable {
     static let script = ProcessCluster.repository.appendingPathComponent("Cluster/slurm/local-slurm.sh").path
     static let template = ProcessCluster.repository.appendingPathComponent("Cluster/slurm/lopper-sweep.sbatch").path
@@ -41,6 +41,20 @@ final class SlurmCluster: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    /// Runs `body` with a fresh Slurm and stops it afterwards, also when `body` throws. Starting
+    /// and stopping take seconds, so they run off Swift concurrency's few threads.
+    static func with<T: Sendable>(hosts: Int = 0, _ body: (SlurmCluster) async throws -> T) async throws -> T {
+        let cluster = try await offThePool { try SlurmCluster(hosts: hosts) }
+        do {
+            let result = try await body(cluster)
+            _ = try? await offThePool { cluster.stop() }
+            return result
+        } catch {
+            _ = try? await offThePool { cluster.stop() }
+            throw error
+        }
+    }
 
     /// Stops this Slurm and removes its folder; harmless when repeated.
     func stop() {
