@@ -3,29 +3,34 @@
 # One hub namespace holds a bridge; each host namespace reaches it through a veth pair.
 set -euo pipefail
 
-HUB=lopper-hub
-HOST_PREFIX=lopper-h
+# Another set can live beside this one under a different name and subnet (the Slurm test's).
+PREFIX=${LOPPER_NETNS:-lopper}
+SUBNET=${LOPPER_SUBNET:-10.77.0}
+[[ "$PREFIX" =~ ^[a-z][a-z0-9-]{0,20}$ ]] || { echo "netns.sh: LOPPER_NETNS must be a short lowercase name" >&2; exit 1; }
+[[ "$SUBNET" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "netns.sh: LOPPER_SUBNET must be three octets, e.g. 10.77.0" >&2; exit 1; }
+HUB=$PREFIX-hub
+HOST_PREFIX=$PREFIX-h
 BRIDGE=br0
-SUBNET=10.77.0
 MAX_HOSTS=200
 
 usage() {
     cat <<EOF
 Usage: $(basename "$0") COMMAND [ARGS]
 
-Simulated hosts lopper-h0 … lopper-h(N-1), all on one bridge in namespace $HUB,
-host i at $SUBNET.(10+i)/24. h0 is meant for the coordinator.
+Simulated hosts ${HOST_PREFIX}0 … ${HOST_PREFIX}(N-1), all on one bridge in namespace $HUB,
+host i at $SUBNET.(10+i)/24, the hub itself at $SUBNET.1. h0 is meant for the coordinator.
+LOPPER_NETNS (default lopper) and LOPPER_SUBNET (default 10.77.0) name a separate set.
 
 Commands:
   up N                        create N hosts (tears down an existing set first)
   down                        remove every namespace this script made (safe to repeat)
-  exec HOST CMD [ARGS...]     run CMD inside host HOST (a number: 0, 1, …)
+  exec HOST CMD [ARGS...]     run CMD inside host HOST (a number: 0, 1, …, or hub)
   partition HOST              cut HOST off the bridge (its hub-side link goes down)
   heal HOST                   reconnect HOST
   netem HOST DELAY_MS LOSS_PCT
                               delay and drop HOST's outgoing packets (0 0 clears);
                               warns and carries on when the kernel lacks sch_netem
-  addr HOST                   print HOST's IP address
+  addr HOST                   print HOST's IP address (hub: the bridge's)
   list                        print the hosts that exist and their link state
   -h, --help                  this message
 
@@ -97,6 +102,7 @@ cmd_up() {
     ip -n "$HUB" link set lo up
     ip -n "$HUB" link add "$BRIDGE" type bridge
     ip -n "$HUB" link set "$BRIDGE" up
+    ip -n "$HUB" addr add "$SUBNET.1/24" dev "$BRIDGE"
 
     local i ns
     for ((i = 0; i < n; i++)); do
@@ -116,9 +122,14 @@ cmd_up() {
 cmd_exec() {
     need_root
     [ $# -ge 2 ] || die "usage: exec HOST CMD [ARGS...]"
-    check_host "$1"
     local ns
-    ns=$(host_ns "$1")
+    if [ "$1" = hub ]; then
+        ns_exists "$HUB" || die "the hub does not exist (run: $0 up N)"
+        ns=$HUB
+    else
+        check_host "$1"
+        ns=$(host_ns "$1")
+    fi
     shift
     exec ip netns exec "$ns" "$@"
 }
@@ -174,7 +185,8 @@ case "$command" in
     partition) [ $# -eq 1 ] || die "usage: partition HOST"; set_link "$1" down; echo "partitioned h$1" ;;
     heal) [ $# -eq 1 ] || die "usage: heal HOST"; set_link "$1" up; echo "healed h$1" ;;
     netem) cmd_netem "$@" ;;
-    addr) [ $# -eq 1 ] || die "usage: addr HOST"; check_host_number "$1"; addr_of "$1" ;;
+    addr) [ $# -eq 1 ] || die "usage: addr HOST"
+          if [ "$1" = hub ]; then echo "$SUBNET.1"; else check_host_number "$1"; addr_of "$1"; fi ;;
     list) cmd_list ;;
     *) usage >&2; exit 2 ;;
 esac

@@ -1,4 +1,5 @@
 import Foundation
+import LopperTesting
 import Testing
 import Yams
 
@@ -116,7 +117,10 @@ import Yams
                 let label = "\(file.lastPathComponent) (\(Self.string(document["kind"]) ?? "no kind"))"
                 #expect(!(Self.string(document["apiVersion"]) ?? "").isEmpty, "\(label): no apiVersion")
                 #expect(!(Self.string(document["kind"]) ?? "").isEmpty, "\(label): no kind")
-                #expect(!(Self.name(document) ?? "").isEmpty, "\(label): no metadata.name")
+                // A Kustomization is not a Kubernetes object; old kustomize refuses a name on it.
+                if Self.string(document["kind"]) != "Kustomization" {
+                    #expect(!(Self.name(document) ?? "").isEmpty, "\(label): no metadata.name")
+                }
             }
         }
     }
@@ -129,6 +133,33 @@ import Yams
             #expect(FileManager.default.fileExists(atPath: Self.k8s.appendingPathComponent(resource).path),
                     "kustomization.yaml lists \(resource), which does not exist")
         }
+    }
+
+    /// `kubectl` on the PATH (Debian's kubernetes-client, installed by `.ci/setup --test`), or nil.
+    static let kubectl: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin")
+        .split(separator: ":").map { "\($0)/kubectl" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// `kubectl kustomize` renders exactly the objects of the files the kustomization lists.
+    @Test(.enabled(if: kubectl != nil || Fixtures.isCI, "kubectl not found: apt-get install kubernetes-client (.ci/setup --test does)"))
+    func kustomizeRendersTheListedManifests() throws {
+        let kubectl = try #require(Self.kubectl, "kubectl not found: .ci/setup --test installs kubernetes-client")
+        let rendered = try Reference.run([kubectl, "kustomize", Self.k8s.path])
+        try #require(rendered.status == 0, "kubectl kustomize failed: \(rendered.stderr)")
+        var sequence = try Yams.load_all(yaml: rendered.stdout)
+        var objects: [String] = []
+        while let document = sequence.next() {
+            let object = try #require(Self.object(document), "kubectl kustomize printed a document that is not a mapping")
+            objects.append("\(Self.string(object["kind"]) ?? "?")/\(Self.name(object) ?? "?")")
+        }
+        if let error = sequence.error { throw error }
+
+        let kustomization = try Self.resource(kind: "Kustomization", in: "kustomization.yaml")
+        let listed = try #require(kustomization["resources"] as? [Any]).compactMap { Self.string($0) }
+            .flatMap { try Self.documents(Self.k8s.appendingPathComponent($0)) }
+            .map { "\(Self.string($0["kind"]) ?? "?")/\(Self.name($0) ?? "?")" }
+        #expect(objects.sorted() == listed.sorted())
+        #expect(Set(objects).isSuperset(of: ["ConfigMap/lopper-sweep", "Service/lopper-coordinator",
+                                             "StatefulSet/lopper-coordinator", "Deployment/lopper-workers"]))
     }
 
     @Test func coordinatorListensWhereWorkersConnect() throws {
@@ -211,8 +242,8 @@ import Yams
     @Test func scriptsAreExecutableValidBash() throws {
         let scripts = try FileManager.default.contentsOfDirectory(atPath: Self.cluster.path)
             .filter { $0.hasSuffix(".sh") }.sorted()
-            .map { Self.cluster.appendingPathComponent($0) } + [Self.sbatch]
-        #expect(scripts.count >= 4, "expected local.sh, netns.sh, netns-sweep.sh and the sbatch template")
+            .map { Self.cluster.appendingPathComponent($0) } + [Self.sbatch, Self.cluster.appendingPathComponent("slurm/local-slurm.sh")]
+        #expect(scripts.count >= 5, "expected local.sh, netns.sh, netns-sweep.sh, the sbatch template and local-slurm.sh")
         for script in scripts {
             let name = script.lastPathComponent
             #expect(FileManager.default.isExecutableFile(atPath: script.path), "\(name) is not executable")
