@@ -63,10 +63,9 @@ extension Exporter {
         SensitivityTable.damage(score: try assemble(plan).score, dense: scorer.dense, metric: table.metric)
     }
 
-    /// The options near `pick` in its option family (granularity and criterion) ordered by level,
-    /// with untouched as the lightest of every family.
+    /// The options near `pick`: in its option family (granularity and criterion) by level, with
+    /// untouched as the lightest of every family, and the closest kept count of other families.
     static func neighbours(of pick: Int, in choices: [GroupChoice]) -> [Int] {
-        func family(_ c: GroupChoice) -> String { "\(c.granularity)/\(c.criterion ?? "")/\(c.level == 0 ? 0 : 1)" }
         if pick == 0 {
             // From untouched: the lightest option of each family.
             var lightest: [String: Int] = [:]
@@ -82,12 +81,21 @@ extension Exporter {
             index != 0 && choices[index].granularity == me.granularity && choices[index].criterion == me.criterion
         }.sorted { choices[$0].level < choices[$1].level }
         guard let position = family.firstIndex(of: pick) else { return [] }
-        // One option and a sixth of the family away on each side (fine levels differ by little).
+        // One option and a sixth of the family away on each side (fine levels differ by little),
+        // and the same kept count (or the closest) in every other family.
         var result = Set<Int>()
         for step in Set([1, max(1, family.count / 6)]) {
             result.insert(position - step >= 0 ? family[position - step] : 0)
             if position + step < family.count { result.insert(family[position + step]) }
         }
+        var closest: [String: Int] = [:]
+        for (index, choice) in choices.enumerated().dropFirst()
+        where choice.granularity != me.granularity || choice.criterion != me.criterion {
+            let key = "\(choice.granularity)/\(choice.criterion ?? "")"
+            if let seen = closest[key], abs(choices[seen].kept - me.kept) <= abs(choice.kept - me.kept) { continue }
+            closest[key] = index
+        }
+        result.formUnion(closest.values)
         return result.sorted()
     }
 }
