@@ -23,10 +23,10 @@ import onnxruntime as ort
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 REAL = os.path.join(ROOT, "Tests", "Fixtures", "real")
-MODELS = {
-    "PP-OCRv4 det": ("ch_PP-OCRv4_det_infer.onnx", "x=1x3x320x320"),
-    "PP-OCR cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", "x=1x3x48x192"),
-    "digits MLP": ("digits_mlp.onnx", None),
+MODELS = {  # label: (file, input shape, output the runtime can reach)
+    "PP-OCRv4 det 320x320": ("ch_PP-OCRv4_det_infer.onnx", "x=1x3x320x320", None),
+    "PP-OCR cls batch 8": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", "x=8x3x48x192", None),
+    "digits MLP batch 1": ("digits_mlp.onnx", None, "probabilities"),
 }
 
 
@@ -64,17 +64,16 @@ def main():
     args = parser.parse_args()
     print(f"| model | variants | vs Lopper: median abs. error | Spearman | vs ORT: median abs. error | Spearman | MACs alone: Spearman (Lopper / ORT) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for label, (file, shape) in MODELS.items():
+    for label, (file, shape, output) in MODELS.items():
         model = os.path.join(REAL, file)
-        shape_args = ["--input-shape", shape] if shape else []
+        shape_args = (["--input-shape", shape] if shape else []) + (["--output", output] if output else [])
         dims = [int(d) for d in shape.split("=")[1].split("x")] if shape else None
-        table = os.path.join(args.work, file + ".latency.csv")
-        if not os.path.exists(table):
-            subprocess.run([args.lopper, "measure", model, "--table", table, *shape_args], check=True,
-                           stderr=subprocess.DEVNULL)
+        table = os.path.join(args.work, label.replace(" ", "_") + ".latency.csv")
+        subprocess.run([args.lopper, "measure", model, "--table", table, *shape_args], check=True,
+                       stderr=subprocess.DEVNULL)
         out = subprocess.run([args.lopper, "bench-cost", model, "--profile", "host", "--table", table,
                               "--variants", str(args.variants), "--runs", str(args.runs),
-                              "--out", os.path.join(args.work, file + ".variants"), *shape_args],
+                              "--out", os.path.join(args.work, label.replace(" ", "_") + ".variants"), *shape_args],
                              check=True, capture_output=True, text=True)
         rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
         predicted = np.array([r["predicted_ms"] for r in rows])
