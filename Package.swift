@@ -132,7 +132,7 @@ let package = Package(
                            .product(name: "OrderedCollections", package: "swift-collections")]
         ),
         .testTarget(name: "LopperMessagingTests", dependencies: ["LopperMessaging"]),
-        .testTarget(name: "LopperAllocationTests", dependencies: ["LopperAllocation"]),
+        .testTarget(name: "LopperAllocationTests", dependencies: ["LopperAllocation", "LopperModel"]),
         .testTarget(
             name: "LopperCoordinationTests",
             dependencies: ["LopperCoordination", "LopperProtocol", "LopperMessaging", "LopperSensitivity", "LopperTesting", "lopper",

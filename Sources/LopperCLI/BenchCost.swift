@@ -56,13 +56,13 @@ struct BenchCost: ParsableCommand {
         let cost = CostModel(graph: graph, profile: try ProfileSearch.profile(profile), table: try table.map(LatencyTable.load))
         let timer = LatencyMeasurement(threads: 1, runs: runs)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        var random = SplitMix(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let prunable = graph.groups.filter(\.isPrunable)
         var predicted: [Double] = [], measured: [Double] = [], macs: [Double] = []
         for index in 0...variants {
             let fractions: [Int: Double] = Dictionary(uniqueKeysWithValues: prunable.map { group in
                 let uniform = index == 0 ? 1.0 : 1.0 - 0.1 * Double(index)
-                return (group.id, index <= 7 ? uniform : 0.2 + 0.8 * random.unit())
+                return (group.id, index <= 7 ? uniform : 0.2 + 0.8 * random.uniform())
             })
             var removing: [Int: [Int]] = [:]
             for group in prunable {

@@ -8,21 +8,6 @@ import LopperPruning
 /// the file as it is; the rest says where each choice came from and what it costs. Documented
 /// in `Docs/allocation.md`.
 public struct PlanFile: Codable, Sendable {
-    public struct Group: Codable, Sendable {
-        public var group: Int
-        public var name: String
-        public var granularity: String
-        public var criterion: String?
-        public var level: Double
-        public var size: Int
-        public var kept: Int
-        /// Kept units in the group's numbering (absent for weight sparsity).
-        public var indices: [Int]?
-        public var predictedDamage: Double
-        /// True when the level lies between measured ones: damage from the monotone interpolation.
-        public var interpolated: Bool
-    }
-
     public struct Baseline: Codable, Sendable {
         public var name: String
         public var cost: [String: Double]?
@@ -38,8 +23,8 @@ public struct PlanFile: Codable, Sendable {
     public var limits: [String: Double]
     public var metric: String
     public var denseScore: Double
-    /// Only the pruned groups; groups not listed keep every unit.
-    public var groups: [Group]
+    /// Only the pruned groups, with their kept indices; groups not listed keep every unit.
+    public var groups: [GroupChoice]
     public var layers: [PruningPlan.LayerChoice]
     public var predictedDamage: Double
     public var denseCost: [String: Double]
@@ -70,9 +55,9 @@ public struct PlanFile: Codable, Sendable {
         denseScore = planner.table.dense
         let indices = Dictionary(uniqueKeysWithValues: allocation.plan.groups.map { ($0.group, $0.indices) })
         groups = allocation.choices.filter { $0.granularity != "untouched" }.map { choice in
-            Group(group: choice.group, name: choice.name, granularity: choice.granularity, criterion: choice.criterion,
-                  level: choice.level, size: choice.size, kept: choice.kept, indices: indices[choice.group] ?? nil,
-                  predictedDamage: choice.predictedDamage, interpolated: choice.interpolated)
+            var choice = choice
+            choice.indices = indices[choice.group] ?? nil
+            return choice
         }
         layers = allocation.plan.layers
         predictedDamage = allocation.predictedDamage

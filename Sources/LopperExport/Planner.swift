@@ -36,6 +36,8 @@ public struct GroupChoice: Codable, Sendable, Equatable {
     /// Damage predicted from the sweep; interpolated between measured levels when `interpolated`.
     public var predictedDamage: Double
     public var interpolated: Bool
+    /// Kept units in the group's numbering, once a criterion has chosen them (in plans).
+    public var indices: [Int]?
 
     static func untouched(_ group: PruneGroup) -> GroupChoice {
         GroupChoice(group: group.id, name: group.name, granularity: "untouched", criterion: nil, level: 0, size: group.size,

@@ -82,18 +82,7 @@ public struct CostGraph: Sendable {
     ///   - batch: the value of a symbolic leading dimension not given in `inputShapes`.
     public init(_ model: Model, inputShapes: [String: [Int]] = [:], batch: Int = 1) throws {
         let graph = model.graph
-        var overrides: [String: [Dim]] = [:]
-        for input in graph.feedInputs {
-            if let shape = inputShapes[input.name] {
-                overrides[input.name] = shape.map { .value($0) }
-            } else if var shape = input.type?.shape, let first = shape.first, first.value == nil {
-                shape[0] = .value(batch)
-                overrides[input.name] = shape
-            }
-        }
-        if let unknown = inputShapes.keys.first(where: { name in !graph.feedInputs.contains { $0.name == name } }) {
-            throw ModelError("--input-shape names '\(unknown)', which is not a graph input (inputs: \(graph.feedInputs.map(\.name).joined(separator: ", ")))")
-        }
+        let overrides = try ShapeInference.inputShapes(of: graph, given: inputShapes, batch: batch).shapes
         let shapes = try ShapeInference.run(model, inputShapes: overrides)
         let analysis = try DependencyAnalysis.analyze(model)
         modelName = model.path.map { ($0 as NSString).lastPathComponent } ?? graph.name

@@ -82,32 +82,17 @@ public struct LatencyMeasurement {
     }
 
     func randomFeeds(for executor: Executor, inputShapes: [String: [Int]]) throws -> [String: Tensor] {
-        var generator = SplitMix(seed: 0x10bbe7)
+        var generator = SeededGenerator(seed: 0x10bbe7)
         var feeds: [String: Tensor] = [:]
         for input in executor.inputs {
             guard let type = input.type, let shape = inputShapes[input.name] ?? type.concreteShape else {
                 throw ModelError("input '\(input.name)' has no concrete shape to time with")
             }
             let count = shape.reduce(1, *)
-            let floats = (0..<count).map { _ in Float(generator.unit() * 2 - 1) }
+            let floats = (0..<count).map { _ in Float(generator.uniform() * 2 - 1) }
             feeds[input.name] = type.elementType?.isFloatingPoint ?? true ? Tensor(floats: floats, shape: shape)
                 : Tensor(int64s: [Int64](repeating: 0, count: count), shape: shape, type: type.elementType ?? .int64)
         }
         return feeds
     }
-}
-
-/// A small seeded generator (SplitMix64) for timing inputs and benchmark variants.
-public struct SplitMix {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

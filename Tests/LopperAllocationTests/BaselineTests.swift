@@ -1,5 +1,6 @@
 import LopperAllocation
 import Testing
+import LopperModel
 
 @Suite struct BaselineTests {
     typealias Group = Baselines.ScoredGroup

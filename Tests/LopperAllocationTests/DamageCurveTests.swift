@@ -1,5 +1,6 @@
 import LopperAllocation
 import Testing
+import LopperModel
 
 @Suite struct DamageCurveTests {
     /// Every 1/1000 of the range, as a list of (level, damage).

@@ -1,6 +1,7 @@
 import Foundation
 import LopperAllocation
 import Testing
+import LopperModel
 
 @Suite struct SolverTests {
     /// Checks a solution's bookkeeping against the brute-force reference's own sums.

@@ -4,6 +4,7 @@ import Foundation
 import LopperProtocol
 import LopperTesting
 import Testing
+import LopperModel
 
 @Suite struct BlobCacheTests {
     let directory: URL

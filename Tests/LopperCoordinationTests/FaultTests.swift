@@ -6,6 +6,7 @@ import LopperTesting
 import Testing
 #if canImport(Glibc)
 import Glibc
+import LopperModel
 #endif
 
 /// Real processes over real sockets: workers and coordinators killed, hostile clients.

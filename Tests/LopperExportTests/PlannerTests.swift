@@ -91,9 +91,11 @@ let device = HardwareProfile(name: "device", description: "test", dtype: .fp32, 
         let group0 = try planner.options(for: planner.cost.graph.groups[0])
         // 8 channels: keep 4 (measured at 0.5); 6 and 2 are measured too but unaligned, snapped up to 8 and 4.
         #expect(Set(group0.dropFirst().map(\.kept)) == [4])
-        // An unaligned device offers the measured levels only.
+        // An unaligned device offers every kept count down to the largest measured level; those
+        // between measured levels are interpolated.
         let plain = try self.planner().options(for: self.planner().cost.graph.groups[1])
-        #expect(plain.dropFirst().allSatisfy { !$0.interpolated })
+        #expect(Set(plain.dropFirst().map(\.kept)) == Set(4...15))
+        #expect(Set(plain.dropFirst().filter { !$0.interpolated }.map(\.kept)) == [12, 8, 4])
     }
 
     @Test func infeasibleBudgetIsAnError() throws {

@@ -54,20 +54,7 @@ public struct ModelSummary: Codable, Sendable {
     ///   - batch: the value given to a symbolic leading (batch) dimension of inputs not in `inputShapes`.
     public init(_ model: Model, inputShapes: [String: [Int]] = [:], batch: Int = 1) throws {
         let graph = model.graph
-        var overrides: [String: [Dim]] = [:]
-        var assumed: [String: Int] = [:]
-        for input in graph.feedInputs {
-            if let shape = inputShapes[input.name] {
-                overrides[input.name] = shape.map { .value($0) }
-            } else if var shape = input.type?.shape, let first = shape.first, first.value == nil {
-                shape[0] = .value(batch)
-                overrides[input.name] = shape
-                assumed["\(input.name)[0]"] = batch
-            }
-        }
-        if let unknown = inputShapes.keys.first(where: { name in !graph.feedInputs.contains { $0.name == name } }) {
-            throw ModelError("--input-shape names '\(unknown)', which is not a graph input (inputs: \(graph.feedInputs.map(\.name).joined(separator: ", ")))")
-        }
+        let (overrides, assumed) = try ShapeInference.inputShapes(of: graph, given: inputShapes, batch: batch)
         let shapes = try ShapeInference.run(model, inputShapes: overrides)
 
         var floatConstants: [String: TensorData] = [:]

@@ -46,6 +46,27 @@ public struct ShapeTable: Sendable {
 /// model's opset. A shape contradiction (a Conv whose weight does not fit its input, a
 /// broadcast of 3 against 5) is an error naming the node.
 public enum ShapeInference {
+    /// Graph input shapes for inference: `given` concrete shapes by input name, and `batch` for a
+    /// symbolic leading dimension of the inputs not given. Also says which dimensions were assumed
+    /// (`"x[0]": 1`). An unknown name in `given` is an error listing the inputs.
+    public static func inputShapes(of graph: Graph, given: [String: [Int]], batch: Int) throws -> (shapes: [String: [Dim]], assumed: [String: Int]) {
+        var shapes: [String: [Dim]] = [:]
+        var assumed: [String: Int] = [:]
+        for input in graph.feedInputs {
+            if let shape = given[input.name] {
+                shapes[input.name] = shape.map { .value($0) }
+            } else if var shape = input.type?.shape, let first = shape.first, first.value == nil {
+                shape[0] = .value(batch)
+                shapes[input.name] = shape
+                assumed["\(input.name)[0]"] = batch
+            }
+        }
+        if let unknown = given.keys.sorted().first(where: { name in !graph.feedInputs.contains { $0.name == name } }) {
+            throw ModelError("--input-shape names '\(unknown)', which is not a graph input (inputs: \(graph.feedInputs.map(\.name).joined(separator: ", ")))")
+        }
+        return (shapes, assumed)
+    }
+
     /// - Parameter inputShapes: overrides for graph inputs' declared shapes (for symbolic sizes).
     public static func run(_ model: Model, inputShapes: [String: [Dim]] = [:]) throws -> ShapeTable {
         let graph = model.graph

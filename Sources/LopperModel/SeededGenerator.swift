@@ -1,7 +1,8 @@
 import Foundation
 
-/// SplitMix64: a fixed seed gives the same numbers on every machine, so test data, mutations and
-/// calibration sets are reproducible.
+/// SplitMix64 (Steele, Lea and Flood, OOPSLA 2014): a fixed seed gives the same numbers on every
+/// machine, so test data, mutations, calibration sets, timing inputs and benchmark variants are
+/// reproducible.
 public struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
 
