@@ -48,7 +48,7 @@ public struct Exporter {
             let kept = Set(indices)
             return (choice.group, (0..<groups[choice.group].size).filter { !kept.contains($0) })
         })
-        func cut(_ base: Model) throws -> Model {
+        func cut(_ base: Model, groups: [PruneGroup]) throws -> Model {
             var model = try ChannelSurgery.prune(base, groups: groups, removing: removing)
             for layer in plan.layers {
                 let targets = try WeightSparsity.targets(in: model).filter { $0.node == layer.node }
@@ -59,10 +59,17 @@ public struct Exporter {
             }
             return model
         }
-        let plain = try cut(setup.model)
+        let plain = try cut(setup.model, groups: groups)
         let plainScore = try scorer.score(plain)
         guard !removing.isEmpty else { return (plain, plainScore, false) }
-        let corrected = try cut(try BiasCorrection.apply(setup.model, groups: groups, removing: removing, statistics: statistics).model)
+        // Bias correction may give a layer a bias it did not have; the groups of the corrected
+        // model include it, so surgery cuts it with the layer's other output channels.
+        let correctedModel = try BiasCorrection.apply(setup.model, groups: groups, removing: removing, statistics: statistics).model
+        let correctedGroups = try DependencyAnalysis.groups(of: correctedModel)
+        guard correctedGroups.map(\.name) == groups.map(\.name), correctedGroups.map(\.size) == groups.map(\.size) else {
+            return (plain, plainScore, false)
+        }
+        let corrected = try cut(correctedModel, groups: correctedGroups)
         let correctedScore = try scorer.score(corrected)
         let better = SensitivityTable.damage(score: correctedScore, dense: scorer.dense, metric: table.metric)
             < SensitivityTable.damage(score: plainScore, dense: scorer.dense, metric: table.metric)

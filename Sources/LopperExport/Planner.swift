@@ -200,7 +200,8 @@ public struct Planner {
             })
         }
         var working = limits
-        for tightenings in 0..<8 {
+        let attempts = 24
+        for tightenings in 0..<attempts {
             let problem = Problem(menus: problemMenus, fixedCost: denseAmounts.filter { limits[$0.key] != nil }, limits: working)
             let solution = try Allocator.solve(problem, method: method)
             let chosen = zip(menus.choices, solution.choice).map { $0[$1] }
@@ -213,12 +214,12 @@ public struct Planner {
                 return Allocation(choices: all, plan: plan, predictedDamage: chosen.reduce(0) { $0 + $1.predictedDamage },
                                   cost: real, solution: solution, picks: solution.choice, tightenings: tightenings)
             }
-            guard tightenings < 7 else {
-                throw ModelError("the assembled plan misses \(misses.keys.sorted().map { "\($0.budgetName) (\($0.format(real[$0]!)) > \($0.format(limits[$0]!)))" }.joined(separator: ", ")) after 8 re-solves")
+            guard tightenings < attempts - 1 else {
+                throw ModelError("the assembled plan misses \(misses.keys.sorted().map { "\($0.budgetName) (\($0.format(real[$0]!)) > \($0.format(limits[$0]!)))" }.joined(separator: ", ")) after \(attempts) re-solves")
             }
             for (resource, limit) in misses {
-                // Shrink the working budget by what the assembled plan overshot it.
-                working[resource] = working[resource]! - ((real[resource] ?? 0) - limit) * 1.05
+                // Shrink the working budget by what the assembled plan overshot it, more each time.
+                working[resource] = working[resource]! - ((real[resource] ?? 0) - limit) * pow(1.5, Double(tightenings))
             }
         }
         fatalError("unreachable: the loop returns or throws")
