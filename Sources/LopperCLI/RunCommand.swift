@@ -62,7 +62,7 @@ struct Run: ParsableCommand {
 
     /// A `.npy` file, or one member of a `.npz` archive.
     static func read(_ file: String, member: String) throws -> TensorData {
-        guard file.hasSuffix(".npz") else { return try NumPy.read(path: file) }
+        guard try NumPy.format(of: file) == .archive else { return try NumPy.read(path: file) }
         let arrays = try NumPy.readArchive(path: file)
         if let array = arrays[member] { return array }
         if arrays.count == 1, let only = arrays.values.first { return only }

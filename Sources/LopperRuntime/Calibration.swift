@@ -18,12 +18,13 @@ public struct Calibration: Sendable {
         guard batchSize >= 1 else { throw ModelError("batch size must be at least 1, got \(batchSize)") }
         let inputs = model.graph.feedInputs
         var arrays: [String: TensorData] = [:]
-        if path.hasSuffix(".npy") {
+        switch try NumPy.format(of: path) {
+        case .array:
             guard inputs.count == 1 else {
                 throw ModelError("is a single array, but the model has \(inputs.count) inputs (\(inputs.map(\.name).joined(separator: ", "))); use a .npz with one array per input", file: path)
             }
             arrays[inputs[0].name] = try NumPy.read(path: path)
-        } else {
+        case .archive:
             for (name, data) in try NumPy.readArchive(path: path) { arrays[name] = data }
         }
         for name in arrays.keys where !inputs.contains(where: { $0.name == name }) {

@@ -4,6 +4,22 @@ import ZIPFoundation
 
 /// NumPy's `.npz`: a zip archive of `.npy` files, stored or deflated, one per named array.
 extension NumPy {
+    /// What a NumPy file holds: one array (`.npy`) or a zip of named arrays (`.npz`).
+    public enum Format: Sendable { case array, archive }
+
+    static let zipMagic: [UInt8] = [0x50, 0x4B, 0x03, 0x04]  // "PK\x03\x04"
+
+    /// Tells `.npy` from `.npz` by the first bytes, never by the name: a worker's blob cache,
+    /// for one, names files by their hash.
+    public static func format(of path: String) throws -> Format {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ModelError("cannot be read", file: path) }
+        defer { try? handle.close() }
+        let head = [UInt8]((try? handle.read(upToCount: 6)) ?? Data())
+        if head == magic { return .array }
+        if head.starts(with: zipMagic) { return .archive }
+        throw ModelError("is neither a .npy array nor a .npz archive (its first bytes are not \\x93NUMPY or PK\\x03\\x04)", file: path)
+    }
+
     /// Reads every array of a `.npz` file, keyed by name (the member name without `.npy`).
     public static func readArchive(path: String) throws -> OrderedDictionary<String, TensorData> {
         let archive: Archive
