@@ -31,12 +31,18 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-attempts"), help: "Times a job may be leased; when the last lease also ends without a result, the job is marked failed.")
     var maxAttempts = 3
 
+    @Option(name: .customLong("worker-patience"),
+            help: ArgumentHelp("Exit with an error when no worker has sent a message for this many seconds while jobs remain (default: wait for workers indefinitely).",
+                               valueName: "seconds"))
+    var workerPatience: Double?
+
     @Flag(help: "Print only warnings and errors.")
     var quiet = false
 
     func validate() throws {
         guard leaseSeconds > 0, heartbeatSeconds > 0 else { throw ValidationError("--lease-seconds and --heartbeat-seconds must be positive.") }
         guard heartbeatSeconds < leaseSeconds else { throw ValidationError("--heartbeat-seconds must be shorter than --lease-seconds.") }
+        if let workerPatience, workerPatience <= 0 { throw ValidationError("--worker-patience must be positive.") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1.") }
         guard !listen.isEmpty else { throw ValidationError("Give at least one --listen address.") }
     }
@@ -46,6 +52,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.leaseSeconds = leaseSeconds
         options.heartbeatSeconds = heartbeatSeconds
         options.maxAttempts = maxAttempts
+        options.workerPatience = workerPatience
         return options
     }
 
