@@ -22,6 +22,8 @@ let package = Package(
         // C libraries from Debian, wrapped as thin system-library targets.
         .systemLibrary(name: "CNNG", providers: [.apt(["libnng-dev"])]),
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        // prctl(2), which Swift cannot call (it is variadic): local workers die with their parent.
+        .systemLibrary(name: "CProcessControl"),
 
         // ONNX protobuf schema (ours, from the IR spec) and the Swift generated from it.
         .target(
@@ -89,6 +91,7 @@ let package = Package(
                 "LopperCoordination",
                 "LopperMessaging",
                 "LopperProtocol",
+                "CProcessControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import LopperCoordination
@@ -50,23 +49,18 @@ struct WorkerCommand: AsyncParsableCommand {
         options.patience = patience
         if let id { options.identity = id }
         let worker = Worker(options: options, logger: logger)
-        // SIGTERM (Kubernetes scaling down, Slurm ending) or Ctrl-C: hand the running jobs'
-        // leases back at once, then exit without waiting for them.
-        let stopSignals: [Int32] = [SIGTERM, SIGINT]
-        let signals = stopSignals.map { number -> DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                Task {
-                    logger.warning("stopping on signal \(number); handing this worker's leases back")
-                    await worker.leave()
-                    Foundation.exit(128 + number)
-                }
+        let log = logger
+        // SIGTERM (Kubernetes scaling down, Slurm ending, a local sweep's parent stopping or dying)
+        // or Ctrl-C: hand the running jobs' leases back at once, then exit without waiting for them.
+        let signals = StopSignals { number in
+            Task {
+                log.warning("stopping on signal \(number); handing this worker's leases back")
+                await worker.leave()
+                Foundation.exit(128 + number)
             }
-            source.resume()
-            return source
         }
-        defer { signals.forEach { $0.cancel() } }
+        defer { signals.cancel() }
+        try LocalCluster.dieWithParent()
         let summary = try await worker.run()
         logger.info("worker done: \(summary.jobs) jobs, \(summary.failed) failed, \(summary.bytesFetched) bytes fetched (\(summary.shutdownReason))")
     }
