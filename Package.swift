@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(name: "lopper", dependencies: ["LopperCLI"]),
 
         // Fixtures and reference helpers shared by the test targets.
-        .target(name: "LopperTesting", dependencies: ["LopperModel"]),
+        .target(name: "LopperTesting", dependencies: ["LopperModel", "ONNXProto"]),
         .testTarget(
             name: "LopperModelTests",
             dependencies: ["LopperModel", "LopperTesting", "ONNXProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]

@@ -65,6 +65,15 @@ public struct Calibration: Sendable {
 
     private static func check(_ data: TensorData, against input: ValueInfo, file: String) throws {
         let field = "array '\(input.name)'"
+        if data.elementType.isFloatingPoint {
+            let values = data.floats()
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                let perSample = max(1, data.shape.dropFirst().reduce(1, *))
+                let value = values[bad].isNaN ? "NaN" : values[bad] < 0 ? "-inf" : "inf"
+                throw ModelError("holds \(value) at sample \(bad / perSample), element \(bad % perSample) of it (flat index \(bad)); calibration data must be finite",
+                                 file: file, field: field)
+            }
+        }
         guard let type = input.type else { return }
         if let declared = type.elementType, declared.storageKind != data.elementType.storageKind {
             throw ModelError("is \(data.elementType), but the model input is \(declared)", file: file, field: field)

@@ -14,7 +14,7 @@ public struct ExternalEvaluator: Codable, Equatable, Sendable {
         self.timeoutSeconds = timeoutSeconds
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case command, timeoutSeconds = "timeout_seconds"
     }
 

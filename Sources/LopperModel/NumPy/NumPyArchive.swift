@@ -17,7 +17,7 @@ extension NumPy {
         let head = [UInt8]((try? handle.read(upToCount: 6)) ?? Data())
         if head == magic { return .array }
         if head.starts(with: zipMagic) { return .archive }
-        throw ModelError("is neither a .npy array nor a .npz archive (its first bytes are not \\x93NUMPY or PK\\x03\\x04)", file: path)
+        throw ModelError("is not a .npy file nor a .npz archive (it starts with neither \\x93NUMPY nor PK\\x03\\x04)", file: path)
     }
 
     /// Reads every array of a `.npz` file, keyed by name (the member name without `.npy`).
@@ -29,10 +29,15 @@ extension NumPy {
         var arrays: OrderedDictionary<String, TensorData> = [:]
         for entry in archive where entry.type == .file {
             var data = Data()
+            let checksum: CRC32
             do {
-                _ = try archive.extract(entry, skipCRC32: false) { data.append($0) }
+                checksum = try archive.extract(entry, skipCRC32: false) { data.append($0) }
             } catch {
                 throw ModelError("cannot be extracted: \(error)", file: path, field: "member '\(entry.path)'")
+            }
+            guard checksum == entry.checksum else {
+                throw ModelError("is damaged: its bytes have CRC-32 \(String(format: "%08x", checksum)), the archive records \(String(format: "%08x", entry.checksum))",
+                                 file: path, field: "member '\(entry.path)'")
             }
             let name = entry.path.hasSuffix(".npy") ? String(entry.path.dropLast(4)) : entry.path
             do { arrays[name] = try decode(data) } catch let error as ModelError {

@@ -2,18 +2,18 @@ import Foundation
 import LopperModel
 import ONNXProto
 
-/// Builds small float32 models node by node for runtime tests.
-struct ModelBuilder {
-    var graph = Onnx_GraphProto()
-    var opset: Int64
+/// Builds small float32 models node by node, for tests.
+public struct ModelBuilder {
+    public var graph = Onnx_GraphProto()
+    public var opset: Int64
 
-    init(opset: Int64 = 17) {
+    public init(opset: Int64 = 17) {
         self.opset = opset
         graph.name = "test"
     }
 
     /// A float32 graph input; string dimensions are symbolic.
-    mutating func input(_ name: String, _ dims: [Any]) {
+    public mutating func input(_ name: String, _ dims: [Any]) {
         var tensor = Onnx_TypeProto.Tensor()
         tensor.elemType = 1
         tensor.shape.dim = dims.map { dim in
@@ -24,11 +24,11 @@ struct ModelBuilder {
         graph.input.append(Onnx_ValueInfoProto.with { $0.name = name; $0.type.tensorType = tensor })
     }
 
-    mutating func output(_ name: String) {
+    public mutating func output(_ name: String) {
         graph.output.append(Onnx_ValueInfoProto.with { $0.name = name })
     }
 
-    mutating func constant(_ name: String, floats: [Float], shape: [Int]) {
+    public mutating func constant(_ name: String, floats: [Float], shape: [Int]) {
         graph.initializer.append(Onnx_TensorProto.with {
             $0.name = name
             $0.dataType = 1
@@ -37,7 +37,7 @@ struct ModelBuilder {
         })
     }
 
-    mutating func constant(_ name: String, ints: [Int64], shape: [Int]) {
+    public mutating func constant(_ name: String, ints: [Int64], shape: [Int]) {
         graph.initializer.append(Onnx_TensorProto.with {
             $0.name = name
             $0.dataType = 7
@@ -46,7 +46,7 @@ struct ModelBuilder {
         })
     }
 
-    mutating func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String = "", domain: String = "",
+    public mutating func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String = "", domain: String = "",
                        ints: [String: Int] = [:], floats: [String: Float] = [:]) {
         graph.node.append(Onnx_NodeProto.with { node in
             node.opType = op
@@ -63,7 +63,7 @@ struct ModelBuilder {
         })
     }
 
-    func model() throws -> Model {
+    public func model() throws -> Model {
         let proto = Onnx_ModelProto.with {
             $0.irVersion = 8
             $0.opsetImport = [Onnx_OperatorSetIdProto.with { $0.version = opset }]
