@@ -15,7 +15,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The coordinator's address, e.g. tcp://host:7450.", valueName: "url"))
     var connect: String
 
-    @Option(help: "Jobs run at once (each single-threaded).")
+    @Option(parsing: .unconditional, help: "Jobs run at once (each single-threaded).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Where fetched files are kept, by hash.", valueName: "dir"))
@@ -24,7 +24,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("cache-mb"), help: "Memory for cached dense activations; beyond it they spill to disk.")
     var cacheMB = 512
 
-    @Option(help: "Give up when the coordinator has not answered for this many seconds.")
+    @Option(parsing: .unconditional, help: "Give up when the coordinator has not answered for this many seconds.")
     var patience = 600.0
 
     @Option(help: "This worker's name in the coordinator's log and store (default: host-pid-random).")
