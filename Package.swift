@@ -108,7 +108,9 @@ let package = Package(
         .testTarget(name: "LopperCLITests", dependencies: ["LopperCLI", "LopperSensitivity", "LopperTesting", "lopper"]),
         .testTarget(
             name: "LopperPruningTests",
-            dependencies: ["LopperPruning", "LopperRuntime", "LopperTesting", .product(name: "OrderedCollections", package: "swift-collections")]
+            dependencies: ["LopperPruning", "LopperRuntime", "LopperTesting", "ONNXProto",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                           .product(name: "OrderedCollections", package: "swift-collections")]
         ),
         .testTarget(
             name: "LopperSensitivityTests",

@@ -5,6 +5,12 @@ import LopperModel
 /// `LOPPER_MAX_TENSOR_BYTES`. A value past it (or whose size overflows) is an error naming the
 /// node or input, where the allocation itself would abort the process.
 public enum AllocationLimit {
+    /// A smaller limit for the executor running on this task (`ExecutorOptions.maxTensorBytes`).
+    @TaskLocal static var override: Int?
+
+    /// The limit in force here.
+    public static var current: Int { override ?? bytes }
+
     public static let bytes: Int = {
         if let text = ProcessInfo.processInfo.environment["LOPPER_MAX_TENSOR_BYTES"], let value = Int(text), value > 0 { return value }
         return Int(clamping: ProcessInfo.processInfo.physicalMemory / 2)
@@ -21,8 +27,8 @@ public enum AllocationLimit {
             guard !overflow else { throw ModelError("a \(type) tensor of shape \(shape) has more bytes than a 64-bit size can count") }
             bytes = product
         }
-        guard bytes <= Self.bytes else {
-            throw ModelError("a \(type) tensor of shape \(shape) needs \(describe(bytes)), more than the \(describe(Self.bytes)) one tensor may take (half the physical memory; LOPPER_MAX_TENSOR_BYTES overrides)")
+        guard bytes <= current else {
+            throw ModelError("a \(type) tensor of shape \(shape) needs \(describe(bytes)), more than the \(describe(current)) one tensor may take (\(override == nil ? "half the physical memory; LOPPER_MAX_TENSOR_BYTES overrides" : "the executor's limit"))")
         }
         return bytes
     }

@@ -151,7 +151,8 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     public var int64s: [Int64] {
         switch kind {
-        case .float: return (0..<count).map { Int64(f[$0]) }
+        // Saturating: NaN is 0 and values past Int64's range clamp rather than trap.
+        case .float: return (0..<count).map { f[$0].isNaN ? 0 : f[$0] >= 9.2e18 ? .max : f[$0] <= -9.2e18 ? .min : Int64(f[$0]) }
         case .int64: return Array(UnsafeBufferPointer(start: i, count: count))
         case .bool: return (0..<count).map { b[$0] ? 1 : 0 }
         }
