@@ -53,6 +53,8 @@ struct WorkerCommand: AsyncParsableCommand {
         // SIGTERM (Kubernetes scaling down, Slurm ending, a local sweep's parent stopping or dying)
         // or Ctrl-C: hand the running jobs' leases back at once, then exit without waiting for them.
         let signals = StopSignals { number in
+            // Leaving waits 3 s at most for the coordinator; past 5 s, exit whatever is stuck.
+            DispatchQueue.global().asyncAfter(deadline: .now() + 5) { _exit(128 + number) }
             Task {
                 log.warning("stopping on signal \(number); handing this worker's leases back")
                 await worker.leave()

@@ -37,7 +37,9 @@ import Testing
 
         let socket = try Socket(.request)
         try socket.setResendTime(.seconds(60))
-        try socket.dial(address, waitForPeer: true)
+        try socket.setReconnect(minimum: .milliseconds(10), maximum: .milliseconds(100))
+        // The coordinator may not listen yet: nng connects when it does, and the first send waits.
+        try socket.dial(address, waitForPeer: false)
         var random = SeededGenerator(seed: 10)
         let honest = FrameCodec(identity: "fuzzer", token: Token(secret: secret))
         var counters: [String: UInt64] = [:]
@@ -83,7 +85,7 @@ import Testing
             }
             if kind == .forgedRequest { lastSealed = bytes }
             let context = try Context(socket)
-            try await context.send(try Message(bytes), timeout: .seconds(10))
+            try await context.send(try Message(bytes), timeout: .seconds(round == 0 ? 120 : 10))
             guard let reply = try? await context.receive(timeout: .seconds(10)) else {
                 unanswered += 1
                 continue
