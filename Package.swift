@@ -23,6 +23,8 @@ let package = Package(
         .systemLibrary(name: "CNNG", providers: [.apt(["libnng-dev"])]),
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CGLPK", providers: [.apt(["libglpk-dev"])]),
+        // prctl(2), which Swift cannot call (it is variadic): local workers die with their parent.
+        .systemLibrary(name: "CProcessControl"),
 
         // ONNX protobuf schema (ours, from the IR spec) and the Swift generated from it.
         .target(
@@ -108,6 +110,7 @@ let package = Package(
                 "LopperCoordination",
                 "LopperMessaging",
                 "LopperProtocol",
+                "CProcessControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -124,7 +127,9 @@ let package = Package(
         .testTarget(name: "LopperCLITests", dependencies: ["LopperCLI", "LopperSensitivity", "LopperTesting", "lopper"]),
         .testTarget(
             name: "LopperPruningTests",
-            dependencies: ["LopperPruning", "LopperRuntime", "LopperTesting", .product(name: "OrderedCollections", package: "swift-collections")]
+            dependencies: ["LopperPruning", "LopperRuntime", "LopperTesting", "ONNXProto",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                           .product(name: "OrderedCollections", package: "swift-collections")]
         ),
         .testTarget(
             name: "LopperSensitivityTests",

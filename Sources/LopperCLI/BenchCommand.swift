@@ -48,6 +48,11 @@ struct Bench: ParsableCommand {
                 }
                 return modelOptions.batch
             }
+            do {
+                for type in [ElementType.float32, input.type?.elementType ?? .float32] { try AllocationLimit.check(type, shape: shape) }
+            } catch let error as ModelError {
+                throw ModelError(error.message, file: modelOptions.model, field: "input '\(input.name)'")
+            }
             let count = shape.reduce(1, *)
             let values = (0..<count).map { _ in Float.random(in: -1...1, using: &generator) }
             feeds[input.name] = try Tensor(floats: values, shape: shape).converted(to: input.type?.elementType ?? .float32)

@@ -22,14 +22,19 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     @OptionGroup var network: NetworkOptions
 
-    @Option(name: .customLong("lease-seconds"), help: "A job goes back to the queue when its worker has not sent a heartbeat for this long.")
+    @Option(name: .customLong("lease-seconds"), parsing: .unconditional, help: "A job goes back to the queue when its worker has not sent a heartbeat for this long.")
     var leaseSeconds = 30.0
 
-    @Option(name: .customLong("heartbeat-seconds"), help: "How often workers holding jobs send a heartbeat.")
+    @Option(name: .customLong("heartbeat-seconds"), parsing: .unconditional, help: "How often workers holding jobs send a heartbeat.")
     var heartbeatSeconds = 5.0
 
-    @Option(name: .customLong("max-attempts"), help: "Times a job may be leased; when the last lease also ends without a result, the job is marked failed.")
+    @Option(name: .customLong("max-attempts"), parsing: .unconditional, help: "Times a job may be leased; when the last lease also ends without a result, the job is marked failed.")
     var maxAttempts = 3
+
+    @Option(name: .customLong("worker-patience"), parsing: .unconditional,
+            help: ArgumentHelp("Exit with an error when no worker has sent a message for this many seconds while jobs remain (default: wait for workers indefinitely).",
+                               valueName: "seconds"))
+    var workerPatience: Double?
 
     @Flag(help: "Print only warnings and errors.")
     var quiet = false
@@ -37,8 +42,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
     func validate() throws {
         guard leaseSeconds > 0, heartbeatSeconds > 0 else { throw ValidationError("--lease-seconds and --heartbeat-seconds must be positive.") }
         guard heartbeatSeconds < leaseSeconds else { throw ValidationError("--heartbeat-seconds must be shorter than --lease-seconds.") }
+        if let workerPatience, workerPatience <= 0 { throw ValidationError("--worker-patience must be positive.") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1.") }
         guard !listen.isEmpty else { throw ValidationError("Give at least one --listen address.") }
+        if let tls = listen.first(where: { $0.hasPrefix("tls+") }), network.tlsCertificate == nil || network.tlsKey == nil {
+            throw ValidationError("--listen \(tls) needs --tls-cert and --tls-key (the coordinator's certificate and its private key).")
+        }
     }
 
     func options() throws -> Coordinator.Options {
@@ -46,6 +55,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.leaseSeconds = leaseSeconds
         options.heartbeatSeconds = heartbeatSeconds
         options.maxAttempts = maxAttempts
+        options.workerPatience = workerPatience
         return options
     }
 

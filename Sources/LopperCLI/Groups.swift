@@ -23,7 +23,7 @@ struct Groups: ParsableCommand {
     var verbose = false
 
     func run() throws {
-        let loaded = try Model.load(path: model)
+        let loaded = try Model.loadWarning(path: model)
         let groups: [PruneGroup]
         do { groups = try DependencyAnalysis.groups(of: loaded) } catch let error as ModelError { throw error.inFile(model) }
         if json {

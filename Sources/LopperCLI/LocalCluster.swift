@@ -1,3 +1,4 @@
+import CProcessControl
 import Crypto
 import Foundation
 import Logging
@@ -7,6 +8,10 @@ import LopperSensitivity
 
 /// `lopper sweep --workers N`: a coordinator in this process and N `lopper worker` processes on
 /// this machine over ipc://, signed with a fresh random token. The cluster code path, locally.
+///
+/// The workers live no longer than this process: SIGINT or SIGTERM stops them and removes the
+/// temporary folder, a worker whose parent dies is sent SIGTERM by the kernel, and when every
+/// worker has exited before the sweep is over the sweep ends with an error.
 struct LocalCluster {
     var spec: SweepSpec
     var storePath: String
@@ -15,6 +20,24 @@ struct LocalCluster {
     var cacheMB: Int
     var logger: Logger
 
+    /// Tells a worker it is a local one, and the pid of the `lopper sweep` that started it.
+    static let parentVariable = "LOPPER_LOCAL_PARENT"
+
+    enum Failure: Error, CustomStringConvertible {
+        case workersExited([String], done: Int, total: Int, store: String)
+        case noParentDeathSignal(String)
+
+        var description: String {
+            switch self {
+            case .workersExited(let exits, let done, let total, let store):
+                return "all \(exits.count) workers exited before the sweep was over (\(exits.joined(separator: ", "))); "
+                    + "\(done) of \(total) jobs finished and are kept in \(store): run the same command again to resume"
+            case .noParentDeathSignal(let why):
+                return "a local worker cannot ask to be stopped with its parent: \(why)"
+            }
+        }
+    }
+
     func run(progress report: @escaping (SweepRunner.Progress) -> Void) async throws -> SweepRunner.Progress {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-local-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -22,10 +45,22 @@ struct LocalCluster {
         let secret = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
         let address = "ipc://\(folder.path)/coordinator.ipc"
         // Workers start while the coordinator reads the inputs; they wait for it to listen.
-        let processes = try (0..<workers).map { index in
-            try launchWorker(index, address: address, secret: secret, cache: folder.appendingPathComponent("cache").path)
+        let launcher = LauncherThread()
+        defer { launcher.finish() }
+        let processes = try await launcher.run {
+            try (0..<self.workers).map { index in
+                try self.launchWorker(index, address: address, secret: secret, cache: folder.appendingPathComponent("cache").path)
+            }
         }
-        defer { for process in processes where process.isRunning { process.terminate() } }
+        defer { Self.stop(processes) }
+        let logger = self.logger
+        let signals = StopSignals { number in
+            logger.warning("stopping on signal \(number): stopping the workers")
+            Self.stop(processes)
+            try? FileManager.default.removeItem(at: folder)
+            exit(128 + number)
+        }
+        defer { signals.cancel() }
 
         let setup = try SweepSetup(spec: spec)
         let store = try setup.openStore(at: storePath)
@@ -33,14 +68,30 @@ struct LocalCluster {
         options.leaseSeconds = 60
         options.heartbeatSeconds = 2
         options.lingerSeconds = 2
+        options.workerPatience = 120
         let coordinator = try Coordinator(store: store, offer: try SweepOffer(setup: setup), options: options, logger: logger)
 
         let wanted = Set(setup.jobs.map(\.key))
         let start = try store.allJobs().filter { wanted.contains($0.job.key) && ($0.state == "done" || $0.state == "failed") }.count
         let total = setup.jobs.count
-        let status = try await coordinator.run { progress in
-            report(SweepRunner.Progress(done: progress.done + progress.failed - start, total: total - start,
-                                        failed: progress.failed, elapsed: progress.elapsed))
+        let storePath = self.storePath
+        let status = try await withThrowingTaskGroup(of: Lopper_Wire_Status?.self) { group in
+            group.addTask {
+                try await coordinator.run { progress in
+                    report(SweepRunner.Progress(done: progress.done + progress.failed - start, total: total - start,
+                                                failed: progress.failed, elapsed: progress.elapsed))
+                }
+            }
+            group.addTask {
+                try await Self.watch(processes, coordinator: coordinator, store: storePath, signals: signals)
+                return nil
+            }
+            while let result = try await group.next() {
+                guard let status = result else { continue }
+                group.cancelAll()
+                return status
+            }
+            throw CancellationError()
         }
         for process in processes { process.waitUntilExit() }
         if let failed = processes.first(where: { $0.terminationStatus != 0 }) {
@@ -48,6 +99,42 @@ struct LocalCluster {
         }
         return SweepRunner.Progress(done: Int(status.jobsDone + status.jobsFailed), total: total, failed: Int(status.jobsFailed),
                                     elapsed: status.uptimeSeconds)
+    }
+
+    /// Throws once every worker has exited while the sweep is not over (unless they were stopped
+    /// by a signal's handler, which ends the process itself); returns only when cancelled.
+    private static func watch(_ processes: [Process], coordinator: Coordinator, store: String, signals: StopSignals) async throws {
+        while true {
+            try await Task.sleep(for: .milliseconds(100))
+            guard processes.allSatisfy({ !$0.isRunning }), !signals.isStopping else { continue }
+            let status = coordinator.status()
+            if status.complete { continue }
+            let exits = processes.enumerated().map { index, process in
+                "local-\(index + 1) " + (process.terminationReason == .uncaughtSignal
+                    ? "killed by signal \(process.terminationStatus)" : "exit status \(process.terminationStatus)")
+            }
+            throw Failure.workersExited(exits, done: Int(status.jobsDone + status.jobsFailed), total: Int(status.jobsTotal), store: store)
+        }
+    }
+
+    /// SIGTERM to the running workers (they hand their leases back and exit), SIGKILL to any
+    /// still running 5 s later.
+    static func stop(_ processes: [Process]) {
+        for process in processes where process.isRunning { process.terminate() }
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline && processes.contains(where: \.isRunning) { usleep(20_000) }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for process in processes { process.waitUntilExit() }
+    }
+
+    /// In a local worker: asks the kernel to send SIGTERM when the parent `lopper sweep` dies,
+    /// and exits at once if it already has. Does nothing in a worker started otherwise.
+    static func dieWithParent() throws {
+        guard let parent = ProcessInfo.processInfo.environment[parentVariable].flatMap(Int32.init) else { return }
+        guard lopper_signal_on_parent_death(SIGTERM) == 0 else {
+            throw Failure.noParentDeathSignal(String(cString: strerror(errno)))
+        }
+        if getppid() != parent { exit(128 + SIGTERM) }
     }
 
     /// This program's own executable (`lopper`), to start workers from.
@@ -66,8 +153,30 @@ struct LocalCluster {
             + ["--quiet"]
         var environment = ProcessInfo.processInfo.environment
         environment["LOPPER_TOKEN"] = secret
+        environment[Self.parentVariable] = String(getpid())
+        // Their own temporary files (spilled activations) go in the folder removed at the end.
+        environment["TMPDIR"] = URL(fileURLWithPath: cache).deletingLastPathComponent().path
         process.environment = environment
         try process.run()
         return process
     }
+}
+
+/// A thread that starts child processes and then lives until `finish()`. The kernel sends a
+/// child its parent-death signal when the *thread* that started it exits, not the process;
+/// Dispatch threads come and go, and an async program's main thread exits early.
+final class LauncherThread: @unchecked Sendable {
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Runs `body` on the thread (once).
+    func run<T>(_ body: @escaping () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { [finished] in
+                continuation.resume(with: Result { try body() })
+                finished.wait()
+            }
+        }
+    }
+
+    func finish() { finished.signal() }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LopperModel
 
 /// The model argument and input-shape options shared by commands that read a model.
@@ -32,5 +33,14 @@ struct ModelOptions: ParsableArguments {
         return shapes
     }
 
-    func load() throws -> Model { try Model.load(path: model) }
+    func load() throws -> Model { try Model.loadWarning(path: model) }
+}
+
+extension Model {
+    /// Loads a model and prints its version warnings to standard error.
+    static func loadWarning(path: String) throws -> Model {
+        let model = try Model.load(path: path)
+        for warning in model.versionWarnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+        return model
+    }
 }

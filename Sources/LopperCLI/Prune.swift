@@ -103,7 +103,7 @@ struct Prune: ParsableCommand {
     }
 
     func run() throws {
-        let dense = try Model.load(path: model)
+        let dense = try Model.loadWarning(path: model)
         let pruned: Model
         var notes: [String] = []
         do {

@@ -23,7 +23,8 @@ struct Run: ParsableCommand {
         discussion: """
             Each --input names a graph input and a file: NAME=FILE.npy, or NAME=FILE.npz for the \
             archive member NAME (or its only member). Outputs are written to --output-dir as \
-            OUTPUT.npy, with characters other than letters, digits, '.', '_' and '-' replaced by '_'.
+            OUTPUT.npy, with characters other than letters, digits, '.', '_' and '-' replaced by '_' \
+            (and _2, _3, … added where two outputs would share a file).
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -51,18 +52,31 @@ struct Run: ParsableCommand {
         }
         let outputs = try executor.run(feeds)
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+        var taken = Set<String>()
         for name in executor.outputNames {
             guard let value = outputs[name] else { continue }
-            let safe = String(name.map { $0.isLetter || $0.isNumber || "._-".contains($0) ? $0 : "_" })
-            let path = URL(fileURLWithPath: outputDir).appendingPathComponent(safe + ".npy").path
+            let path = URL(fileURLWithPath: outputDir).appendingPathComponent(Self.fileName(for: name, taken: &taken)).path
             try NumPy.write(value.tensorData(), to: path)
             print("\(name): \(value.elementType)\(value.shape) -> \(path)")
         }
     }
 
+    /// `OUTPUT.npy` with unsafe characters replaced by '_'; a name another output already took
+    /// gets `_2`, `_3`, … (`a/b` and `a_b` would both be `a_b.npy`).
+    static func fileName(for output: String, taken: inout Set<String>) -> String {
+        let safe = String(output.map { $0.isLetter || $0.isNumber || "._-".contains($0) ? $0 : "_" })
+        var name = safe + ".npy", suffix = 2
+        while taken.contains(name) {
+            name = "\(safe)_\(suffix).npy"
+            suffix += 1
+        }
+        taken.insert(name)
+        return name
+    }
+
     /// A `.npy` file, or one member of a `.npz` archive.
     static func read(_ file: String, member: String) throws -> TensorData {
-        guard file.hasSuffix(".npz") else { return try NumPy.read(path: file) }
+        guard try NumPy.format(of: file) == .archive else { return try NumPy.read(path: file) }
         let arrays = try NumPy.readArchive(path: file)
         if let array = arrays[member] { return array }
         if arrays.count == 1, let only = arrays.values.first { return only }

@@ -17,7 +17,7 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(help: "Seconds to wait for an answer.")
+    @Option(parsing: .unconditional, help: "Seconds to wait for an answer.")
     var timeout = 10.0
 
     func run() async throws {

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import LopperCoordination
@@ -16,7 +15,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The coordinator's address, e.g. tcp://host:7450.", valueName: "url"))
     var connect: String
 
-    @Option(help: "Jobs run at once (each single-threaded).")
+    @Option(parsing: .unconditional, help: "Jobs run at once (each single-threaded).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Where fetched files are kept, by hash.", valueName: "dir"))
@@ -25,7 +24,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("cache-mb"), help: "Memory for cached dense activations; beyond it they spill to disk.")
     var cacheMB = 512
 
-    @Option(help: "Give up when the coordinator has not answered for this many seconds.")
+    @Option(parsing: .unconditional, help: "Give up when the coordinator has not answered for this many seconds.")
     var patience = 600.0
 
     @Option(help: "This worker's name in the coordinator's log and store (default: host-pid-random).")
@@ -50,23 +49,20 @@ struct WorkerCommand: AsyncParsableCommand {
         options.patience = patience
         if let id { options.identity = id }
         let worker = Worker(options: options, logger: logger)
-        // SIGTERM (Kubernetes scaling down, Slurm ending) or Ctrl-C: hand the running jobs'
-        // leases back at once, then exit without waiting for them.
-        let stopSignals: [Int32] = [SIGTERM, SIGINT]
-        let signals = stopSignals.map { number -> DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                Task {
-                    logger.warning("stopping on signal \(number); handing this worker's leases back")
-                    await worker.leave()
-                    Foundation.exit(128 + number)
-                }
+        let log = logger
+        // SIGTERM (Kubernetes scaling down, Slurm ending, a local sweep's parent stopping or dying)
+        // or Ctrl-C: hand the running jobs' leases back at once, then exit without waiting for them.
+        let signals = StopSignals { number in
+            // Leaving waits 3 s at most for the coordinator; past 5 s, exit whatever is stuck.
+            DispatchQueue.global().asyncAfter(deadline: .now() + 5) { _exit(128 + number) }
+            Task {
+                log.warning("stopping on signal \(number); handing this worker's leases back")
+                await worker.leave()
+                Foundation.exit(128 + number)
             }
-            source.resume()
-            return source
         }
-        defer { signals.forEach { $0.cancel() } }
+        defer { signals.cancel() }
+        try LocalCluster.dieWithParent()
         let summary = try await worker.run()
         logger.info("worker done: \(summary.jobs) jobs, \(summary.failed) failed, \(summary.bytesFetched) bytes fetched (\(summary.shutdownReason))")
     }

@@ -1,10 +1,12 @@
 import Crypto
 import Foundation
 import LopperProtocol
+import LopperSensitivity
 
 /// Files fetched from a coordinator, stored under a path derived from their SHA-256 only
 /// (`<dir>/blobs/ab/abcdef…`), written to a temporary name, verified, then renamed into place:
-/// whatever sits at a blob's path has been verified. Workers may share the directory.
+/// whatever sits at a blob's path was verified, and is checked again before it is used (a
+/// damaged or replaced file is fetched anew). Workers may share the directory.
 public struct BlobCache: Sendable {
     public let directory: URL
 
@@ -33,10 +35,12 @@ public struct BlobCache: Sendable {
         return directory.appendingPathComponent(String(sha256.prefix(2))).appendingPathComponent(sha256).path
     }
 
-    /// Whether the blob is already here (fetched earlier, or by another worker sharing the folder).
+    /// Whether the blob is already here (fetched earlier, or by another worker sharing the
+    /// folder) with the right content: a file changed since is fetched again.
     public func contains(_ blob: Lopper_Wire_BlobRef) throws -> Bool {
-        let size = (try? FileManager.default.attributesOfItem(atPath: try path(for: blob.sha256))[.size] as? NSNumber)?.uint64Value
-        return size == blob.size
+        let path = try path(for: blob.sha256)
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value
+        return size == blob.size && (try? FileDigest.sha256(path)) == blob.sha256
     }
 
     /// Fetches the blob chunk by chunk through `fetch(offset, length)` unless it is here already;

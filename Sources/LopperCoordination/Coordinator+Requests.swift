@@ -21,6 +21,7 @@ extension Coordinator {
         let (verdict, cached) = lock.withLock { () -> (ReplayWindow.Verdict, [UInt8]?) in
             let now = self.now
             senders[sender, default: SenderState()].lastSeen = now
+            if case .status? = request.kind {} else { lastWorkerMessage = now }
             let verdict = senders[sender]!.window.check(frame.counter)
             if verdict == .fresh { senders[sender]!.inFlight.insert(frame.counter) }
             return (verdict, senders[sender]!.replies[frame.counter])

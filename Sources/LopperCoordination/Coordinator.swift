@@ -27,12 +27,30 @@ public final class Coordinator: @unchecked Sendable {
         public var maximumMessageBytes = 4 << 20
         /// After the sweep completes, how long to wait for live workers to hear that it did.
         public var lingerSeconds = 5.0
+        /// Give up (throw `Failure.noWorkers`) when no worker has sent a message for this long
+        /// while jobs remain; nil waits for workers indefinitely.
+        public var workerPatience: Double?
 
         public init(listen: [String], token: Token? = nil, tls: TLSConfiguration? = nil) {
             self.listen = listen
             self.token = token
             self.tls = tls
         }
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        /// No worker sent anything for `patience` seconds while jobs remained.
+        case noWorkers(patience: Double, done: Int, total: Int)
+
+        public var description: String {
+            switch self {
+            case .noWorkers(let patience, let done, let total):
+                return "no worker has been heard from for \(Self.seconds(patience)) (the worker patience) and \(total - done) of \(total) jobs remain; "
+                    + "the \(done) finished are kept in the store, and a coordinator started again on it resumes"
+            }
+        }
+
+        static func seconds(_ value: Double) -> String { value == value.rounded() ? "\(Int(value)) s" : "\(value) s" }
     }
 
     public struct Progress: Sendable {
@@ -57,6 +75,8 @@ public final class Coordinator: @unchecked Sendable {
     private var bytesReceived: UInt64 = 0
     var baseline: Double?
     var toldShutdown = Set<String>()
+    /// When a worker last sent a message (seconds since start), for `workerPatience`.
+    var lastWorkerMessage = 0.0
     private var pipes: PipeMonitor?
     private let started = DispatchTime.now().uptimeNanoseconds
     private var progress: (@Sendable (Progress) -> Void)?
@@ -116,7 +136,8 @@ public final class Coordinator: @unchecked Sendable {
         return status()
     }
 
-    /// Expires leases, and ends the run once the sweep is complete and the live workers heard.
+    /// Expires leases, and ends the run once the sweep is complete and the live workers heard,
+    /// or (throwing) once no worker has been heard from for the worker patience.
     private func superviseLeases() async throws {
         let interval = min(0.25, options.leaseSeconds / 8)
         var completedAt: Double?
@@ -134,6 +155,10 @@ public final class Coordinator: @unchecked Sendable {
                 logger.warning("leases expired: \(requeued.count) jobs back in the queue\(failed.isEmpty ? "" : ", \(failed.count) failed after \(options.maxAttempts) leases")")
                 try await journal.wait(ticket)
                 reportProgress()
+            }
+            if !complete, let patience = options.workerPatience, now - lock.withLock({ lastWorkerMessage }) >= patience {
+                let done = lock.withLock { scheduler.doneCount + scheduler.failedCount }
+                throw Failure.noWorkers(patience: patience, done: done, total: offer.jobCount)
             }
             if complete {
                 completedAt = completedAt ?? now

@@ -10,6 +10,8 @@ public final class CoordinatorLink: @unchecked Sendable {
     public enum Failure: Error, CustomStringConvertible {
         case rejected(String)
         case unreachable(String, seconds: Double)
+        /// No connection could be made: nothing listens at the address (or TLS/transport failed).
+        case nothingAnswers(String, seconds: Double)
         case unexpected(String)
 
         public var description: String {
@@ -17,6 +19,8 @@ public final class CoordinatorLink: @unchecked Sendable {
             case .rejected(let reason): return "the coordinator refused: \(reason)"
             case .unreachable(let address, let seconds): return "no answer from the coordinator at \(address) for \(Int(seconds)) s"
             case .unexpected(let what): return "unexpected reply from the coordinator: \(what)"
+            case .nothingAnswers(let address, let seconds):
+                return "nothing answers at \(address): no connection within \(Int(seconds.rounded(.up))) s (is a coordinator listening there, with the same transport and TLS settings?)"
             }
         }
     }
@@ -52,7 +56,12 @@ public final class CoordinatorLink: @unchecked Sendable {
         }
         let sealed = try codec.seal(request, to: WireProtocol.coordinator, counter: number)
         let context = try Context(socket)
-        try await context.send(try Message(sealed), timeout: .milliseconds(Int(patience * 1000)))
+        do {
+            // A request is sent once a connection exists: a timeout here means there is none.
+            try await context.send(try Message(sealed), timeout: .milliseconds(Int(patience * 1000)))
+        } catch let error as NNGError where error.isTimeout {
+            throw Failure.nothingAnswers(address, seconds: patience)
+        }
         let bytes: [UInt8]
         do {
             bytes = try await context.receive(timeout: .milliseconds(Int(patience * 1000))).bytes

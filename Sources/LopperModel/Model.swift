@@ -55,6 +55,24 @@ public struct Model: Sendable {
     }
 
     public var irVersion: Int { Int(proto.irVersion) }
+
+    /// The newest IR version and default-domain opset Lopper's schema, rules and kernels follow
+    /// (ONNX 1.16).
+    public static let newestIRVersion = 10
+    public static let newestOpset = 21
+
+    /// What a user should hear before trusting results: an IR version or opset newer than
+    /// Lopper knows (operators whose meaning changed since would run with older semantics).
+    public var versionWarnings: [String] {
+        var warnings: [String] = []
+        if irVersion > Self.newestIRVersion {
+            warnings.append("\(path ?? "model"): IR version \(irVersion) is newer than the newest Lopper knows (\(Self.newestIRVersion)); fields it added are kept but not understood")
+        }
+        if let opset = opset(), opset > Self.newestOpset {
+            warnings.append("\(path ?? "model"): opset \(opset) is newer than the newest Lopper knows (\(Self.newestOpset)); operators whose meaning changed since run as in opset \(Self.newestOpset)")
+        }
+        return warnings
+    }
     public var producer: String { [proto.producerName, proto.producerVersion].filter { !$0.isEmpty }.joined(separator: " ") }
 
     /// The opset version imported for a domain (`""` and `"ai.onnx"` are the same).

@@ -50,12 +50,17 @@ public struct Token: @unchecked Sendable {  // SymmetricKey is immutable
 
     public init(secret: some DataProtocol) { key = SymmetricKey(data: Data(secret)) }
 
+    /// A token file or variable that cannot be used.
+    public struct Unusable: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     /// The token from `file` (surrounding newlines ignored), else from `LOPPER_TOKEN`, else none.
     public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Token? {
         let text: String
         if let file {
             guard let contents = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw FrameRejection.malformed("the token file \(file) cannot be read")
+                throw Unusable(description: "the token file \(file) cannot be read")
             }
             text = contents
         } else if let value = environment["LOPPER_TOKEN"] {
@@ -64,7 +69,9 @@ public struct Token: @unchecked Sendable {  // SymmetricKey is immutable
             return nil
         }
         let secret = text.trimmingCharacters(in: .newlines)
-        guard !secret.isEmpty else { throw FrameRejection.malformed("the token \(file.map { "in \($0) " } ?? "in LOPPER_TOKEN ")is empty") }
+        guard !secret.isEmpty else {
+            throw Unusable(description: "the token \(file.map { "file \($0)" } ?? "in LOPPER_TOKEN") is empty; put the shared secret in it (e.g. openssl rand -hex 32)")
+        }
         return Token(secret: Array(secret.utf8))
     }
 }

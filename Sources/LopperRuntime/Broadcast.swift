@@ -20,6 +20,7 @@ struct Broadcast {
             }
         }
         shape = out
+        _ = try TensorData.elementCount(out)
         // Merge dimension d into the previous one when every operand broadcasts both or neither.
         var mergedDims: [Int] = []
         var mergedFlags: [[Bool]] = []

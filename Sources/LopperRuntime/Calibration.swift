@@ -18,12 +18,13 @@ public struct Calibration: Sendable {
         guard batchSize >= 1 else { throw ModelError("batch size must be at least 1, got \(batchSize)") }
         let inputs = model.graph.feedInputs
         var arrays: [String: TensorData] = [:]
-        if path.hasSuffix(".npy") {
+        switch try NumPy.format(of: path) {
+        case .array:
             guard inputs.count == 1 else {
                 throw ModelError("is a single array, but the model has \(inputs.count) inputs (\(inputs.map(\.name).joined(separator: ", "))); use a .npz with one array per input", file: path)
             }
             arrays[inputs[0].name] = try NumPy.read(path: path)
-        } else {
+        case .archive:
             for (name, data) in try NumPy.readArchive(path: path) { arrays[name] = data }
         }
         for name in arrays.keys where !inputs.contains(where: { $0.name == name }) {
@@ -64,6 +65,15 @@ public struct Calibration: Sendable {
 
     private static func check(_ data: TensorData, against input: ValueInfo, file: String) throws {
         let field = "array '\(input.name)'"
+        if data.elementType.isFloatingPoint {
+            let values = data.floats()
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                let perSample = max(1, data.shape.dropFirst().reduce(1, *))
+                let value = values[bad].isNaN ? "NaN" : values[bad] < 0 ? "-inf" : "inf"
+                throw ModelError("holds \(value) at sample \(bad / perSample), element \(bad % perSample) of it (flat index \(bad)); calibration data must be finite",
+                                 file: file, field: field)
+            }
+        }
         guard let type = input.type else { return }
         if let declared = type.elementType, declared.storageKind != data.elementType.storageKind {
             throw ModelError("is \(data.elementType), but the model input is \(declared)", file: file, field: field)

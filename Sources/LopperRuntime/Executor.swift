@@ -8,10 +8,13 @@ public struct ExecutorOptions: Sendable {
     public var threads: Int
     /// Constant folding, Conv+BatchNormalization folding and activation fusion at load time.
     public var optimize: Bool
+    /// The largest single tensor this executor allocates, when smaller than `AllocationLimit.bytes`.
+    public var maxTensorBytes: Int?
 
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, optimize: Bool = true) {
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, optimize: Bool = true, maxTensorBytes: Int? = nil) {
         self.threads = max(1, threads)
         self.optimize = optimize
+        self.maxTensorBytes = maxTensorBytes
     }
 }
 
@@ -42,7 +45,10 @@ public final class Executor: @unchecked Sendable {
         outputNames = model.graph.outputs.map(\.name)
         do {
             try Executor.checkSupport(model.graph, opset: opset)
-            plan = try Plan(model: model, opset: opset, optimize: options.optimize)
+            let opset = self.opset
+            plan = try AllocationLimit.$override.withValue(options.maxTensorBytes) {
+                try Plan(model: model, opset: opset, optimize: options.optimize)
+            }
         } catch let error as ModelError {
             throw error.inFile(model.path ?? "model")
         }
@@ -67,7 +73,9 @@ public final class Executor: @unchecked Sendable {
     /// Runs the model. Every declared input must be given, with its declared element type and
     /// with the declared size on every axis that has a fixed size.
     public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] {
-        try BufferPool.$current.withValue(pool) { try execute(feeds, timing: nil) }
+        try AllocationLimit.$override.withValue(options.maxTensorBytes) {
+            try BufferPool.$current.withValue(pool) { try execute(feeds, timing: nil) }
+        }
     }
 
     /// Runs the model and reports how long each executed step took, by the name of the node it
@@ -75,7 +83,9 @@ public final class Executor: @unchecked Sendable {
     public func timedRun(_ feeds: [String: Tensor]) throws -> [(node: String, seconds: Double)] {
         var times: [(node: String, seconds: Double)] = []
         times.reserveCapacity(plan.steps.count)
-        _ = try BufferPool.$current.withValue(pool) { try execute(feeds) { times.append(($0, $1)) } }
+        _ = try AllocationLimit.$override.withValue(options.maxTensorBytes) {
+            try BufferPool.$current.withValue(pool) { try execute(feeds) { times.append(($0, $1)) } }
+        }
         return times
     }
 

@@ -157,8 +157,8 @@ struct Plan {
             let bias = conv.inputs.count > 2 && !conv.inputs[2].isEmpty ? constants[conv.inputs[2]] : nil
             if conv.inputs.count > 2 && !conv.inputs[2].isEmpty && bias == nil { continue }
             let (a, b) = NormalizationKernels.batchNormAffine(scale: params[0], bias: params[1], mean: params[2], variance: params[3], epsilon: epsilon)
-            let newWeight = Tensor(uninitialized: weight.elementType, shape: weight.shape)
-            let newBias = Tensor(uninitialized: .float32, shape: [filters])
+            let newWeight = try Tensor(uninitialized: weight.elementType, shape: weight.shape)
+            let newBias = try Tensor(uninitialized: .float32, shape: [filters])
             for f in 0..<filters {
                 for k in 0..<perFilter { newWeight.f[f * perFilter + k] = weight.f[f * perFilter + k] * a[f] }
                 newBias.f[f] = (bias?.f[f] ?? 0) * a[f] + b[f]

@@ -8,7 +8,7 @@ extension Tensor {
         guard let kind = data.elementType.storageKind else {
             throw ModelError("\(data.elementType) tensors are not supported by the runtime")
         }
-        self.init(uninitialized: data.elementType, shape: data.shape)
+        try self.init(uninitialized: data.elementType, shape: data.shape)
         let n = count
         switch kind {
         case .float:

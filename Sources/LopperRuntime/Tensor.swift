@@ -88,8 +88,14 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     static func count(_ shape: [Int]) -> Int { shape.reduce(1, *) }
 
-    /// An uninitialised tensor for a kernel to fill.
-    init(uninitialized type: ElementType, shape: [Int]) {
+    /// An uninitialised tensor for a kernel to fill; throws when it would pass `AllocationLimit`.
+    init(uninitialized type: ElementType, shape: [Int]) throws {
+        try AllocationLimit.check(type, shape: shape)
+        self.init(allocating: type, shape: shape)
+    }
+
+    /// An uninitialised tensor the size of values already in memory (no limit to check).
+    init(allocating type: ElementType, shape: [Int]) {
         elementType = type
         self.shape = shape
         buffer = Buffer(byteCount: Tensor.count(shape) * type.storageKind!.byteSize)
@@ -109,19 +115,19 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     public init(floats: [Float], shape: [Int]) {
         precondition(floats.count == Tensor.count(shape), "shape \(shape) does not match \(floats.count) values")
-        self.init(uninitialized: .float32, shape: shape)
+        self.init(allocating: .float32, shape: shape)
         floats.withUnsafeBufferPointer { f.update(from: $0.baseAddress!, count: $0.count) }
     }
 
     public init(int64s: [Int64], shape: [Int], type: ElementType = .int64) {
         precondition(int64s.count == Tensor.count(shape), "shape \(shape) does not match \(int64s.count) values")
-        self.init(uninitialized: type, shape: shape)
+        self.init(allocating: type, shape: shape)
         int64s.withUnsafeBufferPointer { i.update(from: $0.baseAddress!, count: $0.count) }
     }
 
     public init(bools: [Bool], shape: [Int]) {
         precondition(bools.count == Tensor.count(shape), "shape \(shape) does not match \(bools.count) values")
-        self.init(uninitialized: .bool, shape: shape)
+        self.init(allocating: .bool, shape: shape)
         bools.withUnsafeBufferPointer { b.update(from: $0.baseAddress!, count: $0.count) }
     }
 
@@ -145,7 +151,8 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     public var int64s: [Int64] {
         switch kind {
-        case .float: return (0..<count).map { Int64(f[$0]) }
+        // Saturating: NaN is 0 and values past Int64's range clamp rather than trap.
+        case .float: return (0..<count).map { f[$0].isNaN ? 0 : f[$0] >= 9.2e18 ? .max : f[$0] <= -9.2e18 ? .min : Int64(f[$0]) }
         case .int64: return Array(UnsafeBufferPointer(start: i, count: count))
         case .bool: return (0..<count).map { b[$0] ? 1 : 0 }
         }

@@ -14,7 +14,7 @@ public struct ExternalEvaluator: Codable, Equatable, Sendable {
         self.timeoutSeconds = timeoutSeconds
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case command, timeoutSeconds = "timeout_seconds"
     }
 
@@ -60,8 +60,10 @@ public struct ExternalEvaluator: Codable, Equatable, Sendable {
         var timedOut = false
         if finished.wait(timeout: .now() + timeoutSeconds) == .timedOut {
             timedOut = true
-            process.terminate()
-            kill(process.processIdentifier, SIGKILL)
+            // Foundation starts the shell as the leader of a process group of its own: kill the
+            // group, so that what the command started dies too (and lets go of the pipes).
+            let pid = process.processIdentifier
+            kill(getpgid(pid) == pid ? -pid : pid, SIGKILL)
             process.waitUntilExit()
         }
         group.wait()

@@ -51,6 +51,12 @@ public final class ResultsStore: @unchecked Sendable {
                 let migrated = try database.read { try $0.tableExists("jobs") }
                 guard migrated else { throw ModelError("is not a Lopper results store (it has no jobs table)", file: path) }
             } else {
+                let foreign = try database.read { db in
+                    try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                }
+                if !foreign.isEmpty && !foreign.contains("grdb_migrations") {
+                    throw ModelError("is an SQLite database of something else (tables: \(foreign.sorted().joined(separator: ", "))); Lopper adds no tables to it: use another --db", file: path)
+                }
                 try Self.migrator.migrate(database)
             }
         } catch let error as DatabaseError {

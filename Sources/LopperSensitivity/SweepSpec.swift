@@ -57,17 +57,7 @@ public struct SweepSpec: Codable, Equatable, Sendable {
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw ModelError("cannot be read: \(error.localizedDescription)", file: path)
         }
-        var spec: SweepSpec
-        do {
-            spec = try YAMLDecoder().decode(SweepSpec.self, from: text)
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw ModelError("is missing the required field '\(key.stringValue)'", file: path)
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw ModelError(context.debugDescription, file: path, field: field.isEmpty ? nil : "field '\(field)'")
-        } catch {
-            throw ModelError("is not a valid sweep file: \(error)", file: path)
-        }
+        var spec = try YAMLSettings(text, file: path, schema: yamlSchema, needs: "model and calibration").decode(SweepSpec.self)
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
         func resolve(_ file: String) -> String { file.hasPrefix("/") ? file : folder.appendingPathComponent(file).standardizedFileURL.path }
         spec.model = resolve(spec.model)
@@ -99,7 +89,12 @@ public struct SweepSpec: Codable, Equatable, Sendable {
         }
     }
 
-    enum CodingKeys: String, CodingKey {
+    /// The keys a sweep file may hold.
+    static let yamlSchema = YAMLSettings.Schema.mapping(Dictionary(uniqueKeysWithValues: CodingKeys.allCases.map {
+        ($0.stringValue, $0 == .evaluator ? .mapping(Dictionary(uniqueKeysWithValues: ExternalEvaluator.CodingKeys.allCases.map { ($0.stringValue, .value) })) : .value)
+    }))
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case model, calibration, labels, metric, output, granularities, criteria, levels, samples, batchSize = "batch_size", topK = "top_k", method, evaluator
     }
 

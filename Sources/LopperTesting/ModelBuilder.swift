@@ -2,7 +2,7 @@ import Foundation
 import LopperModel
 import ONNXProto
 
-/// Builds small float32 models node by node for runtime tests.
+/// Builds small float32 models node by node, for tests.
 public struct ModelBuilder {
     public var graph = Onnx_GraphProto()
     public var opset: Int64

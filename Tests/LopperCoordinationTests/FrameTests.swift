@@ -74,7 +74,7 @@ import Testing
         #expect(try Token.load(file: nil, environment: ["LOPPER_TOKEN": "xyz"]) != nil)
         #expect(try Token.load(file: nil, environment: [:]) == nil)
         try "\n".write(toFile: file, atomically: true, encoding: .utf8)
-        #expect(throws: FrameRejection.self) { try Token.load(file: file, environment: [:]) }
-        #expect(throws: FrameRejection.self) { try Token.load(file: "/nonexistent/token", environment: [:]) }
+        #expect(throws: Token.Unusable.self) { try Token.load(file: file, environment: [:]) }
+        #expect(throws: Token.Unusable.self) { try Token.load(file: "/nonexistent/token", environment: [:]) }
     }
 }

@@ -278,7 +278,7 @@ enum LayoutRules {
         guard pads.count == 2 * axes.count else { throw ModelError("pads \(pads) do not fit \(axes.count) axes") }
         var dims = xs
         for (k, axis) in axes.enumerated() {
-            dims[axis] = try xs[axis] + .value(pads[k] + pads[k + axes.count])
+            dims[axis] = try xs[axis] + (try Dim.value(pads[k]) + .value(pads[k + axes.count]))
             if (dims[axis].value ?? 0) < 0 { throw ModelError("pads \(pads) make dimension \(axis) negative") }
         }
         return [ValueFacts(TensorType(elementType: x.elementType, shape: dims))]

@@ -127,7 +127,7 @@ enum ActivationKernels {
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
             let x = try inputs.required(0)
             try x.requireFloat()
-            let out = Tensor(uninitialized: x.elementType, shape: x.shape)
+            let out = try Tensor(uninitialized: x.elementType, shape: x.shape)
             let (src, dst) = (x.f, out.f)
             context.parallel(x.count, grain: 1 << 16) { range in
                 (dst + range.lowerBound).update(from: src + range.lowerBound, count: range.count)
@@ -146,7 +146,7 @@ enum ActivationKernels {
             for bound in [lo, hi].compactMap({ $0 }) where bound.count != 1 {
                 throw ModelError("min and max must be scalars, found shape \(bound.shape)")
             }
-            let out = Tensor(uninitialized: x.elementType, shape: x.shape)
+            let out = try Tensor(uninitialized: x.elementType, shape: x.shape)
             switch x.kind {
             case .float:
                 var activation = legacy ?? .clip(min: lo?.floats[0] ?? -.infinity, max: hi?.floats[0] ?? .infinity)
@@ -173,7 +173,7 @@ enum ActivationKernels {
             }
             let plan = try Broadcast([x.shape, slopeShape])
             guard plan.shape == x.shape else { throw ModelError("slope of shape \(slope.shape) does not broadcast to \(x.shape)") }
-            let out = Tensor(uninitialized: x.elementType, shape: x.shape)
+            let out = try Tensor(uninitialized: x.elementType, shape: x.shape)
             broadcastBinary(x.f, slope.f, out.f, plan, context, Functions.PRelu())
             return [out]
         }

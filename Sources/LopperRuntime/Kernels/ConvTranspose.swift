@@ -53,7 +53,7 @@ struct ConvTranspose: ActivationFusing {
             }
             guard output[axis] > 0 else { throw ModelError("output size on spatial axis \(axis) would be \(output[axis])") }
         }
-        let out = Tensor(uninitialized: .float32, shape: [batch, filters] + output)
+        let out = try Tensor(uninitialized: .float32, shape: [batch, filters] + output)
         func to3(_ v: [Int], _ fill: Int) -> [Int] { [Int](repeating: fill, count: 3 - spatial) + v }
         let (i3, k3, s3, d3, p3, o3) = (to3(input, 1), to3(kernel, 1), to3(strides, 1), to3(dilations, 1), to3(padBegin, 0), to3(output, 1))
         let inSize = i3.reduce(1, *), outSize = o3.reduce(1, *), kSize = k3.reduce(1, *)

@@ -51,7 +51,7 @@ enum ElementwiseKernels {
     /// closure so the loop is specialised for it.
     static func apply(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ context: ExecutionContext) throws -> Tensor {
         let plan = try Broadcast([a.shape, b.shape])
-        let out = Tensor(uninitialized: a.elementType, shape: plan.shape)
+        let out = try Tensor(uninitialized: a.elementType, shape: plan.shape)
         switch a.kind {
         case .float:
             let (x, y, z) = (a.f, b.f, out.f)
@@ -121,7 +121,7 @@ enum ElementwiseKernels {
                 b = try Cast.convert(b, to: .int64)
             }
             let plan = try Broadcast([a.shape, b.shape])
-            let out = Tensor(uninitialized: .bool, shape: plan.shape)
+            let out = try Tensor(uninitialized: .bool, shape: plan.shape)
             func compare<T: Comparable>(_ x: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>) {
                 switch op {
                 case .equal: broadcastBinary(x, y, out.b, plan, context, Functions.Equal<T>())
@@ -143,7 +143,7 @@ enum ElementwiseKernels {
             let a = try inputs.required(0), b = try inputs.required(1)
             guard a.kind == .bool, b.kind == .bool else { throw ModelError("operands must be bool") }
             let plan = try Broadcast([a.shape, b.shape])
-            let out = Tensor(uninitialized: .bool, shape: plan.shape)
+            let out = try Tensor(uninitialized: .bool, shape: plan.shape)
             if and {
                 broadcastBinary(a.b, b.b, out.b, plan, context, Functions.And())
             } else {
@@ -157,7 +157,7 @@ enum ElementwiseKernels {
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
             let a = try inputs.required(0)
             guard a.kind == .bool else { throw ModelError("operand must be bool") }
-            let out = Tensor(uninitialized: .bool, shape: a.shape)
+            let out = try Tensor(uninitialized: .bool, shape: a.shape)
             for k in 0..<a.count { out.b[k] = !a.b[k] }
             return [out]
         }
@@ -169,7 +169,7 @@ enum ElementwiseKernels {
             guard c.kind == .bool else { throw ModelError("condition must be bool") }
             guard x.kind == y.kind else { throw ModelError("X and Y have different types") }
             let plan = try Broadcast([c.shape, x.shape, y.shape])
-            let out = Tensor(uninitialized: x.elementType, shape: plan.shape)
+            let out = try Tensor(uninitialized: x.elementType, shape: plan.shape)
             let size = x.kind.byteSize
             plan.forEachRow { o, offsets, n, s in
                 for k in 0..<n {
@@ -189,7 +189,7 @@ enum ElementwiseKernels {
 
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
             let a = try inputs.required(0)
-            let out = Tensor(uninitialized: a.elementType, shape: a.shape)
+            let out = try Tensor(uninitialized: a.elementType, shape: a.shape)
             switch a.kind {
             case .float:
                 let (x, y, op) = (a.f, out.f, self.op)

@@ -44,7 +44,7 @@ enum GeneratorKernels {
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
             let shape = try inputs.required(0).ints
             guard shape.allSatisfy({ $0 >= 0 }) else { throw ModelError("shape \(shape) has a negative dimension") }
-            let out = Tensor(uninitialized: value.elementType, shape: shape)
+            let out = try Tensor(uninitialized: value.elementType, shape: shape)
             let size = value.kind.byteSize
             for k in 0..<out.count { (out.raw + k * size).copyMemory(from: value.raw, byteCount: size) }
             return [out]
@@ -79,19 +79,25 @@ enum GeneratorKernels {
             case .float:
                 let s = start.f[0], l = limit.floats[0], d = delta.floats[0]
                 guard d != 0 else { throw ModelError("delta is zero") }
-                let n = Swift.max(Int((Double(l - s) / Double(d)).rounded(.up)), 0)
-                let out = Tensor(uninitialized: start.elementType, shape: [n])
+                let n = try Self.rangeCount((Double(l) - Double(s)) / Double(d))
+                let out = try Tensor(uninitialized: start.elementType, shape: [n])
                 for k in 0..<n { out.f[k] = s + Float(k) * d }
                 return [out]
             case .int64:
                 let s = start.i[0], l = limit.int64s[0], d = delta.int64s[0]
                 guard d != 0 else { throw ModelError("delta is zero") }
-                let n = Swift.max(Int((Double(l - s) / Double(d)).rounded(.up)), 0)
-                let out = Tensor(uninitialized: start.elementType, shape: [n])
-                for k in 0..<n { out.i[k] = s + Int64(k) * d }
+                let n = try Self.rangeCount((Double(l) - Double(s)) / Double(d))
+                let out = try Tensor(uninitialized: start.elementType, shape: [n])
+                for k in 0..<n { out.i[k] = s &+ Int64(k) &* d }
                 return [out]
             case .bool: throw ModelError("is not defined for bool")
             }
+        }
+
+        /// ceil(steps), at least 0, refusing a count no tensor could have.
+        static func rangeCount(_ steps: Double) throws -> Int {
+            guard steps.isFinite, steps < 1e15 else { throw ModelError("start, limit and delta give \(steps) elements") }
+            return Swift.max(Int(steps.rounded(.up)), 0)
         }
     }
 
@@ -126,11 +132,11 @@ struct Cast: Kernel {
         guard let target = type.storageKind else { throw ModelError("cannot convert to \(type)") }
         if x.kind == target {
             if x.elementType == type { return x }
-            let out = Tensor(uninitialized: type, shape: x.shape)
+            let out = try Tensor(uninitialized: type, shape: x.shape)
             out.raw.copyMemory(from: x.raw, byteCount: x.count * target.byteSize)
             return out.normalized()
         }
-        let out = Tensor(uninitialized: type, shape: x.shape)
+        let out = try Tensor(uninitialized: type, shape: x.shape)
         let n = x.count
         switch (x.kind, target) {
         case (.float, .int64):

@@ -47,7 +47,7 @@ enum LayoutKernels {
                 }
                 shape[a] += part.shape[a]
             }
-            let out = Tensor(uninitialized: first.elementType, shape: shape)
+            let out = try Tensor(uninitialized: first.elementType, shape: shape)
             let size = first.kind.byteSize
             let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *) * size
             let row = shape[a] * inner
@@ -84,10 +84,10 @@ enum LayoutKernels {
             let size = x.kind.byteSize
             let outer = x.shape[..<a].reduce(1, *), inner = x.shape[(a + 1)...].reduce(1, *) * size
             var offset = 0
-            return sizes.map { part in
+            return try sizes.map { part in
                 var shape = x.shape
                 shape[a] = part
-                let out = Tensor(uninitialized: x.elementType, shape: shape)
+                let out = try Tensor(uninitialized: x.elementType, shape: shape)
                 let block = part * inner
                 for o in 0..<outer {
                     (out.raw + o * block).copyMemory(from: x.raw + o * length * inner + offset, byteCount: block)
@@ -129,7 +129,7 @@ enum LayoutKernels {
                     maps[axis] = start > end ? Array(stride(from: start, to: end, by: step)) : []
                 }
             }
-            return [remap(x, shape: maps.map(\.count), maps: maps, strides: strides(of: x.shape))]
+            return [try remap(x, shape: maps.map(\.count), maps: maps, strides: strides(of: x.shape))]
         }
     }
 
@@ -142,7 +142,7 @@ enum LayoutKernels {
             let a = try normalizeAxis(axis, rank: x.rank)
             let dim = x.shape[a]
             let shape = Array(x.shape[..<a]) + indices.shape + Array(x.shape[(a + 1)...])
-            let out = Tensor(uninitialized: x.elementType, shape: shape)
+            let out = try Tensor(uninitialized: x.elementType, shape: shape)
             let size = x.kind.byteSize
             let outer = x.shape[..<a].reduce(1, *), inner = x.shape[(a + 1)...].reduce(1, *) * size
             let n = indices.count
@@ -166,10 +166,11 @@ enum LayoutKernels {
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
             let x = try inputs.required(0), target = try inputs.required(1).ints
             let shape = try Broadcast([x.shape, target]).shape
+            try AllocationLimit.check(x.elementType, shape: shape)
             let padded = [Int](repeating: 1, count: shape.count - x.rank) + x.shape
             let source = strides(of: padded)
             let maps = shape.enumerated().map { d, n in padded[d] == 1 ? [Int](repeating: 0, count: n) : Array(0..<n) }
-            return [remap(x, shape: shape, maps: maps, strides: source)]
+            return [try remap(x, shape: shape, maps: maps, strides: source)]
         }
     }
 
@@ -179,9 +180,14 @@ enum LayoutKernels {
             guard repeats.count == x.rank, repeats.allSatisfy({ $0 >= 0 }) else {
                 throw ModelError("repeats \(repeats) do not fit input shape \(x.shape)")
             }
-            let shape = zip(x.shape, repeats).map { $0 * $1 }
+            let shape = try zip(x.shape, repeats).map { dim, times in
+                let (size, overflow) = dim.multipliedReportingOverflow(by: times)
+                guard !overflow else { throw ModelError("repeats \(repeats) of shape \(x.shape) overflow a 64-bit size") }
+                return size
+            }
+            try AllocationLimit.check(x.elementType, shape: shape)
             let maps = zip(x.shape, shape).map { dim, n in (0..<n).map { $0 % dim } }
-            return [remap(x, shape: shape, maps: maps, strides: strides(of: x.shape))]
+            return [try remap(x, shape: shape, maps: maps, strides: strides(of: x.shape))]
         }
     }
 
@@ -209,10 +215,17 @@ enum LayoutKernels {
             } else {
                 fill = try Cast.convert(Tensor.scalar(0), to: x.elementType)
             }
+            let shape = try (0..<x.rank).map { d in
+                let (grown, overflow) = x.shape[d].addingReportingOverflow(begin[d])
+                let (n, overflow2) = grown.addingReportingOverflow(end[d])
+                guard !overflow, !overflow2 else { throw ModelError("pads \(given) overflow a 64-bit size") }
+                return n
+            }
+            if shape.allSatisfy({ $0 >= 0 }) { try AllocationLimit.check(x.elementType, shape: shape) }
             var maps: [[Int]] = []
             for d in 0..<x.rank {
                 let dim = x.shape[d]
-                let n = dim + begin[d] + end[d]
+                let n = shape[d]
                 guard n >= 0 else { throw ModelError("pads \(given) remove more than axis \(d) of size \(dim) holds") }
                 guard dim > 0 || n == 0 || mode == "constant" else { throw ModelError("cannot pad an empty axis in \(mode) mode") }
                 maps.append((0..<n).map { o in
@@ -232,7 +245,7 @@ enum LayoutKernels {
                 })
             }
             guard ["constant", "edge", "reflect", "wrap"].contains(mode) else { throw ModelError("'\(mode)' is not a padding mode") }
-            return [remap(x, shape: maps.map(\.count), maps: maps, strides: strides(of: x.shape), fill: fill)]
+            return [try remap(x, shape: maps.map(\.count), maps: maps, strides: strides(of: x.shape), fill: fill)]
         }
     }
 }

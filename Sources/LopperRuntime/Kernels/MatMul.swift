@@ -65,7 +65,7 @@ enum MatMulKernels {
             let (m, k) = transA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
             let (kb, n) = transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
             guard k == kb else { throw ModelError("A \(a.shape) and B \(b.shape) do not multiply (transA \(transA), transB \(transB))") }
-            let out = Tensor(uninitialized: .float32, shape: [m, n])
+            let out = try Tensor(uninitialized: .float32, shape: [m, n])
             var accumulate: Float = 0
             if let c = inputs.optional(2), beta != 0 {
                 try c.requireFloat("C")
@@ -103,7 +103,7 @@ enum MatMulKernels {
             var outShape = plan.shape + [m, n]
             if a.rank == 1 { outShape.remove(at: outShape.count - 2) }
             if b.rank == 1 { outShape.removeLast() }
-            let out = Tensor(uninitialized: .float32, shape: outShape)
+            let out = try Tensor(uninitialized: .float32, shape: outShape)
             if batchB.reduce(1, *) == 1 && plan.shape == batchA {
                 // Shared right operand: one product with the batch folded into the rows.
                 MatMulKernels.parallelSgemm(transA: false, transB: false, m: batchA.reduce(1, *) * m, n: n, k: k,

@@ -46,7 +46,7 @@ enum NormalizationKernels {
                 throw ModelError("scale, bias, mean and variance must have \(channels) elements, found \(params.map(\.shape))")
             }
             let (a, b) = NormalizationKernels.batchNormAffine(scale: params[0], bias: params[1], mean: params[2], variance: params[3], epsilon: epsilon)
-            let out = Tensor(uninitialized: x.elementType, shape: x.shape)
+            let out = try Tensor(uninitialized: x.elementType, shape: x.shape)
             let size = x.shape[2...].reduce(1, *), planes = x.shape[0] * channels
             let (src, dst) = (x.f, out.f)
             context.parallel(planes, cost: planes * size) { range in
@@ -72,14 +72,14 @@ enum NormalizationKernels {
             let scalePlan = try Broadcast([normalized, scale.shape])
             guard scalePlan.shape == normalized else { throw ModelError("scale \(scale.shape) does not broadcast to \(normalized)") }
             // Scale and bias expanded to the normalized shape once.
-            let gamma = remap(scale, shape: normalized, maps: Self.maps(scale.shape, normalized), strides: Self.paddedStrides(scale.shape, normalized.count))
+            let gamma = try remap(scale, shape: normalized, maps: Self.maps(scale.shape, normalized), strides: Self.paddedStrides(scale.shape, normalized.count))
             let beta = try bias.map { b -> Tensor in
                 guard try Broadcast([normalized, b.shape]).shape == normalized else { throw ModelError("bias \(b.shape) does not broadcast to \(normalized)") }
-                return remap(b, shape: normalized, maps: Self.maps(b.shape, normalized), strides: Self.paddedStrides(b.shape, normalized.count))
+                return try remap(b, shape: normalized, maps: Self.maps(b.shape, normalized), strides: Self.paddedStrides(b.shape, normalized.count))
             }
-            let out = Tensor(uninitialized: x.elementType, shape: x.shape)
+            let out = try Tensor(uninitialized: x.elementType, shape: x.shape)
             let statShape = Array(x.shape[..<a]) + [Int](repeating: 1, count: x.rank - a)
-            let meanOut = Tensor(uninitialized: .float32, shape: statShape), invOut = Tensor(uninitialized: .float32, shape: statShape)
+            let meanOut = try Tensor(uninitialized: .float32, shape: statShape), invOut = try Tensor(uninitialized: .float32, shape: statShape)
             let (src, dst, g, bt, eps) = (x.f, out.f, gamma.f, beta?.f, epsilon)
             context.parallel(rows, cost: rows * size * 4) { range in
                 for r in range {
@@ -121,7 +121,7 @@ enum NormalizationKernels {
             let outer = x.shape[..<a].reduce(1, *)
             let dim = coerced ? x.shape[a...].reduce(1, *) : (x.rank == 0 ? 1 : x.shape[a])
             let inner = coerced ? 1 : x.shape[(a + 1)...].reduce(1, *)
-            let out = Tensor(uninitialized: x.elementType, shape: x.shape)
+            let out = try Tensor(uninitialized: x.elementType, shape: x.shape)
             let (src, dst, log) = (x.f, out.f, self.log)
             context.parallel(outer * inner, cost: outer * inner * dim * 8) { range in
                 for row in range {

@@ -48,8 +48,8 @@ enum PoolingKernels {
             let (dd, dh, dw) = (g.dilations[0], g.dilations[1], g.dilations[2])
             let (pd, ph, pw) = (g.pads[0], g.pads[1], g.pads[2])
             let planes = x.shape[0] * x.shape[1]
-            let out = Tensor(uninitialized: .float32, shape: Array(x.shape[0..<2]) + geometry.output)
-            let indices = wantsIndices ? Tensor(uninitialized: .int64, shape: out.shape) : nil
+            let out = try Tensor(uninitialized: .float32, shape: Array(x.shape[0..<2]) + geometry.output)
+            let indices = wantsIndices ? try Tensor(uninitialized: .int64, shape: out.shape) : nil
             let (D, H, W) = (g.input[0], g.input[1], g.input[2])
             let (od, oh, ow) = (g.output[0], g.output[1], g.output[2])
             let inSize = D * H * W, outSize = od * oh * ow
@@ -146,7 +146,7 @@ enum PoolingKernels {
             try x.requireFloat("X")
             guard x.rank >= 2 else { throw ModelError("input X must have rank 2 or more, found \(x.shape)") }
             let planes = x.shape[0] * x.shape[1], size = x.shape[2...].reduce(1, *)
-            let out = Tensor(uninitialized: x.elementType, shape: Array(x.shape[0..<2]) + [Int](repeating: 1, count: x.rank - 2))
+            let out = try Tensor(uninitialized: x.elementType, shape: Array(x.shape[0..<2]) + [Int](repeating: 1, count: x.rank - 2))
             let (src, dst, max) = (x.f, out.f, self.max)
             context.parallel(planes, cost: planes * size) { range in
                 for plane in range {

@@ -45,7 +45,7 @@ enum ReductionKernels {
             }
             let reduced = Set(try list.map { try normalizeAxis($0, rank: x.rank) })
             let keptShape = x.shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
-            let out = Tensor(uninitialized: .float32, shape: keepDims ? keptShape : x.shape.enumerated().filter { !reduced.contains($0.offset) }.map(\.element))
+            let out = try Tensor(uninitialized: .float32, shape: keepDims ? keptShape : x.shape.enumerated().filter { !reduced.contains($0.offset) }.map(\.element))
             let outCount = out.count
             let initial: Float = kind == .max ? -.infinity : (kind == .min ? .infinity : 0)
             out.f.update(repeating: initial, count: outCount)
@@ -100,7 +100,7 @@ enum ReductionKernels {
             let outer = x.shape[..<a].reduce(1, *), dim = x.shape[a], inner = x.shape[(a + 1)...].reduce(1, *)
             var shape = x.shape
             if keepDims { shape[a] = 1 } else { shape.remove(at: a) }
-            let out = Tensor(uninitialized: .int64, shape: shape)
+            let out = try Tensor(uninitialized: .int64, shape: shape)
             for o in 0..<outer {
                 for i in 0..<inner {
                     var best = -Float.infinity, bestIndex = 0

@@ -60,7 +60,7 @@ enum ResizeKernels {
                 } else {
                     let ratios = axes.enumerated().map { Float(givenSizes[$0.offset]) / Float(x.shape[$0.element]) }
                     let ratio = keepAspect == "not_larger" ? ratios.min()! : ratios.max()!
-                    for axis in axes { sizes[axis] = Int((ratio * Float(x.shape[axis])).rounded()) }
+                    for axis in axes { sizes[axis] = try Self.size((ratio * Float(x.shape[axis])).rounded()) }
                 }
                 for axis in axes { scales[axis] = Float(sizes[axis]) / Float(x.shape[axis]) }
             } else {
@@ -68,9 +68,10 @@ enum ResizeKernels {
                 for (k, axis) in axes.enumerated() {
                     guard givenScales[k] > 0 else { throw ModelError("scales \(givenScales) must be positive") }
                     scales[axis] = givenScales[k]
-                    sizes[axis] = Int(Float(x.shape[axis]) * givenScales[k])
+                    sizes[axis] = try Self.size(Float(x.shape[axis]) * givenScales[k])
                 }
             }
+            try AllocationLimit.check(x.elementType, shape: sizes)
             var roi = [Float](repeating: 0, count: rank) + [Float](repeating: 1, count: rank)
             if coordinates == "tf_crop_and_resize", scalesInput == 2, let given = inputs.optional(1)?.floats, !given.isEmpty {
                 guard given.count == 2 * axes.count else { throw ModelError("roi \(given) does not fit axes \(axes)") }
@@ -82,9 +83,9 @@ enum ResizeKernels {
             if taps.allSatisfy({ $0.allSatisfy { $0.count == 1 && $0[0].0 >= 0 } }) {
                 // Nearest neighbour (or identity): a pure gather.
                 let maps = taps.map { $0.map { $0[0].0 } }
-                return [try Cast.convert(remap(x, shape: sizes, maps: maps, strides: strides(of: x.shape)), to: original)]
+                return [try Cast.convert(try remap(x, shape: sizes, maps: maps, strides: strides(of: x.shape)), to: original)]
             }
-            let out = Tensor(uninitialized: .float32, shape: sizes)
+            let out = try Tensor(uninitialized: .float32, shape: sizes)
             interpolate(x, out, taps, context)
             return [try Cast.convert(out, to: original)]
         }
@@ -182,6 +183,12 @@ enum ResizeKernels {
                     }
                 }
             }
+        }
+
+        /// An output size from a float product, refusing what no Int holds.
+        static func size(_ value: Float) throws -> Int {
+            guard value.isFinite, value >= 0, value < 1e15 else { throw ModelError("output size \(value) is not a usable size") }
+            return Int(value)
         }
     }
 }

@@ -73,7 +73,7 @@ enum ShapeKernels {
             let source = strides(of: x.shape)
             let shape = perm.map { x.shape[$0] }
             let maps = shape.map { Array(0..<$0) }
-            return [remap(x, shape: shape, maps: maps, strides: perm.map { source[$0] })]
+            return [try remap(x, shape: shape, maps: maps, strides: perm.map { source[$0] })]
         }
     }
 
@@ -113,8 +113,8 @@ enum ShapeKernels {
 
 /// Builds a tensor of `shape` whose element at index (i0, i1, …) is the source element at offset
 /// `Σ maps[d][id] * strides[d]`, or `fill` (default zero) where a map holds -1.
-func remap(_ x: Tensor, shape: [Int], maps: [[Int]], strides: [Int], fill: Tensor? = nil) -> Tensor {
-    let out = Tensor(uninitialized: x.elementType, shape: shape)
+func remap(_ x: Tensor, shape: [Int], maps: [[Int]], strides: [Int], fill: Tensor? = nil) throws -> Tensor {
+    let out = try Tensor(uninitialized: x.elementType, shape: shape)
     switch x.kind.byteSize {
     case 4: remapElements(UnsafeRawPointer(x.raw).assumingMemoryBound(to: UInt32.self), out.raw.assumingMemoryBound(to: UInt32.self),
                           shape, maps, strides, fill.map { $0.raw.load(as: UInt32.self) } ?? 0)
