@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import LopperCoordination
 import LopperMessaging
 import LopperProtocol
@@ -30,8 +31,11 @@ import Testing
         // Leases given to forged workers stay theirs for the whole pass.
         options.leaseSeconds = 3600
         options.heartbeatSeconds = 1
+        // Thousands of refusals are expected: keep them out of the test log.
+        var quiet = Logger(label: "fuzz.coordinator")
+        quiet.logLevel = .critical
         let coordinator = try Coordinator(store: try setup.openStore(at: directory.appendingPathComponent("fuzz.db").path),
-                                          offer: offer, options: options)
+                                          offer: offer, options: options, logger: quiet)
         let serving = Task { try await coordinator.run() }
         defer { serving.cancel() }
 
