@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(
             name: "LopperCoordinationTests",
             dependencies: ["LopperCoordination", "LopperProtocol", "LopperMessaging", "LopperSensitivity", "LopperTesting", "lopper",
-                           .product(name: "Yams", package: "Yams")]
+                           .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "LopperExportTests", dependencies: ["LopperExport", "LopperAllocation", "LopperHardware", "LopperSensitivity", "LopperPruning", "LopperTesting"]),
         .testTarget(name: "LopperHardwareTests", dependencies: ["LopperHardware", "LopperPruning", "LopperTesting"]),

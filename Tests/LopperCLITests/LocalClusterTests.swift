@@ -9,7 +9,7 @@ import Glibc
 
 /// `lopper sweep --workers N` as a user runs it: the inputs workers receive, and what happens
 /// when the workers or the sweep itself are killed.
-@Suite struct LocalClusterTests {
+@Suite(.serialized) struct LocalClusterTests {
     let directory: URL
     init() throws { directory = try Fixtures.temporaryDirectory() }
 

@@ -12,34 +12,34 @@ import Testing
 
     var sweep: [String] { ["--config", SweepCommandTests.config, "--db", directory.appendingPathComponent("s.db").path] }
 
-    @Test func aTLSAddressWithoutACertificateIsRefusedAtStart() throws {
-        let result = try LopperBinary.run(["coordinator"] + sweep + ["--listen", "tls+tcp://127.0.0.1:\(Int.random(in: 20000...60000))"])
+    @Test func aTLSAddressWithoutACertificateIsRefusedAtStart() async throws {
+        let result = try await offThePool { try LopperBinary.run(["coordinator"] + sweep + ["--listen", "tls+tcp://127.0.0.1:\(Int.random(in: 20000...60000))"]) }
         #expect(result.status == 64 && result.stderr.contains("needs --tls-cert and --tls-key"), "\(result.stderr)")
     }
 
-    @Test func statusAgainstADeadAddressSaysNothingAnswers() throws {
+    @Test func statusAgainstADeadAddressSaysNothingAnswers() async throws {
         let address = "tcp://127.0.0.1:\(Int.random(in: 20000...60000))"
-        let result = try LopperBinary.run(["status", "--connect", address, "--timeout", "1"])
+        let result = try await offThePool { try LopperBinary.run(["status", "--connect", address, "--timeout", "1"]) }
         #expect(result.status != 0 && result.stderr.contains("nothing answers at \(address)"), "\(result.stderr)")
         #expect(!result.stderr.contains("Timed out"))
     }
 
-    @Test func anEmptyTokenFileSaysSo() throws {
+    @Test func anEmptyTokenFileSaysSo() async throws {
         let token = directory.appendingPathComponent("token").path
         try "\n".write(toFile: token, atomically: true, encoding: .utf8)
-        let result = try LopperBinary.run(["status", "--connect", "tcp://127.0.0.1:1", "--token-file", token])
+        let result = try await offThePool { try LopperBinary.run(["status", "--connect", "tcp://127.0.0.1:1", "--token-file", token]) }
         #expect(result.status != 0 && result.stderr.contains("the token file \(token) is empty"), "\(result.stderr)")
         #expect(!result.stderr.contains("malformed"))
     }
 
-    @Test func negativeNumbersReachValidation() throws {
-        let lease = try LopperBinary.run(["coordinator"] + sweep + ["--lease-seconds", "-5"])
+    @Test func negativeNumbersReachValidation() async throws {
+        let lease = try await offThePool { try LopperBinary.run(["coordinator"] + sweep + ["--lease-seconds", "-5"]) }
         #expect(lease.status == 64 && lease.stderr.contains("--lease-seconds and --heartbeat-seconds must be positive"), "\(lease.stderr)")
-        let threads = try LopperBinary.run(["worker", "--connect", "tcp://127.0.0.1:1", "--threads", "-2"])
+        let threads = try await offThePool { try LopperBinary.run(["worker", "--connect", "tcp://127.0.0.1:1", "--threads", "-2"]) }
         #expect(threads.status == 64 && threads.stderr.contains("--threads must be at least 1"), "\(threads.stderr)")
     }
 
-    @Test func newerVersionsThanLopperKnowsAreWarnedAbout() throws {
+    @Test func newerVersionsThanLopperKnowsAreWarnedAbout() async throws {
         var builder = ModelBuilder(opset: Int64(Model.newestOpset + 5))
         builder.input("x", [1, 4])
         builder.node("Relu", ["x"], ["y"])
@@ -48,11 +48,11 @@ import Testing
         proto.irVersion = Int64(Model.newestIRVersion + 3)
         let path = directory.appendingPathComponent("future.onnx").path
         try proto.serializedData().write(to: URL(fileURLWithPath: path))
-        let result = try LopperBinary.run(["inspect", path])
+        let result = try await offThePool { try LopperBinary.run(["inspect", path]) }
         #expect(result.status == 0)
         #expect(result.stderr.contains("warning: \(path): IR version \(Model.newestIRVersion + 3) is newer"), "\(result.stderr)")
         #expect(result.stderr.contains("opset \(Model.newestOpset + 5) is newer than the newest Lopper knows"), "\(result.stderr)")
-        let current = try LopperBinary.run(["inspect", Fixtures.model("conv_chain")])
+        let current = try await offThePool { try LopperBinary.run(["inspect", Fixtures.model("conv_chain")]) }
         #expect(!current.stderr.contains("warning"))
     }
 

@@ -28,25 +28,25 @@ import Testing
         return path
     }
 
-    @Test func nonFiniteCalibrationIsRefusedWithTheIndex() throws {
+    @Test func nonFiniteCalibrationIsRefusedWithTheIndex() async throws {
         let perSample = try NumPy.readArchive(path: Fixtures.root.appendingPathComponent("models/chain24_calib.npz").path)
             .values.first!.shape.dropFirst().reduce(1, *)
         // Sample 2, element 5 of it.
         let nan = try calibration(with: .nan, at: 2 * perSample + 5)
-        let sweep = try LopperBinary.run(["sweep", "--config", SweepCommandTests.config, "--calib", nan, "--levels", "0.5",
-                                          "--db", directory.appendingPathComponent("nan.db").path, "--quiet"])
+        let sweep = try await offThePool { try LopperBinary.run(["sweep", "--config", SweepCommandTests.config, "--calib", nan, "--levels", "0.5",
+                                          "--db", directory.appendingPathComponent("nan.db").path, "--quiet"]) }
         #expect(sweep.status != 0)
         #expect(sweep.stderr.contains(nan) && sweep.stderr.contains("NaN") && sweep.stderr.contains("sample 2"), "\(sweep.stderr)")
         let inf = try calibration(with: -.infinity, at: 7)
-        let prune = try LopperBinary.run(["prune", Fixtures.model("chain24"), "--granularity", "channel", "--sparsity", "0.5", "--bias-correction", "--calib", inf,
-                                          "--output", directory.appendingPathComponent("pruned.onnx").path])
+        let prune = try await offThePool { try LopperBinary.run(["prune", Fixtures.model("chain24"), "--granularity", "channel", "--sparsity", "0.5", "--bias-correction", "--calib", inf,
+                                          "--output", directory.appendingPathComponent("pruned.onnx").path]) }
         #expect(prune.status != 0)
         #expect(prune.stderr.contains(inf) && prune.stderr.contains("-inf") && prune.stderr.contains("sample 0"), "\(prune.stderr)")
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("pruned.onnx").path))
     }
 
     /// `a/b` and `a_b` both sanitise to `a_b`: each output gets a file of its own.
-    @Test func outputsWhoseFileNamesCollideAreAllWritten() throws {
+    @Test func outputsWhoseFileNamesCollideAreAllWritten() async throws {
         var builder = ModelBuilder()
         builder.input("x", [1, 3])
         builder.node("Neg", ["x"], ["a/b"])
@@ -58,7 +58,7 @@ import Testing
         let input = directory.appendingPathComponent("x.npy").path
         try NumPy.write(try TensorData(floats: [1, -2, 3], shape: [1, 3]), to: input)
         let out = directory.appendingPathComponent("out").path
-        let run = try LopperBinary.run(["run", model, "--input", "x=\(input)", "--output-dir", out])
+        let run = try await offThePool { try LopperBinary.run(["run", model, "--input", "x=\(input)", "--output-dir", out]) }
         #expect(run.status == 0, "\(run.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
         #expect(files.count == 2, "\(files)")

@@ -43,7 +43,7 @@ struct NetworkNamespaceTests {
         if !releasedElsewhere { try ProcessCluster.netns("heal", "2") }
         #expect(!lost.isEmpty && releasedElsewhere, "\(cluster.log("coordinator.log"))")
 
-        #expect(await cluster.finish(coordinator) == 0, "\(cluster.log("coordinator.log"))")
+        #expect(await cluster.finish(coordinator, seconds: 600) == 0, "\(cluster.log("coordinator.log"))")
         let log = cluster.log("coordinator.log")
         let ignored = log.range(of: "results ignored ").flatMap { Int(log[$0.upperBound...].prefix { $0.isNumber }) } ?? 0
         #expect(ignored >= 1, "the partitioned worker's late result was not seen: \(log)")
