@@ -62,6 +62,7 @@ def main():
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--work", default=tempfile.mkdtemp(prefix="lopper-cost-"))
     args = parser.parse_args()
+    os.makedirs(args.work, exist_ok=True)
     print(f"| model | variants | vs Lopper: median abs. error | Spearman | vs ORT: median abs. error | Spearman | MACs alone: Spearman (Lopper / ORT) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, (file, shape, output) in MODELS.items():

@@ -12,8 +12,8 @@ struct BenchCost: ParsableCommand {
         commandName: "bench-cost",
         abstract: "Check predicted latency against measured latency on the dense model and pruned variants.",
         discussion: """
-            Variants: uniform kept fractions 0.9 … 0.3 of every prunable group and, beyond those, random kept \
-            fractions per group (seeded), each pruned physically with the L1 criterion and written to --out. \
+            Variants: uniform kept fractions 0.9 … 0.3 of every prunable group and, beyond those, a random \
+            overall kept fraction in [0.3, 1] with each group departing from it by up to ±0.2 (seeded), each pruned physically with the L1 criterion and written to --out. \
             Prints one JSON object per variant (file, predicted and measured ms, MACs) and the median absolute \
             error and Spearman rank correlation of the prediction, and of MACs alone.
 
@@ -60,9 +60,10 @@ struct BenchCost: ParsableCommand {
         let prunable = graph.groups.filter(\.isPrunable)
         var predicted: [Double] = [], measured: [Double] = [], macs: [Double] = []
         for index in 0...variants {
+            // Uniform variants first; then a random overall level with random per-group departures from it.
+            let overall = index == 0 ? 1.0 : index <= 7 ? 1.0 - 0.1 * Double(index) : 0.3 + 0.7 * random.uniform()
             let fractions: [Int: Double] = Dictionary(uniqueKeysWithValues: prunable.map { group in
-                let uniform = index == 0 ? 1.0 : 1.0 - 0.1 * Double(index)
-                return (group.id, index <= 7 ? uniform : 0.2 + 0.8 * random.uniform())
+                (group.id, index <= 7 ? overall : min(1, max(0.15, overall + 0.4 * (random.uniform() - 0.5))))
             })
             var removing: [Int: [Int]] = [:]
             for group in prunable {
@@ -77,7 +78,7 @@ struct BenchCost: ParsableCommand {
             let file = (out as NSString).appendingPathComponent(String(format: "variant-%02d.onnx", index))
             try variant.save(to: file)
             let totals = cost.totals(plan)
-            let seconds = try timer.time(try Model.load(path: file), inputShapes: shapes)
+            let seconds = try timer.time(try Model.load(path: file), inputShapes: graph.inputShapes)
             predicted.append(totals.latencySeconds)
             measured.append(seconds)
             macs.append(Double(totals.macs))

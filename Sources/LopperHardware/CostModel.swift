@@ -81,7 +81,7 @@ public struct CostModel: Sendable {
             if detailed { rows.append(cost) }
         }
         let totals = CostReport.Totals(macs: macs, nonZeroMACs: nonZero, paramBytes: paramBytes(shapes, sparsity),
-                                       peakActivationBytes: peakActivations(shapes), latencySeconds: latency)
+                                       peakActivationBytes: peakActivations(shapes), latencySeconds: latency + profile.runOverheadSeconds)
         return CostReport(profile: profile.name, dtype: profile.dtype, steps: rows, totals: totals)
     }
 

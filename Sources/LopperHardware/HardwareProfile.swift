@@ -47,6 +47,8 @@ public struct HardwareProfile: Sendable, Equatable {
     public var activationMemoryBytes: Int
     /// Fixed cost of running one operator (kernel launch, dispatch), seconds.
     public var launchOverheadSeconds: Double
+    /// Fixed cost of one inference beyond its operators (invoking the runtime), seconds.
+    public var runOverheadSeconds: Double = 0
     /// Channel counts are padded up to a multiple of this for compute.
     public var channelAlignment: Int
     /// Speed-up of a layer's compute time per sparsity pattern; patterns not listed get none.
@@ -58,7 +60,8 @@ public struct HardwareProfile: Sendable, Equatable {
                 efficiency: [OpClass: Double], memoryBandwidthGBs: Double, onChipBytes: Int? = nil,
                 onChipBandwidthGBs: Double? = nil, weightMemoryBytes: Int, activationMemoryBytes: Int,
                 launchOverheadSeconds: Double, channelAlignment: Int, sparsitySpeedup: [SparsityPattern: Double] = [:],
-                defaultBudgets: String? = nil) {
+                defaultBudgets: String? = nil, runOverhead: Double = 0) {
+        runOverheadSeconds = runOverhead
         self.name = name
         self.description = description
         self.dtype = dtype

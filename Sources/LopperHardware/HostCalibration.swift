@@ -19,6 +19,7 @@ public struct HostCalibration {
         public var cacheBytes: Int
         public var cacheBandwidthGBs: Double
         public var launchOverheadSeconds: Double
+        public var runOverheadSeconds: Double
 
         /// A profile of this machine from the figures; efficiencies start at 1 until fitted.
         public func profile(name: String) -> HardwareProfile {
@@ -34,7 +35,7 @@ public struct HostCalibration {
                 dtype: .fp32, peakGops: [.fp32: peakGops], efficiency: Dictionary(uniqueKeysWithValues: OpClass.allCases.map { ($0, 1.0) }),
                 memoryBandwidthGBs: bandwidthGBs, onChipBytes: cacheBytes, onChipBandwidthGBs: cacheBandwidthGBs,
                 weightMemoryBytes: memory, activationMemoryBytes: memory, launchOverheadSeconds: launchOverheadSeconds,
-                channelAlignment: 1)
+                channelAlignment: 1, runOverhead: runOverheadSeconds)
         }
     }
 
@@ -53,8 +54,9 @@ public struct HostCalibration {
         let cached = try Self.model(inputs: [("a", [small]), ("b", [small])], constants: [], op: "Add", output: [small])
         let cacheBandwidth = Double(3 * small * 4) / (try timer.time(cached)) / 1e9
 
+        let (run, step) = try timer.overheads()
         return Figures(peakGops: peak, bandwidthGBs: bandwidth, cacheBytes: cache, cacheBandwidthGBs: cacheBandwidth,
-                       launchOverheadSeconds: try timer.perStepOverhead())
+                       launchOverheadSeconds: step, runOverheadSeconds: run)
     }
 
     /// `length` one-element Adds in a row (`y = y + y`), which no runtime folds or fuses away.
@@ -145,6 +147,7 @@ extension HardwareProfile {
         }
         lines += ["memory:", "  weights: \(weightMemoryBytes)", "  activations: \(activationMemoryBytes)"]
         lines.append("launch_overhead_us: \(number(launchOverheadSeconds * 1e6))")
+        if runOverheadSeconds > 0 { lines.append("run_overhead_us: \(number(runOverheadSeconds * 1e6))") }
         lines.append("channel_alignment: \(channelAlignment)")
         if !sparsitySpeedup.isEmpty {
             lines.append("sparsity:")

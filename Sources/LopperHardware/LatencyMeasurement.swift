@@ -31,12 +31,13 @@ public struct LatencyMeasurement {
         return times.sorted()[times.count / 2]
     }
 
-    /// What one executed step costs beyond its work, inside a run: from chains of 1 and 65
-    /// one-element Adds, (t65 − t1) / 64.
-    public func perStepOverhead() throws -> Double {
+    /// What a run costs beyond its steps' work: once per run (`run`: feeds, outputs) and per
+    /// executed step (`step`), from chains of 1 and 65 one-element Adds: step = (t65 − t1) / 64.
+    public func overheads() throws -> (run: Double, step: Double) {
         let one = try time(HostCalibration.chain(length: 1))
         let many = try time(HostCalibration.chain(length: 65))
-        return max(0, (many - one) / 64)
+        let step = max(0, (many - one) / 64)
+        return (max(0, one - step), step)
     }
 
     /// One latency-table entry per distinct step signature of `model`, timed in context: the

@@ -80,6 +80,7 @@ extension HardwareProfile {
         activationMemoryBytes = try memory.bytes("activations")
         try memory.refuseUnknown()
         launchOverheadSeconds = try f.number("launch_overhead_us", atLeast: 0) * 1e-6
+        runOverheadSeconds = try f.optionalNumber("run_overhead_us", atLeast: 0).map { $0 * 1e-6 } ?? 0
         channelAlignment = try f.integer("channel_alignment", atLeast: 1)
 
         var speedups: [SparsityPattern: Double] = [:]
@@ -180,6 +181,11 @@ struct YAMLFields {
         let value = try parsed(key, expected: "a number") { Double($0) }
         guard value.isFinite, value >= minimum else { throw error(key, "must be a number of at least \(minimum.formatted()), found \(value)") }
         return value
+    }
+
+    func optionalNumber(_ key: String, atLeast minimum: Double) throws -> Double? {
+        guard value(key) != nil else { return nil }
+        return try number(key, atLeast: minimum)
     }
 
     func integer(_ key: String, atLeast minimum: Int) throws -> Int {
