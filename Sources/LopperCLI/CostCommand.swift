@@ -59,7 +59,7 @@ struct CostCommand: ParsableCommand {
             throw error.inFile(modelOptions.model)
         }
         let plan = try self.plan.map(PruningPlan.load) ?? .dense
-        do { try plan.validate(against: graph.groups) } catch let error as ModelError { throw error.inFile(self.plan ?? "plan") }
+        do { try graph.validate(plan) } catch let error as ModelError { throw error.inFile(self.plan ?? "plan") }
         let model_ = CostModel(graph: graph, profile: profile, table: try table.map(LatencyTable.load))
         let report = model_.report(plan)
         if json {

@@ -235,6 +235,15 @@ public struct CostGraph: Sendable {
         }
     }
 
+    /// Checks a plan against this model: its groups (`PruningPlan.validate`) and that every
+    /// sparsified layer is a step with a weight here.
+    public func validate(_ plan: PruningPlan) throws {
+        try plan.validate(against: groups)
+        for layer in plan.layers where !steps.contains(where: { $0.layer == layer.node && $0.mainWeight != nil }) {
+            throw ModelError("layer '\(layer.node)' is not a layer with a weight in \(modelName)", field: "layers")
+        }
+    }
+
     static let viewOps: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"]
     static let activations: Set<String> = ["Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh",
                                             "Gelu", "Elu", "Selu", "Softplus", "PRelu"]

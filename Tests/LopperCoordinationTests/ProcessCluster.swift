@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import LopperSensitivity
 import LopperTesting
 #if canImport(Glibc)
@@ -142,3 +143,7 @@ final class ProcessCluster: @unchecked Sendable {
         return Dictionary(uniqueKeysWithValues: try ResultsStore(path: reference).allJobs().map { ($0.job.key, $0.score) })
     }
 }
+
+/// The suites that build clusters of network namespaces (the netns cluster, the private Slurm):
+/// one at a time, so that one's partitions and timings are not another's load.
+@Suite(.serialized) enum NamespaceClusters {}
