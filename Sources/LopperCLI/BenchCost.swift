@@ -59,6 +59,7 @@ struct BenchCost: ParsableCommand {
         var random = SeededGenerator(seed: seed)
         let prunable = graph.groups.filter(\.isPrunable)
         var predicted: [Double] = [], measured: [Double] = [], macs: [Double] = []
+        var lastPlan = PruningPlan.dense
         for index in 0...variants {
             // Uniform variants first; then a random overall level with random per-group departures from it.
             let overall = index == 0 ? 1.0 : index <= 7 ? 1.0 - 0.1 * Double(index) : 0.3 + 0.7 * random.uniform()
@@ -78,6 +79,7 @@ struct BenchCost: ParsableCommand {
             let file = (out as NSString).appendingPathComponent(String(format: "variant-%02d.onnx", index))
             try variant.save(to: file)
             let totals = cost.totals(plan)
+            lastPlan = plan
             let seconds = try timer.time(try Model.load(path: file), inputShapes: graph.inputShapes)
             predicted.append(totals.latencySeconds)
             measured.append(seconds)
@@ -85,6 +87,13 @@ struct BenchCost: ParsableCommand {
             print(String(format: "{\"file\": \"%@\", \"predicted_ms\": %.4f, \"lopper_ms\": %.4f, \"macs\": %d}",
                          file, totals.latencySeconds * 1e3, seconds * 1e3, totals.macs))
         }
+        // What the allocator pays per plan it prices: the last variant's plan, many times.
+        let start = DispatchTime.now().uptimeNanoseconds
+        let repeats = 200
+        for _ in 0..<repeats { _ = cost.totals(lastPlan) }
+        let perPlan = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e3 / Double(repeats)
+        FileHandle.standardError.write(Data(String(format: "pricing a plan: %.1f µs (%.2f µs per step, %d steps)\n",
+                                                   perPlan, perPlan / Double(graph.steps.count), graph.steps.count).utf8))
         let errors = zip(predicted, measured).map { abs($0 - $1) / $1 }.sorted()
         FileHandle.standardError.write(Data(String(format: "median |error| %.1f%%, Spearman %.3f (MACs alone %.3f) over %d models\n",
                                                    errors[errors.count / 2] * 100, Rank.spearman(predicted, measured),
