@@ -82,6 +82,13 @@ import Testing
         }
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as? [[String: String]]
         #expect(summary?.map { $0["status"] ?? "" } == ["ok", "failed", "ok"])
+
+        // The same sweep and settings give the same files, bit for bit.
+        let again = directory.appendingPathComponent("again").path
+        _ = try LopperBinary.run(["export", "--db", db, "--profiles", "stm32h7", "--budget", "latency=0.6x", "--out", again])
+        for file in ["model.onnx", "plan.json", "manifest.json"] {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(out)/stm32h7/\(file)")) == Data(contentsOf: URL(fileURLWithPath: "\(again)/stm32h7/\(file)")), "\(file)")
+        }
     }
 
     @Test(arguments: ["cost", "measure", "allocate", "export", "bench-cost"])
