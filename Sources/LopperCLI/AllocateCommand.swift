@@ -98,8 +98,9 @@ struct AllocateCommand: ParsableCommand {
     func run() throws {
         let (setup, table) = try allocation.load()
         let profile = try ProfileSearch.profile(self.profile)
-        let exporter = try Exporter(setup: setup, table: table, constraints: try allocation.constraints, version: Lopper.configuration.version)
-        let planner = exporter.planner(profile: profile, graph: try exporter.costGraph())
+        // Planning needs no scoring: only the cost graph, and activations for wanda's rankings.
+        let planner = Planner(model: setup.model, cost: CostModel(graph: try Planner.costGraph(of: setup), profile: profile), table: table,
+                              constraints: try allocation.constraints, statistics: try Planner.statistics(for: setup, table: table))
         let (text, limits) = try allocation.limits(for: profile, dense: planner.denseAmounts)
         let result = try planner.allocate(limits: limits)
         let baselines = planner.baselines(limits: limits)

@@ -27,13 +27,7 @@ public struct Exporter {
         statistics = try ActivationStatistics.collect(setup.model, groups: setup.groups, calibration: setup.calibration, threads: 1)
     }
 
-    /// The cost graph of the sweep's model at one calibration sample's shape.
-    public func costGraph() throws -> CostGraph {
-        let shapes = setup.calibration.batches.first.map { batch in
-            batch.mapValues { tensor in [1] + tensor.shape.dropFirst() }
-        } ?? [:]
-        return try CostGraph(setup.model, inputShapes: shapes)
-    }
+    public func costGraph() throws -> CostGraph { try Planner.costGraph(of: setup) }
 
     public func planner(profile: HardwareProfile, graph: CostGraph) -> Planner {
         Planner(model: setup.model, cost: CostModel(graph: graph, profile: profile), table: table,

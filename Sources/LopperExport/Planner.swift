@@ -295,3 +295,19 @@ public struct Planner {
         return total
     }
 }
+
+extension Planner {
+    /// The cost graph of a sweep's model at one calibration sample's shape.
+    public static func costGraph(of setup: SweepSetup) throws -> CostGraph {
+        let shapes = setup.calibration.batches.first.map { batch in
+            batch.mapValues { tensor in [1] + tensor.shape.dropFirst() }
+        } ?? [:]
+        return try CostGraph(setup.model, inputShapes: shapes)
+    }
+
+    /// Calibration activations when some curve ranks units by wanda (its plans need them); nil otherwise.
+    public static func statistics(for setup: SweepSetup, table: SensitivityTable) throws -> ActivationStatistics? {
+        guard table.curves.contains(where: { $0.criterion == Criterion.wanda.rawValue }) else { return nil }
+        return try ActivationStatistics.collect(setup.model, groups: setup.groups, calibration: setup.calibration, threads: 1)
+    }
+}
