@@ -92,11 +92,7 @@ public struct CostModel: Sendable {
                             ops: 0, bytesMoved: 0, computeSeconds: 0, memorySeconds: 0, latencySeconds: 0, measured: false,
                             signature: signature)
         }
-        let activationBytes = profile.dtype.bytes
-        func bytes(_ v: Int) -> Int {
-            let value = graph.values[v]
-            return shapes.elements(v) * (value.isFloat ? (value.isStatic ? profile.dtype.bytes : activationBytes) : value.elementBytes)
-        }
+        func bytes(_ v: Int) -> Int { self.bytes(of: v, shapes) }
         let outElements = step.outputs.reduce(0) { $0 + shapes.elements($1) }
         let (macs, paddedMACs) = multiplyAccumulates(step, shapes)
         let density = sparse.map { 1 - $0.sparsity } ?? 1
@@ -219,14 +215,19 @@ public struct CostModel: Sendable {
         }
     }
 
+    /// A value's bytes under a plan: floating-point tensors in the deployment type, others as stored.
+    func bytes(of v: Int, _ shapes: PlannedShapes) -> Int {
+        let value = graph.values[v]
+        return shapes.elements(v) * (value.isFloat ? profile.dtype.bytes : value.elementBytes)
+    }
+
     /// Weights of every step, each tensor counted once.
     func paramBytes(_ shapes: PlannedShapes, _ sparsity: [String: PruningPlan.LayerChoice]) -> Int {
         var seen = Set<Int>()
         var total = 0
         for step in graph.steps where !step.isView {
             for w in step.weights where seen.insert(w).inserted {
-                let value = graph.values[w]
-                var bytes = shapes.elements(w) * (value.isFloat ? profile.dtype.bytes : value.elementBytes)
+                var bytes = self.bytes(of: w, shapes)
                 if w == step.mainWeight, let sparse = sparsity[step.layer], (profile.sparsitySpeedup[sparse.pattern] ?? 1) > 1 {
                     bytes = compressedBytes(bytes, elements: shapes.elements(w), density: 1 - sparse.sparsity, pattern: sparse.pattern)
                 }
@@ -240,8 +241,7 @@ public struct CostModel: Sendable {
     func peakActivations(_ shapes: PlannedShapes) -> Int {
         var delta = [Int](repeating: 0, count: graph.steps.count + 2)
         for lifetime in graph.lifetimes {
-            let value = graph.values[lifetime.value]
-            let bytes = shapes.elements(lifetime.value) * (value.isFloat ? profile.dtype.bytes : value.elementBytes)
+            let bytes = self.bytes(of: lifetime.value, shapes)
             delta[lifetime.first] += bytes
             delta[lifetime.last + 1] -= bytes
         }
