@@ -62,7 +62,7 @@ public struct BudgetSpec: Codable, Hashable, Sendable {
             throw BudgetError("budget '\(text)': expected resource=amount, e.g. latency=8ms or params=0.5x")
         }
         let name = parts[0].trimmingSpaces().lowercased()
-        guard let resource = Resource.allCases.first(where: { $0.budgetName == name }) else {
+        guard let resource = Resource(budgetName: name) else {
             let valid = Resource.allCases.map(\.budgetName).joined(separator: ", ")
             throw BudgetError("budget '\(text)': unknown resource '\(parts[0].trimmingSpaces())'; expected one of \(valid)")
         }

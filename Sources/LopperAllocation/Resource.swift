@@ -21,6 +21,12 @@ public enum Resource: String, CaseIterable, Codable, CodingKeyRepresentable, Com
         }
     }
 
+    /// The resource a budget names (`latency`, `macs`, `params`, `activations`).
+    public init?(budgetName: String) {
+        guard let resource = Resource.allCases.first(where: { $0.budgetName == budgetName }) else { return nil }
+        self = resource
+    }
+
     /// Whether the resource really is a sum over groups (see the type's comment).
     public var isAdditive: Bool { self != .peakActivationBytes }
 

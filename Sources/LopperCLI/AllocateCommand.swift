@@ -147,11 +147,3 @@ struct AllocateCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 }
-
-extension Resource {
-    /// The resource a budget names (`latency`, `macs`, `params`, `activations`).
-    init?(budgetName: String) {
-        guard let resource = Resource.allCases.first(where: { $0.budgetName == budgetName }) else { return nil }
-        self = resource
-    }
-}
