@@ -37,11 +37,7 @@ public struct Exporter {
     /// The pruned model of a plan, with bias correction when it measures better, and its score.
     public func assemble(_ plan: PruningPlan) throws -> (model: Model, score: Double, biasCorrected: Bool) {
         let groups = setup.groups
-        let removing = Dictionary(uniqueKeysWithValues: plan.groups.compactMap { choice -> (Int, [Int])? in
-            guard let indices = choice.indices else { return nil }
-            let kept = Set(indices)
-            return (choice.group, (0..<groups[choice.group].size).filter { !kept.contains($0) })
-        })
+        let removing = plan.removedUnits(groups: groups)
         func cut(_ base: Model, groups: [PruneGroup]) throws -> Model {
             var model = try ChannelSurgery.prune(base, groups: groups, removing: removing)
             for layer in plan.layers {
@@ -185,18 +181,8 @@ public struct TensorCut: Codable, Sendable, Equatable {
     public var keep: [Int]
 
     static func cuts(of plan: PruningPlan, groups: [PruneGroup], in model: Model) throws -> [TensorCut] {
-        var removed: [String: [Int: Set<Int>]] = [:]
-        for choice in plan.groups {
-            guard let indices = choice.indices else { continue }
-            let kept = Set(indices)
-            let group = groups[choice.group]
-            for member in group.members where [.output, .input, .parameter].contains(member.role) {
-                for unit in member.groupOffset..<(member.groupOffset + member.length) where !kept.contains(unit) {
-                    let first = member.tensorOffset + (unit - member.groupOffset) * member.block
-                    removed[member.tensor, default: [:]][member.axis, default: []].formUnion(first..<(first + member.block))
-                }
-            }
-        }
+        let removing = plan.removedUnits(groups: groups)
+        let removed = ChannelSurgery.cuts(groups: groups, removing: removing)
         var cuts: [TensorCut] = []
         for (tensor, axes) in removed.sorted(by: { $0.key < $1.key }) where model.graph.initializers[tensor] != nil {
             let shape = model.graph.initializers[tensor]!.shape

@@ -23,9 +23,8 @@ public enum BiasCorrection {
             guard let group = groups.first(where: { $0.id == id }) else { throw ModelError("there is no group \(id)") }
             let removed = Set(units)
             for member in group.members where member.role == .input {
-                for unit in member.groupOffset..<(member.groupOffset + member.length) where removed.contains(unit) {
-                    let first = member.tensorOffset + (unit - member.groupOffset) * member.block
-                    removedInputs[member.node, default: (member, [])].positions.formUnion(first..<(first + member.block))
+                for unit in member.units where removed.contains(unit) {
+                    removedInputs[member.node, default: (member, [])].positions.formUnion(member.positions(ofUnit: unit))
                 }
             }
         }

@@ -12,9 +12,8 @@ extension ChannelSurgery {
             guard let group = groups.first(where: { $0.id == id }) else { throw ModelError("there is no group \(id)") }
             let removed = Set(channels)
             for member in group.members where member.role == .input {
-                for channel in (member.groupOffset..<(member.groupOffset + member.length)) where removed.contains(channel) {
-                    let first = member.tensorOffset + (channel - member.groupOffset) * member.block
-                    zeroed[member.tensor, default: [:]][member.axis, default: []].formUnion(first..<(first + member.block))
+                for channel in member.units where removed.contains(channel) {
+                    zeroed[member.tensor, default: [:]][member.axis, default: []].formUnion(member.positions(ofUnit: channel))
                 }
             }
         }

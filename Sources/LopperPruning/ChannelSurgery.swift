@@ -4,9 +4,24 @@ import LopperModel
 /// channels, and Split sizes and Reshape targets that count them are rewritten, so the result is
 /// smaller and faster, not just sparser.
 public enum ChannelSurgery {
+    /// The positions each tensor of the groups (weights along their output or input channels,
+    /// per-channel parameters) loses along each axis when `removing` is cut.
+    public static func cuts(groups: [PruneGroup], removing: [Int: [Int]]) -> [String: [Int: Set<Int>]] {
+        var cuts: [String: [Int: Set<Int>]] = [:]
+        for (id, units) in removing where !units.isEmpty {
+            guard let group = groups.first(where: { $0.id == id }) else { continue }
+            let removed = Set(units)
+            for member in group.members where [.output, .input, .parameter].contains(member.role) {
+                for unit in member.units where removed.contains(unit) {
+                    cuts[member.tensor, default: [:]][member.axis, default: []].formUnion(member.positions(ofUnit: unit))
+                }
+            }
+        }
+        return cuts
+    }
+
     /// - Parameter removing: for each group id, the channels to remove (in the group's numbering).
     public static func prune(_ model: Model, groups: [PruneGroup], removing: [Int: [Int]]) throws -> Model {
-        var cuts: [String: [Int: Set<Int>]] = [:]
         var shrink: [Member.Role: [String: [Int: Int]]] = [.reshapeTarget: [:], .splitSize: [:], .convGroups: [:]]
         var splitTensors: [String: String] = [:]
         for (id, channels) in removing where !channels.isEmpty {
@@ -18,14 +33,11 @@ public enum ChannelSurgery {
             }
             guard removed.count < group.size else { throw ModelError("group \(id) '\(group.name)' must keep at least one channel") }
             for member in group.members {
-                let hit = (member.groupOffset..<(member.groupOffset + member.length)).filter(removed.contains)
+                let hit = member.units.filter(removed.contains)
                 guard !hit.isEmpty else { continue }
                 switch member.role {
                 case .output, .input, .parameter:
-                    for channel in hit {
-                        let first = member.tensorOffset + (channel - member.groupOffset) * member.block
-                        cuts[member.tensor, default: [:]][member.axis, default: []].formUnion(first..<(first + member.block))
-                    }
+                    break  // tensor cuts: `cuts(groups:removing:)`
                 case .reshapeTarget:
                     shrink[.reshapeTarget]![member.tensor, default: [:]][member.axis, default: 0] += hit.count * member.block
                 case .splitSize:
@@ -38,7 +50,7 @@ public enum ChannelSurgery {
         }
 
         var pruned = model
-        for (tensor, axes) in cuts.sorted(by: { $0.key < $1.key }) {
+        for (tensor, axes) in cuts(groups: groups, removing: removing).sorted(by: { $0.key < $1.key }) {
             guard var data = try pruned.graph.constant(tensor) else { throw ModelError("'\(tensor)' is not a constant") }
             for (axis, positions) in axes.sorted(by: { $0.key < $1.key }) {
                 data = try data.keeping(axis: axis, indices: (0..<data.shape[axis]).filter { !positions.contains($0) })

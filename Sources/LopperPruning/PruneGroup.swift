@@ -70,4 +70,13 @@ public struct Member: Codable, Sendable, Equatable {
     public var length: Int
     /// Tensor elements per channel along `axis` (Flatten after pooling makes one channel a block).
     public var block: Int
+
+    /// Group units this member covers.
+    public var units: Range<Int> { groupOffset..<(groupOffset + length) }
+
+    /// The positions along `axis` of group unit `unit` (one of `units`).
+    public func positions(ofUnit unit: Int) -> Range<Int> {
+        let first = tensorOffset + (unit - groupOffset) * block
+        return first..<(first + block)
+    }
 }

@@ -107,6 +107,15 @@ public struct PruningPlan: Sendable, Equatable, Codable {
         }
     }
 
+    /// The units each group with chosen indices removes, as `ChannelSurgery.prune` takes them.
+    public func removedUnits(groups: [PruneGroup]) -> [Int: [Int]] {
+        Dictionary(uniqueKeysWithValues: self.groups.compactMap { choice -> (Int, [Int])? in
+            guard let indices = choice.indices, let group = groups.first(where: { $0.id == choice.group }) else { return nil }
+            let kept = Set(indices)
+            return (choice.group, (0..<group.size).filter { !kept.contains($0) })
+        })
+    }
+
     /// Units a group keeps within the run `[start, start + length)` of its numbering: exact when
     /// the plan has indices, else the kept fraction of the run, rounded.
     public func kept(group: Int, size: Int, start: Int, length: Int) -> Int {
