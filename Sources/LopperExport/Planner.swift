@@ -92,10 +92,10 @@ public struct Planner {
             let top = min(shape.maximumLevel, constraints.maximumLevel)
             switch curve.granularity {
             case .channel, .head:
-                var counts = Set<Int>()
-                for point in curve.points where point.level <= top {
-                    counts.insert(try ChannelSelection(sparsity: point.level).keptCount(size: group.size))
-                }
+                let measuredCounts = Set(try curve.points.filter { $0.level <= top }.map {
+                    try ChannelSelection(sparsity: $0.level).keptCount(size: group.size)
+                })
+                var counts = measuredCounts
                 if alignment > 1 { counts = Set(counts.map { min(group.size, ($0 + alignment - 1) / alignment * alignment) }) }
                 // Kept counts between the measured levels, their damage interpolated: every
                 // aligned count, at most `Self.countsPerGroup` of them evenly spread.
@@ -105,10 +105,9 @@ public struct Planner {
                 for kept in counts.sorted(by: >) where kept < group.size && kept >= constraints.minimumKept {
                     let level = 1 - Double(kept) / Double(group.size)
                     guard let damage = shape.damage(at: level) else { continue }
-                    let measured = curve.points.contains { try! ChannelSelection(sparsity: $0.level).keptCount(size: group.size) == kept }
                     options.append(GroupChoice(group: group.id, name: group.name, granularity: curve.granularity.rawValue,
                                                criterion: curve.criterion, level: level, size: group.size, kept: kept,
-                                               predictedDamage: damage, interpolated: !measured))
+                                               predictedDamage: damage, interpolated: !measuredCounts.contains(kept)))
                 }
             case .unstructured, .nm:
                 let pattern = curve.granularity == .nm ? try SparsityPattern(parsing: curve.criterion) : .unstructured

@@ -70,8 +70,8 @@ public struct SensitivityTable: Sendable {
             byKey[key, default: Curve(group: row.job.group, granularity: row.job.granularity, criterion: row.job.criterion, points: [])]
                 .points.append((row.job.level, Self.damage(score: score, dense: dense, metric: metric)))
         }
-        curves = byKey.keys.sorted().map { key in
-            var curve = byKey[key]!
+        curves = byKey.values.map { curve in
+            var curve = curve
             curve.points.sort { $0.level < $1.level }
             return curve
         }.sorted { ($0.group, $0.granularity.rawValue, $0.criterion) < ($1.group, $1.granularity.rawValue, $1.criterion) }

@@ -72,11 +72,7 @@ public struct HostCalibration {
             }
         }
         graph.output = [ValueInfo(name: "v\(length)", type: TensorType(.float32, [1])).proto]
-        var model = Onnx_ModelProto()
-        model.irVersion = 8
-        model.opsetImport = [Onnx_OperatorSetIdProto.with { $0.version = 17 }]
-        model.graph = graph
-        return try Model(serialized: try model.serializedData())
+        return try wrap(graph)
     }
 
     /// A one-node float model.
@@ -96,6 +92,11 @@ public struct HostCalibration {
             $0.output = ["y"]
         }]
         graph.output = [ValueInfo(name: "y", type: TensorType(.float32, output)).proto]
+        return try wrap(graph)
+    }
+
+    /// A model (IR 8, opset 17) around a calibration graph.
+    static func wrap(_ graph: Onnx_GraphProto) throws -> Model {
         var model = Onnx_ModelProto()
         model.irVersion = 8
         model.opsetImport = [Onnx_OperatorSetIdProto.with { $0.version = 17 }]
