@@ -41,10 +41,17 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Most rounds of the correction loop.")
     var rounds: Int = 4
 
+    @Option(help: "Held-out data (.npy/.npz of the calibration data's form) to score each export and baseline on as well.")
+    var holdout: String?
+
+    @Option(help: "Labels (.npy, one integer per sample) of the held-out data, when the sweep's metric needs them.")
+    var holdoutLabels: String?
+
     func validate() throws {
         guard !profiles.isEmpty else { throw ValidationError("--profiles needs at least one profile.") }
         guard tolerance.map({ $0 >= 0 }) ?? true else { throw ValidationError("--tolerance must be at least 0.") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1.") }
+        guard holdout != nil || holdoutLabels == nil else { throw ValidationError("--holdout-labels needs --holdout.") }
     }
 
     func run() throws {
@@ -52,7 +59,8 @@ struct ExportCommand: ParsableCommand {
         if let model, (try FileDigest.sha256(model)) != (try FileDigest.sha256(setup.spec.model)) {
             throw ValidationError("\(model) is not the model the sweep in \(allocation.db) measured (\(setup.spec.model)).")
         }
-        let exporter = try Exporter(setup: setup, table: table, constraints: try allocation.constraints, version: Lopper.configuration.version)
+        let exporter = try Exporter(setup: setup, table: table, constraints: try allocation.constraints, version: Lopper.configuration.version,
+                                    heldOut: holdout.map { Exporter.HeldOutSplit(data: $0, labels: holdoutLabels) })
         var rows: [(String, Result<Manifest, Error>)] = []
         for reference in profiles {
             let outcome = Result<Manifest, Error> {
@@ -67,8 +75,11 @@ struct ExportCommand: ParsableCommand {
         print(Self.summary(rows, out: out))
         let summary = rows.map { reference, outcome -> [String: String] in
             switch outcome {
-            case .success(let m): return ["profile": m.profile, "status": m.meetsBudgets ? "ok" : "over budget",
-                                          "measured_damage": String(m.measuredDamage), "folder": (out as NSString).appendingPathComponent(m.profile)]
+            case .success(let m):
+                var row = ["profile": m.profile, "status": m.meetsBudgets ? "ok" : "over budget",
+                           "measured_damage": String(m.measuredDamage), "folder": (out as NSString).appendingPathComponent(m.profile)]
+                if let heldOut = m.heldOut { row["held_out_damage"] = String(heldOut.damage) }
+                return row
             case .failure(let error): return ["profile": reference, "status": "failed", "error": "\(error)"]
             }
         }
@@ -80,8 +91,10 @@ struct ExportCommand: ParsableCommand {
     }
 
     static func summary(_ rows: [(String, Result<Manifest, Error>)], out: String) -> String {
-        var table = TextTable(["profile", "budgets", "cost before → after", "damage (measured)", "predicted", "uniform at same budget", "folder"],
-                              rightAligned: [3, 4, 5])
+        let heldOut = rows.contains { if case .success(let m) = $0.1 { return m.heldOut != nil } else { return false } }
+        var table = TextTable(["profile", "budgets", "cost before → after", "damage (measured)", "predicted", "uniform at same budget"]
+                              + (heldOut ? ["held-out damage", "uniform held-out"] : []) + ["folder"],
+                              rightAligned: heldOut ? [3, 4, 5, 6, 7] : [3, 4, 5])
         for (reference, outcome) in rows {
             switch outcome {
             case .success(let m):
@@ -89,11 +102,14 @@ struct ExportCommand: ParsableCommand {
                     let resource = Resource(budgetName: name)!
                     return "\(name) \(resource.format(m.denseCost[name] ?? 0)) → \(resource.format(m.assembledCost[name] ?? 0))"
                 }.joined(separator: "; ")
-                let uniform = m.baselines.first { $0.name == "uniform" }?.measuredDamage.map { String(format: "%.4g", $0) } ?? "-"
-                table.append([m.profile, m.budgets, costs + (m.meetsBudgets ? "" : " (OVER BUDGET)"), String(format: "%.4g", m.measuredDamage),
-                              String(format: "%.4g", m.predictedDamage), uniform, (out as NSString).appendingPathComponent(m.profile)])
+                let uniform = m.baselines.first { $0.name == "uniform" }
+                let format = { (value: Double?) in value.map { String(format: "%.4g", $0) } ?? "-" }
+                table.append([m.profile, m.budgets, costs + (m.meetsBudgets ? "" : " (OVER BUDGET)"), format(m.measuredDamage),
+                              format(m.predictedDamage), format(uniform?.measuredDamage)]
+                             + (heldOut ? [format(m.heldOut?.damage), format(uniform?.heldOutDamage)] : [])
+                             + [(out as NSString).appendingPathComponent(m.profile)])
             case .failure(let error):
-                table.append([reference, "", "failed: \(error)", "", "", "", ""])
+                table.append([reference, "", "failed: \(error)"] + Array(repeating: "", count: heldOut ? 6 : 4))
             }
         }
         return table.render()

@@ -4,27 +4,62 @@ import LopperAllocation
 import LopperHardware
 import LopperModel
 import LopperPruning
+import struct LopperRuntime.Calibration
 import LopperSensitivity
 
 /// Assembles, validates and writes the pruned model of one profile: allocate, cut the model
 /// (bias correction where it lowers the measured damage), score it on the sweep's calibration
-/// data with the sweep's metric, recompute its cost from the pruned graph, and write
-/// `model.onnx`, `plan.json` and `manifest.json` into the profile's folder.
+/// data with the sweep's metric (and on a held-out split when given), recompute its cost from the
+/// pruned graph, and write `model.onnx`, `plan.json` and `manifest.json` into the profile's folder.
 public struct Exporter {
+    /// Data the allocation never saw, scored like the calibration data: `data` is a `.npy`/`.npz`
+    /// of the same form, `labels` a `.npy` when the sweep's metric needs them.
+    public struct HeldOutSplit: Sendable {
+        public var data: String
+        public var labels: String?
+        public init(data: String, labels: String? = nil) {
+            self.data = data
+            self.labels = labels
+        }
+    }
+
     public let setup: SweepSetup
     public let scorer: ModelScorer
+    /// Scores on the held-out split; nil without one.
+    public let heldOut: ModelScorer?
     public let table: SensitivityTable
     public var constraints: PlanningConstraints
     public let statistics: ActivationStatistics
     public let version: String
 
-    public init(setup: SweepSetup, table: SensitivityTable, constraints: PlanningConstraints, version: String) throws {
+    public init(setup: SweepSetup, table: SensitivityTable, constraints: PlanningConstraints, version: String,
+                heldOut split: HeldOutSplit? = nil) throws {
         self.setup = setup
         self.table = table
         self.constraints = constraints
         self.version = version
         scorer = try ModelScorer(setup: setup)
+        heldOut = try split.map { try Self.scorer(for: $0, setup: setup) }
         statistics = try ActivationStatistics.collect(setup.model, groups: setup.groups, calibration: setup.calibration, threads: 1)
+    }
+
+    static func scorer(for split: HeldOutSplit, setup: SweepSetup) throws -> ModelScorer {
+        guard setup.spec.evaluator == nil else {
+            throw ModelError("a held-out split cannot be used: the sweep is scored by an external evaluator, which brings its own data",
+                             file: split.data)
+        }
+        let data = try Calibration(path: split.data, for: setup.model, batchSize: setup.spec.batchSize)
+        if setup.spec.metric.needsLabels && split.labels == nil {
+            throw ModelError("the sweep's metric \(setup.spec.metric.rawValue) needs labels for the held-out split (--holdout-labels)",
+                             file: split.data)
+        }
+        let labels = try split.labels.map { try SweepSetup.readLabels($0, calibration: data) }
+        return try ModelScorer(setup: setup, data: data, labels: labels)
+    }
+
+    /// The drop from the dense model on the held-out split; nil without one.
+    func heldOutDamage(of model: Model) throws -> Double? {
+        try heldOut.map { SensitivityTable.damage(score: try $0.score(model), dense: $0.dense, metric: table.metric) }
     }
 
     public func costGraph() throws -> CostGraph { try Planner.costGraph(of: setup) }
@@ -113,13 +148,14 @@ public struct Exporter {
         var measuredBaselines: [Manifest.Baseline] = []
         for baseline in baselines {
             guard let plan = baseline.plan else {
-                measuredBaselines.append(.init(name: baseline.name, cost: nil, predictedDamage: nil, measuredDamage: nil, note: baseline.note))
+                measuredBaselines.append(.init(name: baseline.name, cost: nil, predictedDamage: nil, measuredDamage: nil,
+                                               heldOutDamage: nil, note: baseline.note))
                 continue
             }
             let measured = try assemble(plan)
             measuredBaselines.append(.init(name: baseline.name, cost: baseline.cost.map(PlanFile.named), predictedDamage: baseline.predictedDamage,
                                            measuredDamage: SensitivityTable.damage(score: measured.score, dense: scorer.dense, metric: table.metric),
-                                           note: nil))
+                                           heldOutDamage: try heldOutDamage(of: measured.model), note: nil))
         }
         let manifest = Manifest(
             lopperVersion: version, profile: profile.name, budgets: text, limits: PlanFile.named(limits), planSHA256: digest,
@@ -129,6 +165,11 @@ public struct Exporter {
             biasCorrected: corrected, denseCost: PlanFile.named(planner.denseAmounts), plannedCost: PlanFile.named(allocation.cost),
             assembledCost: PlanFile.named(assembled),
             meetsBudgets: limits.allSatisfy { (assembled[$0.key] ?? .infinity) <= $0.value * (1 + 1e-9) },
+            heldOut: try heldOut.map { split in
+                let score = try split.score(pruned)
+                return .init(samples: split.samples, denseScore: split.dense, score: score,
+                             damage: SensitivityTable.damage(score: score, dense: split.dense, metric: table.metric))
+            },
             baselines: measuredBaselines, firstPredictedDamage: first.predictedDamage, refinement: refinement)
         try manifest.json().write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("manifest.json")))
         return manifest
@@ -142,7 +183,17 @@ public struct Manifest: Codable, Sendable {
         public var cost: [String: Double]?
         public var predictedDamage: Double?
         public var measuredDamage: Double?
+        /// The drop on the held-out split, when one was given.
+        public var heldOutDamage: Double?
         public var note: String?
+    }
+
+    /// The exported model scored on the held-out split.
+    public struct HeldOutScore: Codable, Sendable {
+        public var samples: Int
+        public var denseScore: Double
+        public var score: Double
+        public var damage: Double
     }
 
     public var lopperVersion: String
@@ -161,6 +212,7 @@ public struct Manifest: Codable, Sendable {
     public var plannedCost: [String: Double]
     public var assembledCost: [String: Double]
     public var meetsBudgets: Bool
+    public var heldOut: HeldOutScore?
     public var baselines: [Baseline]
     /// The first allocation's predicted damage, and the correction loop's rounds (`--tolerance`).
     public var firstPredictedDamage: Double

@@ -3,26 +3,40 @@ import LopperModel
 import LopperRuntime
 
 /// Scores whole models the way a sweep scores its jobs: the sweep's metric on its calibration
-/// batches against the dense model's outputs (or the sweep's external evaluator). What export
-/// uses to measure the damage of an assembled model.
+/// batches (or on another split of the same form, such as held-out data) against the dense
+/// model's outputs, or the sweep's external evaluator. What export uses to measure the damage of
+/// an assembled model.
 public final class ModelScorer: @unchecked Sendable {
     public let setup: SweepSetup
     /// The dense model's score.
     public let dense: Double
     private let denseOutputs: [[String: Tensor]]
+    private let data: Calibration
+    /// The samples scored.
+    public var samples: Int { data.samples }
     private let labels: [[Int64]]?
 
-    public init(setup: SweepSetup) throws {
+    /// Scores on the sweep's own calibration data.
+    public convenience init(setup: SweepSetup) throws {
+        try self.init(setup: setup, data: setup.calibration, labels: setup.labels)
+    }
+
+    /// Scores on `data` (with `labels` when the metric needs them), for example a held-out split.
+    public init(setup: SweepSetup, data: Calibration, labels: [Int64]?) throws {
+        if setup.spec.evaluator == nil && setup.spec.metric.needsLabels && labels == nil {
+            throw ModelError("the sweep's metric \(setup.spec.metric.rawValue) needs labels for this data")
+        }
         self.setup = setup
-        labels = setup.labels.map { JobEvaluator.batched($0, like: setup.calibration) }
+        self.data = data
+        self.labels = labels.map { JobEvaluator.batched($0, like: data) }
         let executor = try Executor(model: setup.model, options: ExecutorOptions(threads: 1))
-        denseOutputs = try setup.calibration.batches.map { try executor.run($0) }
+        denseOutputs = try data.batches.map { try executor.run($0) }
         if let evaluator = setup.spec.evaluator {
             dense = try JobEvaluator.scoreExternally(setup.model, with: evaluator)
         } else {
             var accumulator = MetricAccumulator(kind: setup.spec.metric, output: setup.output, topK: setup.spec.topK)
             for (index, outputs) in denseOutputs.enumerated() {
-                try accumulator.add(dense: outputs, candidate: outputs, labels: labels?[index])
+                try accumulator.add(dense: outputs, candidate: outputs, labels: self.labels?[index])
             }
             dense = accumulator.value
         }
@@ -33,7 +47,7 @@ public final class ModelScorer: @unchecked Sendable {
         if let evaluator = setup.spec.evaluator { return try JobEvaluator.scoreExternally(candidate, with: evaluator) }
         let executor = try Executor(model: candidate, options: ExecutorOptions(threads: 1))
         var accumulator = MetricAccumulator(kind: setup.spec.metric, output: setup.output, topK: setup.spec.topK)
-        for (index, batch) in setup.calibration.batches.enumerated() {
+        for (index, batch) in data.batches.enumerated() {
             try accumulator.add(dense: denseOutputs[index], candidate: try executor.run(batch),
                                 labels: labels?[index])
         }

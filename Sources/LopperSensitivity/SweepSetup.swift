@@ -65,7 +65,7 @@ public struct SweepSetup: @unchecked Sendable {
     }
 
     /// Integer class labels, one per sample, from a `.npy`.
-    static func readLabels(_ path: String, calibration: Calibration) throws -> [Int64] {
+    public static func readLabels(_ path: String, calibration: Calibration) throws -> [Int64] {
         let data = try NumPy.read(path: path)
         guard data.elementType.isInteger else {
             throw ModelError("labels must be integers, found \(data.elementType)", file: path)

@@ -73,6 +73,55 @@ import Testing
         }
     }
 
+    /// The held-out split is scored like the calibration data: the same file gives the same
+    /// damages, and other data gives the relative L2 that ONNX Runtime measures on it.
+    @Test func heldOutSplitScoresExportsAndBaselines() throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let profile = try HardwareProfile.resolve("raspberry-pi-5", searching: [Self.profiles])
+        let same = try Exporter(setup: setup, table: table, constraints: PlanningConstraints(), version: "test",
+                                heldOut: .init(data: setup.spec.calibration))
+        let manifest = try same.export(profile: profile, budgets: "macs=0.5x", into: directory.appendingPathComponent("same").path)
+        #expect(manifest.heldOut?.damage == manifest.measuredDamage)
+        #expect(manifest.heldOut?.samples == 8)
+        for baseline in manifest.baselines where baseline.measuredDamage != nil {
+            #expect(baseline.heldOutDamage == baseline.measuredDamage, "\(baseline.name)")
+        }
+
+        var random = SeededGenerator(seed: 77)
+        let other = directory.appendingPathComponent("holdout.npz").path
+        try NumPy.writeArchive(["x": TensorData(floats: random.floats(6 * 3 * 32 * 32, in: -2...2), shape: [6, 3, 32, 32])], to: other)
+        let exporter = try Exporter(setup: setup, table: table, constraints: PlanningConstraints(), version: "test",
+                                    heldOut: .init(data: other))
+        let folder = directory.appendingPathComponent("other").path
+        let scored = try exporter.export(profile: profile, budgets: "macs=0.5x", into: folder)
+        let heldOut = try #require(scored.heldOut)
+        #expect(heldOut.samples == 6)
+        let reference = try Reference.run(["python3", "-c", """
+            import numpy as np, onnxruntime as ort, sys
+            x = np.load(sys.argv[3])["x"]
+            run = lambda path: ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+            errors = [np.sqrt(((p.astype(np.float64) - d) ** 2).sum() / (d.astype(np.float64) ** 2).sum())
+                      for d, p in zip(run(sys.argv[1]), run(sys.argv[2]))]
+            print(np.mean(errors))
+            """, Fixtures.model("conv_chain"), folder + "/model.onnx", other])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let expected = try #require(Double(reference.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(abs(heldOut.damage - expected) <= 1e-4 * max(expected, 1e-3), "Lopper \(heldOut.damage), ONNX Runtime \(expected)")
+        #expect(heldOut.damage != scored.measuredDamage)
+    }
+
+    @Test func heldOutSplitOfAnotherFormIsAnErrorNamingTheFile() throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let wrong = directory.appendingPathComponent("wrong.npz").path
+        try NumPy.writeArchive(["x": TensorData(floats: [Float](repeating: 0, count: 2 * 5), shape: [2, 5])], to: wrong)
+        do {
+            _ = try Exporter(setup: setup, table: table, constraints: PlanningConstraints(), version: "test", heldOut: .init(data: wrong))
+            Issue.record("held-out data of another shape was accepted")
+        } catch {
+            #expect("\(error)".contains("wrong.npz"), "\(error)")
+        }
+    }
+
     @Test func infeasibleProfileIsAnErrorNamingTheBudget() throws {
         defer { try? FileManager.default.removeItem(at: directory) }
         let exporter = try Exporter(setup: setup, table: table, constraints: PlanningConstraints(), version: "test")
