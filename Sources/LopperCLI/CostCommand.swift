@@ -10,9 +10,20 @@ enum ProfileSearch {
         var folders: [String] = []
         if let custom = ProcessInfo.processInfo.environment["LOPPER_PROFILES"] { folders.append(custom) }
         folders.append("Config/profiles")
-        // Beside a build of the repository: .build/<config>/lopper → Config/profiles.
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        folders.append(executable.deletingLastPathComponent().appendingPathComponent("../../Config/profiles").standardized.path)
+        // Beside a build of the repository: the executable is .build/<config>/lopper, where
+        // .build/<config> may be a link to .build/<triple>/<config>.
+        let invoked = URL(fileURLWithPath: CommandLine.arguments[0]).absoluteURL
+        for executable in [invoked, invoked.resolvingSymlinksInPath()] {
+            var folder = executable.deletingLastPathComponent()
+            for _ in 0..<3 {
+                folder = folder.deletingLastPathComponent()
+                let candidate = folder.appendingPathComponent("Config/profiles").standardized.path
+                if FileManager.default.fileExists(atPath: candidate), !folders.contains(candidate) {
+                    folders.append(candidate)
+                    break
+                }
+            }
+        }
         return folders
     }
 

@@ -41,6 +41,9 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Most rounds of the correction loop.")
     var rounds: Int = 4
 
+    @Flag(help: "Also write each baseline's model to <out>/<profile>/baselines/<name>.onnx.")
+    var writeBaselines = false
+
     @Option(help: "Held-out data (.npy/.npz of the calibration data's form) to score each export and baseline on as well.")
     var holdout: String?
 
@@ -67,7 +70,7 @@ struct ExportCommand: ParsableCommand {
                 let profile = try ProfileSearch.profile(reference)
                 let (text, _) = try allocation.limits(for: profile, dense: exporter.planner(profile: profile, graph: try exporter.costGraph()).denseAmounts)
                 return try exporter.export(profile: profile, budgets: text, into: (out as NSString).appendingPathComponent(profile.name),
-                                           tolerance: tolerance, rounds: rounds)
+                                           tolerance: tolerance, rounds: rounds, writeBaselines: writeBaselines)
             }
             if case .failure(let error) = outcome { FileHandle.standardError.write(Data("\(reference): \(error)\n".utf8)) }
             rows.append((reference, outcome))

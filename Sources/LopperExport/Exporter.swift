@@ -105,8 +105,10 @@ public struct Exporter {
     /// - Parameters:
     ///   - tolerance: with a value, the correction loop (`refine`) runs until the predicted damage
     ///     is within it of the measured one, for at most `rounds` rounds.
+    ///   - writeBaselines: also write each baseline's model to `baselines/<name>.onnx`, so it
+    ///     can be scored by other means (a task metric, another runtime).
     public func export(profile: HardwareProfile, budgets text: String, into folder: String,
-                       tolerance: Double? = nil, rounds: Int = 4) throws -> Manifest {
+                       tolerance: Double? = nil, rounds: Int = 4, writeBaselines: Bool = false) throws -> Manifest {
         let graph = try costGraph()
         let planner = planner(profile: profile, graph: graph)
         let limits: ResourceAmounts
@@ -153,6 +155,12 @@ public struct Exporter {
                 continue
             }
             let measured = try assemble(plan)
+            if writeBaselines {
+                let baselineFolder = (folder as NSString).appendingPathComponent("baselines")
+                try FileManager.default.createDirectory(atPath: baselineFolder, withIntermediateDirectories: true)
+                let file = baseline.name.lowercased().replacingOccurrences(of: " ", with: "-") + ".onnx"
+                try measured.model.save(to: (baselineFolder as NSString).appendingPathComponent(file))
+            }
             measuredBaselines.append(.init(name: baseline.name, cost: baseline.cost.map(PlanFile.named), predictedDamage: baseline.predictedDamage,
                                            measuredDamage: SensitivityTable.damage(score: measured.score, dense: scorer.dense, metric: table.metric),
                                            heldOutDamage: try heldOutDamage(of: measured.model), note: nil))

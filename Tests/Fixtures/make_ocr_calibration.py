@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Calibration images for the PP-OCRv4 detector: lines of rendered text on light backgrounds,
 preprocessed as PaddleOCR's detector expects (RGB / 255, ImageNet mean and std, CHW).
-Deterministic; writes Tests/Fixtures/real/det_calib.npz (key "x", float32 [8, 3, 320, 320]).
+Deterministic; writes Tests/Fixtures/real/det_calib.npz (key "x", float32 [8, 3, 320, 320]) and
+a held-out split of other images, det_holdout.npz (same form, another seed).
 """
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-OUT = Path(__file__).resolve().parent / "real" / "det_calib.npz"
+REAL = Path(__file__).resolve().parent / "real"
+SPLITS = {"det_calib.npz": 2026, "det_holdout.npz": 2027}
 WORDS = ("pruning sensitivity channel layer model edge device latency memory budget sparse "
          "tensor ONNX invoice total 2026 receipt label camera road sign speed limit exit "
          "coffee 4.50 menu open daily station platform 12 north".split())
@@ -32,11 +34,15 @@ def image(rng, size=320):
 
 
 def main():
-    rng = np.random.default_rng(2026)
-    batch = np.stack([image(rng).transpose(2, 0, 1) for _ in range(8)]).astype(np.float32)
-    OUT.parent.mkdir(exist_ok=True)
-    np.savez(OUT, x=batch)
-    print(f"ocr calibration: {batch.shape} -> {OUT}")
+    REAL.mkdir(exist_ok=True)
+    for name, seed in SPLITS.items():
+        out = REAL / name
+        if out.exists():
+            continue
+        rng = np.random.default_rng(seed)
+        batch = np.stack([image(rng).transpose(2, 0, 1) for _ in range(8)]).astype(np.float32)
+        np.savez(out, x=batch)
+        print(f"ocr calibration: {batch.shape} -> {out}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,29 @@ import Testing
         #expect(totals?["macs"] as? Int == dense.macs)
     }
 
+    /// Shipped profiles are found from any folder, whichever path names the executable
+    /// (`.build/release` is a link to `.build/<triple>/release`).
+    @Test func shippedProfilesAreFoundFromAnotherFolder() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let linked = directory.appendingPathComponent("lopper").path
+        try FileManager.default.createSymbolicLink(atPath: linked, withDestinationPath: LopperBinary.path)
+        for executable in [LopperBinary.path, linked] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["cost", Fixtures.model("conv_chain"), "--profile", "host"]
+            process.currentDirectoryURL = directory
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(executable): \(text)")
+            #expect(text.contains("on host"), "\(text)")
+        }
+    }
+
     @Test func costErrorsNameWhatIsWrong() throws {
         let unknown = try LopperBinary.run(["cost", Fixtures.model("conv_chain"), "--profile", "no-such-device"])
         #expect(unknown.status != 0)

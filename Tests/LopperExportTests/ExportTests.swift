@@ -80,8 +80,15 @@ import Testing
         let profile = try HardwareProfile.resolve("raspberry-pi-5", searching: [Self.profiles])
         let same = try Exporter(setup: setup, table: table, constraints: PlanningConstraints(), version: "test",
                                 heldOut: .init(data: setup.spec.calibration))
-        let manifest = try same.export(profile: profile, budgets: "macs=0.5x", into: directory.appendingPathComponent("same").path)
+        let sameFolder = directory.appendingPathComponent("same").path
+        let manifest = try same.export(profile: profile, budgets: "macs=0.5x", into: sameFolder, writeBaselines: true)
         #expect(manifest.heldOut?.damage == manifest.measuredDamage)
+        // Each baseline's written model scores what the manifest says.
+        let uniform = try #require(manifest.baselines.first { $0.name == "uniform" })
+        let written = try Model.load(path: sameFolder + "/baselines/uniform.onnx")
+        #expect(SensitivityTable.damage(score: try same.scorer.score(written), dense: same.scorer.dense, metric: .relativeL2)
+                == uniform.measuredDamage)
+        #expect(FileManager.default.fileExists(atPath: sameFolder + "/baselines/global-magnitude.onnx"))
         #expect(manifest.heldOut?.samples == 8)
         for baseline in manifest.baselines where baseline.measuredDamage != nil {
             #expect(baseline.heldOutDamage == baseline.measuredDamage, "\(baseline.name)")
