@@ -19,41 +19,58 @@ extension Exporter {
     /// neighbours (each group one option lighter and one heavier, the others as chosen), takes
     /// what was measured in context as the groups' damages (the plan's measured damage shared in
     /// proportion to the predictions; a neighbour's as the plan's plus its measured difference;
-    /// other options scaled like the chosen one), and solves again, until the prediction is
-    /// within `tolerance` of the measurement, the choice stops changing, or `rounds` run out; the
-    /// plan with the lowest measured damage is kept.
+    /// other options scaled like the chosen one; a plan measured worse than predicted has the
+    /// excess added to the options it changed), and solves again, until the plan the solver
+    /// proposes measures within `tolerance` of its prediction, the solver proposes no plan it has
+    /// not measured and no better one, or `rounds` run out; the plan with the lowest measured damage is kept. No plan is measured twice.
     public func refine(_ first: Planner.Allocation, measured firstDamage: Double, planner: Planner, menus firstMenus: Planner.Menus,
                        limits: ResourceAmounts, tolerance: Double, rounds: Int)
         throws -> (allocation: Planner.Allocation, measured: Double, rounds: [RefinementRound]) {
         var best = (allocation: first, measured: firstDamage)
         var menus = firstMenus
         var history: [RefinementRound] = []
+        var measured: [[Int]: Double] = [first.picks: firstDamage]
+        func measure(_ picks: [Int]) throws -> Double {
+            if let known = measured[picks] { return known }
+            let damage = try measuredDamage(try planner.plan(zip(menus.choices, picks).map { $0[$1] }, withIndices: true))
+            measured[picks] = damage
+            return damage
+        }
         for round in 1...max(1, rounds) {
+            // Done when the last plan the solver proposed measured what it predicted.
+            let last = history.last.map { ($0.predictedDamage, $0.measuredDamage) } ?? (first.predictedDamage, firstDamage)
+            if abs(last.0 - last.1) <= tolerance { break }
             let current = best.allocation
-            if abs(best.measured - current.predictedDamage) <= tolerance { break }
-            let scale = current.predictedDamage > 0 ? best.measured / current.predictedDamage : 1
+            let predicted = zip(menus.choices, current.picks).reduce(0) { $0 + $1.0[$1.1].predictedDamage }
+            let scale = predicted > 0 ? best.measured / predicted : 1
             var revised = menus
-            var measuredNeighbours = 0
+            let known = measured.count
             for (m, pick) in current.picks.enumerated() {
                 for o in revised.choices[m].indices { revised.choices[m][o].predictedDamage = menus.choices[m][o].predictedDamage * scale }
                 let share = revised.choices[m][pick].predictedDamage
                 for neighbour in Self.neighbours(of: pick, in: menus.choices[m]) {
                     var picks = current.picks
                     picks[m] = neighbour
-                    let chosen = zip(menus.choices, picks).map { $0[$1] }
-                    let damage = try measuredDamage(try planner.plan(chosen, withIndices: true))
-                    revised.choices[m][neighbour].predictedDamage = max(0, share + damage - best.measured)
-                    measuredNeighbours += 1
+                    revised.choices[m][neighbour].predictedDamage = max(0, share + (try measure(picks)) - best.measured)
                 }
             }
+            // Plans measured worse than the revised menus predict: the excess goes to the options
+            // they changed, so the solver does not propose them again on the same hopes.
+            for (picks, damage) in measured {
+                let changed = picks.indices.filter { picks[$0] != current.picks[$0] }
+                let hoped = zip(revised.choices, picks).reduce(0) { $0 + $1.0[$1.1].predictedDamage }
+                guard !changed.isEmpty, hoped < damage else { continue }
+                for m in changed { revised.choices[m][picks[m]].predictedDamage += (damage - hoped) / Double(changed.count) }
+            }
+            menus = revised
             let next = try planner.allocate(revised, limits: limits)
-            let damage = try measuredDamage(next.plan)
+            let proposedBefore = measured[next.picks] != nil
+            let damage = try measure(next.picks)
             let improved = damage < best.measured
             history.append(RefinementRound(round: round, predictedDamage: next.predictedDamage, measuredDamage: damage,
-                                           neighboursMeasured: measuredNeighbours, kept: improved))
-            menus = revised
+                                           neighboursMeasured: measured.count - known - (proposedBefore ? 0 : 1), kept: improved))
             if improved { best = (next, damage) }
-            if next.picks == current.picks { break }
+            if proposedBefore && !improved { break }
         }
         return (best.allocation, best.measured, history)
     }

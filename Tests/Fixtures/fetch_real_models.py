@@ -5,7 +5,9 @@
   rapidocr-onnxruntime 1.4.4 wheel on PyPI and checked against pinned SHA-256 values.
 - digits_mlp.onnx: an sklearn MLPClassifier on load_digits (pixels scaled to [0, 1]),
   converted with skl2onnx; digits_calib.npz ("input": float32 [n, 64] test images) and
-  digits_labels.npy (int64 test labels).
+  digits_labels.npy (int64 test labels); digits_holdout.npz and digits_holdout_labels.npy are
+  the test samples after the first HOLDOUT_FROM (a sweep with --samples HOLDOUT_FROM calibrates
+  on the others, so exports can be checked on data the allocation never saw).
 
 Idempotent: files that are already present and match their hash are left alone.
 """
@@ -29,6 +31,7 @@ PINNED = {
 DIGITS = ["digits_mlp.onnx", "digits_calib.npz", "digits_labels.npy"]
 DIGITS_MANIFEST = REAL / "digits.sha256"  # written after a build, so a partial build is redone
 TRAIN_SAMPLES = 1500
+HOLDOUT_FROM = 150
 
 
 def sha256(path):
@@ -102,6 +105,13 @@ def build_digits():
     print(f"digits: wrote {', '.join(DIGITS)}")
 
 
+def split_digits_holdout():
+    x = np.load(REAL / DIGITS[1])["input"]
+    y = np.load(REAL / DIGITS[2])
+    np.savez(REAL / "digits_holdout.npz", input=x[HOLDOUT_FROM:])
+    np.save(REAL / "digits_holdout_labels.npy", y[HOLDOUT_FROM:])
+
+
 def report_digits_accuracy():
     import onnxruntime as ort
 
@@ -117,6 +127,7 @@ def main():
     REAL.mkdir(parents=True, exist_ok=True)
     fetch_wheel_models()
     build_digits()
+    split_digits_holdout()
     report_digits_accuracy()
     make_ocr_calibration.main()
 

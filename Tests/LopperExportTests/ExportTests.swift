@@ -129,6 +129,23 @@ import Testing
         }
     }
 
+    /// The correction loop proposes a plan it has not measured each round (it learns from the
+    /// plans that measured worse than predicted), keeps the best measured plan, and goes on only
+    /// while the last proposal missed the tolerance.
+    @Test func correctionLoopLearnsFromEachMeasuredPlan() throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let exporter = try Exporter(setup: setup, table: table, constraints: PlanningConstraints(), version: "test")
+        let profile = try HardwareProfile.resolve("raspberry-pi-5", searching: [Self.profiles])
+        let manifest = try exporter.export(profile: profile, budgets: "macs=0.5x", into: directory.appendingPathComponent("r").path,
+                                           tolerance: 0, rounds: 5)
+        let rounds = manifest.refinement
+        #expect(!rounds.isEmpty)
+        #expect(Set(rounds.dropLast().map(\.measuredDamage)).count == rounds.count - 1, "a plan was proposed twice: \(rounds)")
+        for round in rounds.dropLast() { #expect(round.measuredDamage != round.predictedDamage) }
+        for round in rounds { #expect(manifest.measuredDamage <= round.measuredDamage) }
+        #expect(rounds[0].neighboursMeasured > 0)
+    }
+
     @Test func infeasibleProfileIsAnErrorNamingTheBudget() throws {
         defer { try? FileManager.default.removeItem(at: directory) }
         let exporter = try Exporter(setup: setup, table: table, constraints: PlanningConstraints(), version: "test")
