@@ -98,15 +98,15 @@ def main():
         dense = run(args.dense, batches)
         for folder in map(Path, args.models):
             for model in [folder / "model.onnx", *sorted((folder / "baselines").glob("*.onnx"))]:
-                label = f"{folder.name}/{'allocated' if model.name == 'model.onnx' else model.stem}"
+                label = f"{folder.parent.name}/{folder.name}/{'allocated' if model.name == 'model.onnx' else model.stem}"
                 results.setdefault(label, {})[Path(data).name] = score(dense, run(model, batches))
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{'model':40} {'data':18} {'boxes':>6} {'dense':>6} {'P':>6} {'R':>6} {'hmean':>6} {'rel L2':>7}")
+    print(f"{'model':44} {'data':18} {'boxes':>6} {'dense':>6} {'P':>6} {'R':>6} {'hmean':>6} {'rel L2':>7}")
     for label, by_data in results.items():
         for data, s in by_data.items():
-            print(f"{label:40} {data:18} {s['boxes']:6d} {s['dense_boxes']:6d} {s['precision']:6.3f} {s['recall']:6.3f} "
+            print(f"{label:44} {data:18} {s['boxes']:6d} {s['dense_boxes']:6d} {s['precision']:6.3f} {s['recall']:6.3f} "
                   f"{s['hmean']:6.3f} {s['relative_l2']:7.3f}")
 
 
