@@ -38,7 +38,7 @@ public struct Node: Sendable {
     }
 
     /// Names of outer-scope values that the node's subgraphs (If/Loop/Scan bodies) read.
-    var implicitInputs: [String] {
+    public var implicitInputs: [String] {
         var names: [String] = []
         for attribute in proto.attribute {
             for graph in (attribute.hasG ? [attribute.g] : []) + attribute.graphs {

@@ -46,6 +46,12 @@ public struct ActivationStatistics: Sendable {
                 wanted[value] = axis
             }
         }
+        return try collect(model, values: wanted, calibration: calibration, threads: threads)
+    }
+
+    /// Runs the dense model over the calibration batches and accumulates `values` (each with its
+    /// channel axis, -1 for the last).
+    public static func collect(_ model: Model, values wanted: [String: Int], calibration: Calibration, threads: Int) throws -> ActivationStatistics {
         var observed = model
         for value in wanted.keys.sorted() where !observed.graph.outputs.contains(where: { $0.name == value }) {
             observed.graph.outputs.append(ValueInfo(name: value, type: TensorType(elementType: nil, shape: nil)))
