@@ -26,10 +26,16 @@ struct Groups: ParsableCommand {
         let loaded = try Model.loadWarning(path: model)
         let groups: [PruneGroup]
         do { groups = try DependencyAnalysis.groups(of: loaded) } catch let error as ModelError { throw error.inFile(model) }
+        let blocks: [ResidualBlock]
+        do { blocks = try ResidualBlocks.find(in: loaded) } catch let error as ModelError { throw error.inFile(model) }
         if json {
+            struct Listing: Encodable {
+                var groups: [PruneGroup]
+                var blocks: [ResidualBlock]
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(groups), as: UTF8.self))
+            print(String(decoding: try encoder.encode(Listing(groups: groups, blocks: blocks)), as: UTF8.self))
             return
         }
         var table = TextTable(["#", "group", "size", "producers", "consumers", "params", "prunable"], rightAligned: [0, 2])
@@ -49,8 +55,19 @@ struct Groups: ParsableCommand {
             }
         }
         print(table.render())
+        if !blocks.isEmpty {
+            // Residual blocks: removable whole (depth), beside the width groups.
+            var listing = TextTable(["block", "join", "skip", "layers", "removable"], rightAligned: [0, 3])
+            for block in blocks {
+                listing.append([String(block.id), block.join, block.skip, String(block.nodes.count),
+                                block.refusal.map { "no: \($0)" } ?? "yes"])
+            }
+            print("\nResidual blocks (x + f(x); removing one leaves x):\n" + listing.render())
+        }
         let prunable = groups.filter(\.isPrunable)
         let channels = { (groups: [PruneGroup]) in groups.reduce(0) { $0 + $1.size * $1.channelsPerUnit } }
-        print("\n\(groups.count) groups, \(prunable.count) prunable (\(channels(prunable)) of \(channels(groups)) channels)")
+        let removable = blocks.filter(\.isRemovable).count
+        print("\n\(groups.count) groups, \(prunable.count) prunable (\(channels(prunable)) of \(channels(groups)) channels)"
+              + (blocks.isEmpty ? "" : "; \(blocks.count) residual block\(blocks.count == 1 ? "" : "s"), \(removable) removable"))
     }
 }
