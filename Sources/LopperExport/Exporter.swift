@@ -8,9 +8,9 @@ import LopperSensitivity
 
 /// Assembles, validates and writes the pruned model of one profile: allocate, cut the model
 /// (bias correction where it lowers the measured damage), score it on the sweep's calibration
-/// data with the sweep's metric, recompute its cost from the pruned graph, and write
-/// `model.onnx`, `plan.json` and `manifest.json` into the profile's folder.
-public struct Exporter {
+/// data with the sweep's metric, recompute its cost from the pruned graph, and produce
+/// `model.onnx`, `plan.json` and `manifest.json` (`ExportArtifacts`).
+public struct Exporter: Sendable {
     public let setup: SweepSetup
     public let scorer: ModelScorer
     public let table: SensitivityTable
@@ -66,12 +66,12 @@ public struct Exporter {
         return better ? (corrected, correctedScore, true) : (plain, plainScore, false)
     }
 
-    /// Allocates, assembles and writes one profile's export into `folder`.
+    /// Allocates and assembles one profile's export, and validates it: its files as bytes, which
+    /// `ExportArtifacts.write(into:)` writes.
     /// - Parameters:
     ///   - tolerance: with a value, the correction loop (`refine`) runs until the predicted damage
     ///     is within it of the measured one, for at most `rounds` rounds.
-    public func export(profile: HardwareProfile, budgets text: String, into folder: String,
-                       tolerance: Double? = nil, rounds: Int = 4) throws -> Manifest {
+    public func export(profile: HardwareProfile, budgets text: String, tolerance: Double? = nil, rounds: Int = 4) throws -> ExportArtifacts {
         let graph = try costGraph()
         let planner = planner(profile: profile, graph: graph)
         let limits: ResourceAmounts
@@ -91,7 +91,8 @@ public struct Exporter {
         let (pruned, score, corrected) = try assemble(allocation.plan)
         let baselines = planner.baselines(limits: limits)
 
-        var planFile = PlanFile(allocation: allocation, baselines: baselines, planner: planner, model: setup.spec.model,
+        // The model as the sweep named it (a worker's setup reads a cached copy under another path).
+        var planFile = PlanFile(allocation: allocation, baselines: baselines, planner: planner, model: table.spec.model,
                                 budgets: text, limits: limits, version: version)
         planFile.tensors = try TensorCut.cuts(of: allocation.plan, groups: setup.groups, in: setup.model)
         planFile.replaced = try TensorCut.replacements(from: setup.model, cuts: planFile.tensors, to: pruned)
@@ -102,13 +103,10 @@ public struct Exporter {
         exported.metadata = exported.metadata.filter { !$0.key.hasPrefix("lopper.") } + [
             ("lopper.version", version), ("lopper.profile", profile.name), ("lopper.budgets", text), ("lopper.plan_sha256", digest),
         ]
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let modelPath = (folder as NSString).appendingPathComponent("model.onnx")
-        try exported.save(to: modelPath)
-        try planData.write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("plan.json")))
+        let modelData = try exported.serialized()
 
         // The budgets are checked on the cost of the model as written, priced from scratch.
-        let assembled = Planner.amounts(CostModel(graph: try CostGraph(try Model.load(path: modelPath), inputShapes: graph.inputShapes),
+        let assembled = Planner.amounts(CostModel(graph: try CostGraph(try Model(serialized: modelData), inputShapes: graph.inputShapes),
                                                   profile: profile).totals())
         var measuredBaselines: [Manifest.Baseline] = []
         for baseline in baselines {
@@ -130,8 +128,7 @@ public struct Exporter {
             assembledCost: PlanFile.named(assembled),
             meetsBudgets: limits.allSatisfy { (assembled[$0.key] ?? .infinity) <= $0.value * (1 + 1e-9) },
             baselines: measuredBaselines, firstPredictedDamage: first.predictedDamage, refinement: refinement)
-        try manifest.json().write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("manifest.json")))
-        return manifest
+        return ExportArtifacts(model: modelData, plan: planData, manifestJSON: try manifest.json())
     }
 }
 

@@ -36,7 +36,9 @@ import Testing
         for (name, budget) in [("raspberry-pi-5", "macs=0.5x"), ("stm32h7", "latency=0.7x,params=0.7x"), ("host", "latency=0.8x")] {
             let profile = try HardwareProfile.resolve(name, searching: [Self.profiles])
             let folder = directory.appendingPathComponent(name).path
-            let manifest = try exporter.export(profile: profile, budgets: budget, into: folder)
+            let artifacts = try exporter.export(profile: profile, budgets: budget)
+            try artifacts.write(into: folder)
+            let manifest = try artifacts.manifest
             #expect(manifest.meetsBudgets, "\(name)")
             for (resource, limit) in manifest.limits { #expect(manifest.assembledCost[resource]! <= limit * (1 + 1e-9), "\(name) \(resource)") }
             #expect(manifest.plannedCost == manifest.assembledCost, "\(name): the plan's price is the written model's")
@@ -78,11 +80,11 @@ import Testing
         let exporter = try Exporter(setup: setup, table: table, constraints: PlanningConstraints(), version: "test")
         let profile = try HardwareProfile.resolve("jetson-orin-nano", searching: [Self.profiles])
         do {
-            _ = try exporter.export(profile: profile, budgets: "latency=0.1x", into: directory.appendingPathComponent("j").path)
+            _ = try exporter.export(profile: profile, budgets: "latency=0.1x")
             Issue.record("an impossible budget was met")
         } catch {
             #expect("\(error)".contains("latency"), "\(error)")
         }
-        #expect(throws: ModelError.self) { try exporter.export(profile: profile, budgets: "latency=fast", into: directory.path) }
+        #expect(throws: ModelError.self) { try exporter.export(profile: profile, budgets: "latency=fast") }
     }
 }
