@@ -13,7 +13,7 @@ import Testing
     final class Harness: @unchecked Sendable {
         let transport = InMemoryTransport()
         let coordinator: Coordinator
-        let serving: Task<Lopper_Wire_Status, Error>
+        let serving: Task<CoordinatorStatus, Error>
         private var counters: [String: UInt64] = [:]
 
         init(_ coordinator: Coordinator) {
