@@ -109,7 +109,6 @@ let package = Package(
                 "LopperSensitivity",
                 "LopperCoordination",
                 "LopperMessaging",
-                "LopperProtocol",
                 "CProcessControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -13,7 +13,7 @@ else this script does not know is passed to the coordinator (model, --calib,
 
 Options:
   --workers N      worker processes (default 2)
-  --threads N      jobs each worker runs at once (default: cores / workers)
+  --jobs N         jobs each worker runs at once (default: cores / workers)
   --db FILE        the results store (default sweep.db)
   --port P         TCP port on 127.0.0.1 (default 7450)
   --lopper PATH    the lopper binary (default: \$LOPPER, lopper on PATH, or
@@ -34,7 +34,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 
 workers=2
-threads=""
+slots=""
 db=sweep.db
 port=7450
 lopper=${LOPPER:-}
@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         -h|--help) usage; exit 0 ;;
         --workers) need_value "$@"; workers=$2; shift 2 ;;
-        --threads) need_value "$@"; threads=$2; shift 2 ;;
+        --jobs) need_value "$@"; slots=$2; shift 2 ;;
         --db) need_value "$@"; db=$2; shift 2 ;;
         --port) need_value "$@"; port=$2; shift 2 ;;
         --lopper) need_value "$@"; lopper=$2; shift 2 ;;
@@ -66,9 +66,9 @@ done
 [[ "$workers" =~ ^[0-9]+$ ]] && [ "$workers" -ge 1 ] || die "--workers must be a positive number"
 [[ "$port" =~ ^[0-9]+$ ]] || die "--port must be a number"
 [[ "$wait_seconds" =~ ^[0-9]+$ ]] || die "--wait must be a whole number of seconds"
-if [ -z "$threads" ]; then
-    threads=$(( $(nproc 2>/dev/null || echo 1) / workers ))
-    [ "$threads" -ge 1 ] || threads=1
+if [ -z "$slots" ]; then
+    slots=$(( $(nproc 2>/dev/null || echo 1) / workers ))
+    [ "$slots" -ge 1 ] || slots=1
 fi
 [ ${#sweep[@]} -gt 0 ] || die "no sweep given: pass a SWEEP.yaml or sweep options (see -h)"
 
@@ -126,7 +126,7 @@ trap cleanup EXIT
 trap 'echo "local.sh: interrupted; stopping" >&2; exit 130' INT TERM
 
 echo "logs: $logs (coordinator.log, worker-1.log …)"
-echo "coordinator: $address, store $db, $workers workers × $threads threads"
+echo "coordinator: $address, store $db, $workers workers × $slots jobs"
 
 "$lopper" coordinator "${sweep[@]}" --db "$db" --listen "$address" "${auth[@]}" "${server_tls[@]}" \
     > "$logs/coordinator.log" 2>&1 &
@@ -157,7 +157,7 @@ done
 echo "coordinator is up (pid $coordinator); starting workers"
 
 for ((i = 1; i <= workers; i++)); do
-    "$lopper" worker --connect "$address" "${auth[@]}" "${client_tls[@]}" --threads "$threads" \
+    "$lopper" worker --connect "$address" "${auth[@]}" "${client_tls[@]}" --jobs "$slots" \
         --cache-dir "$logs/cache" --id "local-$i" > "$logs/worker-$i.log" 2>&1 &
     worker_pids+=($!)
 done

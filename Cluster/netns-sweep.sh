@@ -16,7 +16,7 @@ Options:
   --lopper PATH          the lopper binary (default: \$LOPPER, lopper on PATH, or
                          .build/release/lopper of this repository)
   --workers N            worker hosts (default 2, so 3 hosts in all)
-  --threads N            jobs each worker runs at once (default 1)
+  --jobs N               jobs each worker runs at once (default 1)
   --db FILE              the results store (default netns-sweep.db)
   --port P               coordinator port (default 7450)
   --netem DELAY,LOSS     on every worker host: DELAY ms and LOSS % on outgoing packets
@@ -39,7 +39,7 @@ netns=$here/netns.sh
 
 lopper=${LOPPER:-}
 workers=2
-threads=1
+slots=1
 db=netns-sweep.db
 port=7450
 netem=""
@@ -56,7 +56,7 @@ while [ $# -gt 0 ]; do
         -h|--help) usage; exit 0 ;;
         --lopper) need_value "$@"; lopper=$2; shift 2 ;;
         --workers) need_value "$@"; workers=$2; shift 2 ;;
-        --threads) need_value "$@"; threads=$2; shift 2 ;;
+        --jobs) need_value "$@"; slots=$2; shift 2 ;;
         --db) need_value "$@"; db=$2; shift 2 ;;
         --port) need_value "$@"; port=$2; shift 2 ;;
         --netem) need_value "$@"; netem=$2; shift 2 ;;
@@ -73,7 +73,7 @@ done
 
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces); try sudo"
 [[ "$workers" =~ ^[0-9]+$ ]] && [ "$workers" -ge 1 ] || die "--workers must be a positive number"
-[[ "$threads" =~ ^[0-9]+$ ]] && [ "$threads" -ge 1 ] || die "--threads must be a positive number"
+[[ "$slots" =~ ^[0-9]+$ ]] && [ "$slots" -ge 1 ] || die "--jobs must be a positive number"
 [[ "$wait_seconds" =~ ^[0-9]+$ ]] || die "--wait must be a whole number of seconds"
 [ ${#sweep[@]} -gt 0 ] || die "no sweep given: pass a SWEEP.yaml or sweep options (see -h)"
 if [ -n "$netem" ]; then
@@ -159,7 +159,7 @@ echo "coordinator is up; h1 reached it over the bridge"
 
 for ((i = 1; i <= workers; i++)); do
     # A cache per host, as on separate machines: each fetches the model and data by hash.
-    "$netns" exec "$i" "$lopper" worker --connect "$address" --token-file "$token" --threads "$threads" \
+    "$netns" exec "$i" "$lopper" worker --connect "$address" --token-file "$token" --jobs "$slots" \
         --cache-dir "$logs/cache-h$i" --id "h$i" > "$logs/worker-h$i.log" 2>&1 &
     worker_pids+=($!)
 done

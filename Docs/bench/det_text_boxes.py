@@ -12,7 +12,7 @@ their harmonic mean (the ICDAR detection score). Also prints the output map's re
     python3 Docs/bench/det_text_boxes.py DENSE.onnx DATA.npz [DATA2.npz ...] --models EXPORT_DIR ... [--json]
 
 Each EXPORT_DIR is a `lopper export` profile folder: its model.onnx and, when exported with
---write-baselines, baselines/*.onnx are scored.
+--write-baselines, its baseline-*.onnx are scored.
 """
 import argparse
 import json
@@ -97,8 +97,8 @@ def main():
         batches = [b[None] for b in np.load(data)["x"]]
         dense = run(args.dense, batches)
         for folder in map(Path, args.models):
-            for model in [folder / "model.onnx", *sorted((folder / "baselines").glob("*.onnx"))]:
-                label = f"{folder.parent.name}/{folder.name}/{'allocated' if model.name == 'model.onnx' else model.stem}"
+            for model in [folder / "model.onnx", *sorted(folder.glob("baseline-*.onnx"))]:
+                label = f"{folder.parent.name}/{folder.name}/{'allocated' if model.name == 'model.onnx' else model.stem.removeprefix('baseline-')}"
                 results.setdefault(label, {})[Path(data).name] = score(dense, run(model, batches))
     if args.json:
         print(json.dumps(results, indent=2))

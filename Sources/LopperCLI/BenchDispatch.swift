@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Logging
 import LopperCoordination
-import LopperProtocol
 import LopperPruning
 import LopperSensitivity
 #if canImport(Glibc)

@@ -56,6 +56,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.heartbeatSeconds = heartbeatSeconds
         options.maxAttempts = maxAttempts
         options.workerPatience = workerPatience
+        options.retryFailed = sweep.retryFailed
         return options
     }
 

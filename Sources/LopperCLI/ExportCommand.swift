@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
+import Logging
+import LopperCoordination
 import LopperExport
 import enum LopperAllocation.Resource
 import LopperHardware
 import LopperModel
 import LopperSensitivity
 
-struct ExportCommand: ParsableCommand {
+struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Allocate, assemble and validate a pruned model for each profile of a batch.",
@@ -19,6 +21,10 @@ struct ExportCommand: ParsableCommand {
             (the choice per group, with the kept indices per tensor by initializer name) and manifest.json \
             (costs, predicted and measured damage, baselines), and <out>/summary.json. A profile that fails is \
             reported with its reason and the others go on; the exit status is 1 if any failed.
+
+            Each profile's export is one job. With --workers N the jobs run on N local worker processes (as \
+            `lopper sweep --workers N` does); with --listen they are served to `lopper worker --connect ADDR` \
+            processes anywhere. The files are written here, and are the same bytes either way.
 
             Example:
               lopper export --db chain24.db --profiles raspberry-pi-5 stm32h7 --budget latency=0.5x --out exports
@@ -41,40 +47,66 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Most rounds of the correction loop.")
     var rounds: Int = 4
 
-    @Flag(help: "Also write each baseline's model to <out>/<profile>/baselines/<name>.onnx.")
+    @Flag(help: "Also write each baseline's model to <out>/<profile>/baseline-<name>.onnx.")
     var writeBaselines = false
 
-    @Option(help: "Held-out data (.npy/.npz of the calibration data's form) to score each export and baseline on as well.")
+    @Option(help: "Held-out data (.npy/.npz of the calibration data's form) to score each export and baseline on as well (in this process).")
     var holdout: String?
 
     @Option(help: "Labels (.npy, one integer per sample) of the held-out data, when the sweep's metric needs them.")
     var holdoutLabels: String?
+
+    @Option(help: "Run the exports on this many local worker processes (0: in this process).")
+    var workers = 0
+
+    @Option(help: "Exports run at once per worker with --workers (each single-threaded). Default: all cores, shared among the workers.")
+    var jobs: Int?
+
+    @Option(help: ArgumentHelp("Serve the exports to workers that connect to this address (repeatable; lopper worker --connect), instead of running them here.",
+                               valueName: "url"))
+    var listen: [String] = []
+
+    @OptionGroup var network: NetworkOptions
 
     func validate() throws {
         guard !profiles.isEmpty else { throw ValidationError("--profiles needs at least one profile.") }
         guard tolerance.map({ $0 >= 0 }) ?? true else { throw ValidationError("--tolerance must be at least 0.") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1.") }
         guard holdout != nil || holdoutLabels == nil else { throw ValidationError("--holdout-labels needs --holdout.") }
+        guard holdout == nil || (workers == 0 && listen.isEmpty) else {
+            throw ValidationError("--holdout scores in this process: it cannot be combined with --workers or --listen yet.")
+        }
+        guard workers >= 0 else { throw ValidationError("--workers must not be negative.") }
+        guard (jobs ?? 1) >= 1 else { throw ValidationError("--jobs must be at least 1.") }
+        guard workers == 0 || listen.isEmpty else { throw ValidationError("--workers and --listen exclude each other: local workers listen on their own address.") }
+        if let tls = listen.first(where: { $0.hasPrefix("tls+") }), network.tlsCertificate == nil || network.tlsKey == nil {
+            throw ValidationError("--listen \(tls) needs --tls-cert and --tls-key (this process's certificate and its private key).")
+        }
     }
 
-    func run() throws {
+    func run() async throws {
         let (setup, table) = try allocation.load()
         if let model, (try FileDigest.sha256(model)) != (try FileDigest.sha256(setup.spec.model)) {
             throw ValidationError("\(model) is not the model the sweep in \(allocation.db) measured (\(setup.spec.model)).")
         }
-        let exporter = try Exporter(setup: setup, table: table, constraints: try allocation.constraints, version: Lopper.configuration.version,
-                                    heldOut: holdout.map { Exporter.HeldOutSplit(data: $0, labels: holdoutLabels) })
-        var rows: [(String, Result<Manifest, Error>)] = []
-        for reference in profiles {
-            let outcome = Result<Manifest, Error> {
-                let profile = try ProfileSearch.profile(reference)
-                let (text, _) = try allocation.limits(for: profile, dense: exporter.planner(profile: profile, graph: try exporter.costGraph()).denseAmounts)
-                return try exporter.export(profile: profile, budgets: text, into: (out as NSString).appendingPathComponent(profile.name),
-                                           tolerance: tolerance, rounds: rounds, writeBaselines: writeBaselines)
-            }
-            if case .failure(let error) = outcome { FileHandle.standardError.write(Data("\(reference): \(error)\n".utf8)) }
-            rows.append((reference, outcome))
+        let requests = profiles.map { reference in Result { try request(for: reference) } }
+        let outcomes = ExportOutcomes(count: profiles.count)
+        for (index, request) in requests.enumerated() {
+            if case .failure(let error) = request { outcomes.record(index, profile: profiles[index], .failure(error)) }
         }
+        let jobs = requests.enumerated().compactMap { index, request in
+            (try? request.get()).map { (index: index, request: $0) }
+        }
+        if workers == 0 && listen.isEmpty {
+            let exporter = try Exporter(setup: setup, table: table, constraints: try allocation.constraints, version: Lopper.configuration.version,
+                                        heldOut: holdout.map { Exporter.HeldOutSplit(data: $0, labels: holdoutLabels) })
+            for (index, job) in jobs {
+                outcomes.record(index, profile: job.reference, Result { try deliver(try exporter.run(job.request), name: job.name) })
+            }
+        } else {
+            try await runOnWorkers(jobs, setup: setup, table: table, outcomes: outcomes)
+        }
+        let rows = zip(profiles, outcomes.all).map { ($0, $1) }
         print(Self.summary(rows, out: out))
         let summary = rows.map { reference, outcome -> [String: String] in
             switch outcome {
@@ -91,6 +123,72 @@ struct ExportCommand: ParsableCommand {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try encoder.encode(summary).write(to: URL(fileURLWithPath: (out as NSString).appendingPathComponent("summary.json")))
         if rows.contains(where: { if case .failure = $0.1 { return true } else { return false } }) { throw ExitCode(1) }
+    }
+
+    /// One profile's job: the profile read here (its YAML travels with the job) and its budgets.
+    private func request(for reference: String) throws -> (reference: String, name: String, request: ExportRequest) {
+        let path = try HardwareProfile.locate(reference, searching: ProfileSearch.folders)
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ModelError("cannot read profile: \(error.localizedDescription)", file: path)
+        }
+        let profile = try HardwareProfile.parse(yaml: text, file: path)
+        guard let budgets = allocation.budget ?? profile.defaultBudgets else {
+            throw ValidationError("profile '\(profile.name)' has no default_budgets: give --budget, e.g. --budget latency=0.5x.")
+        }
+        return (reference, profile.name, ExportRequest(reference: reference, profileYAML: text, profileFile: path, budgets: budgets,
+                                                       constraints: try allocation.constraints, tolerance: tolerance, rounds: rounds,
+                                                       writeBaselines: writeBaselines))
+    }
+
+    /// Writes one profile's files into its folder; its manifest for the summary.
+    private func deliver(_ artifacts: ExportArtifacts, name: String) throws -> Manifest {
+        try artifacts.write(into: (out as NSString).appendingPathComponent(name))
+        return try artifacts.manifest
+    }
+
+    /// The jobs on workers (local ones, or any that connect to --listen), each profile's files
+    /// written here as its worker returns them.
+    private func runOnWorkers(_ jobs: [(index: Int, request: (reference: String, name: String, request: ExportRequest))],
+                              setup: SweepSetup, table: SensitivityTable, outcomes: ExportOutcomes) async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-export-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let tablePath = folder.appendingPathComponent("table.json").path
+        try ExportJobHandler.encode(table).write(to: URL(fileURLWithPath: tablePath))
+        var offer = try SweepOffer(setup: setup)
+        offer.kinds = [.export]
+        try offer.attach(.table, path: tablePath)
+        let byKey = Dictionary(uniqueKeysWithValues: jobs.map { ("\($0.index)/\($0.request.reference)", $0) })
+        let command = self
+        let batch = JobBatch(jobs: try jobs.map { job in
+            BatchJob(key: "\(job.index)/\(job.request.reference)", kind: .export, payload: try job.request.request.encoded())
+        }) { job, outcome in
+            let (index, request) = byKey[job.key]!
+            outcomes.record(index, profile: request.reference, Result {
+                try command.deliver(try ExportArtifacts(files: try outcome.get().map { ($0.name, $0.data) }), name: request.name)
+            })
+        }
+        var logger = Logger(label: "lopper.export")
+        logger.logLevel = .warning
+        if workers > 0 {
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            let cluster = LocalCluster(workers: workers, slotsPerWorker: self.jobs ?? max(1, cores / workers), cacheMB: 512, logger: logger)
+            _ = try await cluster.run(kept: "; their files are written") { options in
+                try Coordinator(batch: batch, offer: offer, options: Self.exportOptions(options), logger: logger)
+            }
+        } else {
+            logger.logLevel = .info
+            let options = Coordinator.Options(listen: listen, token: try network.token(), tls: network.tls(.server))
+            _ = try await Coordinator(batch: batch, offer: offer, options: Self.exportOptions(options), logger: logger).run()
+        }
+    }
+
+    /// An export's result carries its model: requests may be far larger than a sweep's.
+    static func exportOptions(_ options: Coordinator.Options) -> Coordinator.Options {
+        var options = options
+        options.maximumMessageBytes = 1 << 30
+        return options
     }
 
     static func summary(_ rows: [(String, Result<Manifest, Error>)], out: String) -> String {

@@ -3,18 +3,16 @@ import Crypto
 import Foundation
 import Logging
 import LopperCoordination
-import LopperProtocol
 import LopperSensitivity
 
-/// `lopper sweep --workers N`: a coordinator in this process and N `lopper worker` processes on
-/// this machine over ipc://, signed with a fresh random token. The cluster code path, locally.
+/// `lopper sweep --workers N` and `lopper export --workers N`: a coordinator in this process and
+/// N `lopper worker` processes on this machine over ipc://, signed with a fresh random token.
+/// The cluster code path, locally.
 ///
 /// The workers live no longer than this process: SIGINT or SIGTERM stops them and removes the
 /// temporary folder, a worker whose parent dies is sent SIGTERM by the kernel, and when every
-/// worker has exited before the sweep is over the sweep ends with an error.
+/// worker has exited before the jobs are over the run ends with an error.
 struct LocalCluster {
-    var spec: SweepSpec
-    var storePath: String
     var workers: Int
     var slotsPerWorker: Int
     var cacheMB: Int
@@ -24,21 +22,26 @@ struct LocalCluster {
     static let parentVariable = "LOPPER_LOCAL_PARENT"
 
     enum Failure: Error, CustomStringConvertible {
-        case workersExited([String], done: Int, total: Int, store: String)
+        /// `kept` says what became of the finished jobs.
+        case workersExited([String], done: Int, total: Int, kept: String)
         case noParentDeathSignal(String)
 
         var description: String {
             switch self {
-            case .workersExited(let exits, let done, let total, let store):
-                return "all \(exits.count) workers exited before the sweep was over (\(exits.joined(separator: ", "))); "
-                    + "\(done) of \(total) jobs finished and are kept in \(store): run the same command again to resume"
+            case .workersExited(let exits, let done, let total, let kept):
+                return "all \(exits.count) workers exited before the jobs were over (\(exits.joined(separator: ", "))); "
+                    + "\(done) of \(total) jobs finished\(kept)"
             case .noParentDeathSignal(let why):
                 return "a local worker cannot ask to be stopped with its parent: \(why)"
             }
         }
     }
 
-    func run(progress report: @escaping (SweepRunner.Progress) -> Void) async throws -> SweepRunner.Progress {
+    /// Runs the coordinator `make` builds from the local options (address, token, timings) with
+    /// the local workers until its jobs are over; returns its final counters.
+    /// - Parameter kept: what became of the finished jobs, for the error when the workers all exit.
+    func run(kept: String, progress: (@Sendable (Coordinator.Progress) -> Void)? = nil,
+             _ make: @escaping (Coordinator.Options) throws -> Coordinator) async throws -> CoordinatorStatus {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-local-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -62,28 +65,16 @@ struct LocalCluster {
         }
         defer { signals.cancel() }
 
-        let setup = try SweepSetup(spec: spec)
-        let store = try setup.openStore(at: storePath)
         var options = Coordinator.Options(listen: [address], token: Token(secret: Array(secret.utf8)))
         options.leaseSeconds = 60
         options.heartbeatSeconds = 2
         options.lingerSeconds = 2
         options.workerPatience = 120
-        let coordinator = try Coordinator(store: store, offer: try SweepOffer(setup: setup), options: options, logger: logger)
-
-        let wanted = Set(setup.jobs.map(\.key))
-        let start = try store.allJobs().filter { wanted.contains($0.job.key) && ($0.state == "done" || $0.state == "failed") }.count
-        let total = setup.jobs.count
-        let storePath = self.storePath
-        let status = try await withThrowingTaskGroup(of: Lopper_Wire_Status?.self) { group in
+        let coordinator = try make(options)
+        let status = try await withThrowingTaskGroup(of: CoordinatorStatus?.self) { group in
+            group.addTask { try await coordinator.run(progress: progress) }
             group.addTask {
-                try await coordinator.run { progress in
-                    report(SweepRunner.Progress(done: progress.done + progress.failed - start, total: total - start,
-                                                failed: progress.failed, elapsed: progress.elapsed))
-                }
-            }
-            group.addTask {
-                try await Self.watch(processes, coordinator: coordinator, store: storePath, signals: signals)
+                try await Self.watch(processes, coordinator: coordinator, kept: kept, signals: signals)
                 return nil
             }
             while let result = try await group.next() {
@@ -97,13 +88,33 @@ struct LocalCluster {
         if let failed = processes.first(where: { $0.terminationStatus != 0 }) {
             logger.warning("a worker exited with status \(failed.terminationStatus)")
         }
+        return status
+    }
+
+    /// A sweep on the local workers, resuming the store at `storePath`.
+    func sweep(_ spec: SweepSpec, storePath: String, retryFailed: Bool, progress report: @escaping (SweepRunner.Progress) -> Void) async throws -> SweepRunner.Progress {
+        let setup = try SweepSetup(spec: spec)
+        let store = try setup.openStore(at: storePath)
+        let wanted = Set(setup.jobs.map(\.key))
+        let start = try store.allJobs().filter { wanted.contains($0.job.key) && ($0.state == "done" || ($0.state == "failed" && !retryFailed)) }.count
+        let total = setup.jobs.count
+        let logger = self.logger
+        let kept = " and are kept in \(storePath): run the same command again to resume"
+        let status = try await run(kept: kept, progress: { progress in
+            report(SweepRunner.Progress(done: progress.done + progress.failed - start, total: total - start,
+                                        failed: progress.failed, elapsed: progress.elapsed))
+        }) { options in
+            var options = options
+            options.retryFailed = retryFailed
+            return try Coordinator(store: store, offer: try SweepOffer(setup: setup), options: options, logger: logger)
+        }
         return SweepRunner.Progress(done: Int(status.jobsDone + status.jobsFailed), total: total, failed: Int(status.jobsFailed),
                                     elapsed: status.uptimeSeconds)
     }
 
     /// Throws once every worker has exited while the sweep is not over (unless they were stopped
     /// by a signal's handler, which ends the process itself); returns only when cancelled.
-    private static func watch(_ processes: [Process], coordinator: Coordinator, store: String, signals: StopSignals) async throws {
+    private static func watch(_ processes: [Process], coordinator: Coordinator, kept: String, signals: StopSignals) async throws {
         while true {
             try await Task.sleep(for: .milliseconds(100))
             guard processes.allSatisfy({ !$0.isRunning }), !signals.isStopping else { continue }
@@ -113,7 +124,7 @@ struct LocalCluster {
                 "local-\(index + 1) " + (process.terminationReason == .uncaughtSignal
                     ? "killed by signal \(process.terminationStatus)" : "exit status \(process.terminationStatus)")
             }
-            throw Failure.workersExited(exits, done: Int(status.jobsDone + status.jobsFailed), total: Int(status.jobsTotal), store: store)
+            throw Failure.workersExited(exits, done: Int(status.jobsDone + status.jobsFailed), total: Int(status.jobsTotal), kept: kept)
         }
     }
 
@@ -147,7 +158,7 @@ struct LocalCluster {
     private func launchWorker(_ index: Int, address: String, secret: String, cache: String) throws -> Process {
         let process = Process()
         process.executableURL = Self.executable
-        process.arguments = ["worker", "--connect", address, "--threads", String(slotsPerWorker), "--cache-dir", cache,
+        process.arguments = ["worker", "--connect", address, "--jobs", String(slotsPerWorker), "--cache-dir", cache,
                              "--cache-mb", String(cacheMB / max(1, workers)), "--id", "local-\(index + 1)", "--patience", "120"]
             // Workers report warnings only; the coordinator's progress speaks for them.
             + ["--quiet"]

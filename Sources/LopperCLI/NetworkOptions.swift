@@ -1,6 +1,6 @@
 import ArgumentParser
+import LopperCoordination
 import LopperMessaging
-import LopperProtocol
 
 /// Authentication and TLS options shared by coordinator, worker and status.
 struct NetworkOptions: ParsableArguments {

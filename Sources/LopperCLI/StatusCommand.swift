@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import LopperCoordination
-import LopperProtocol
-import SwiftProtobuf
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,16 +21,9 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let link = try CoordinatorLink(address: connect, identity: "status-\(UUID().uuidString.prefix(8).lowercased())",
                                        token: try network.token(), tls: network.tls(.client), patience: timeout)
-        var request = Lopper_Wire_Request()
-        request.status = Lopper_Wire_StatusRequest()
-        guard case .status(let status)? = try await link.call(request).kind else {
-            throw ValidationError("the coordinator at \(connect) did not answer with its status")
-        }
+        let status = try await link.status()
         if json {
-            var options = JSONEncodingOptions()
-            options.alwaysPrintInt64sAsNumbers = true
-            options.preserveProtoFieldNames = true
-            print(try status.jsonString(options: options))
+            print(try status.json())
             return
         }
         let rows: [(String, String)] = [

@@ -55,6 +55,9 @@ struct SweepOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The results store (SQLite).", valueName: "file"))
     var db: String
 
+    @Flag(name: .customLong("retry-failed"), help: "Run the jobs that failed in an earlier run again (otherwise a resumed sweep keeps them failed).")
+    var retryFailed = false
+
     func validate() throws {
         guard model != nil || config != nil else { throw ValidationError("Give a model, or a sweep file with --config.") }
         guard config != nil || calib != nil else { throw ValidationError("--calib is required (or a sweep file with --config).") }
@@ -152,13 +155,13 @@ struct Sweep: AsyncParsableCommand {
         let final: SweepRunner.Progress
         if workers > 0 {
             let cores = ProcessInfo.processInfo.activeProcessorCount
-            final = try await LocalCluster(spec: try sweep.spec(), storePath: sweep.db, workers: workers,
-                                           slotsPerWorker: jobs ?? max(1, cores / workers),
-                                           cacheMB: cacheMB, logger: logger).run(progress: report)
+            final = try await LocalCluster(workers: workers, slotsPerWorker: jobs ?? max(1, cores / workers), cacheMB: cacheMB, logger: logger)
+                .sweep(try sweep.spec(), storePath: sweep.db, retryFailed: sweep.retryFailed, progress: report)
         } else {
-            let runner = SweepRunner(spec: try sweep.spec(), storePath: sweep.db,
+            var runner = SweepRunner(spec: try sweep.spec(), storePath: sweep.db,
                                      parallelJobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, cacheBytes: cacheMB << 20,
                                      prefixReuse: !noPrefixReuse, logger: logger)
+            runner.retryFailed = sweep.retryFailed
             final = try runner.run(progress: report)
         }
         bar.finish()

@@ -6,17 +6,17 @@ import LopperCoordination
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Run sweep jobs for a coordinator until its sweep is over.",
+        abstract: "Run a coordinator's jobs (a sweep's, or an export batch's) until they are over.",
         discussion: """
             Fetches the sweep's model and data by SHA-256 into --cache-dir (skipped when already there), \
-            then pulls jobs. Each job runs single-threaded; --threads jobs run at once.
+            then pulls jobs. Each job runs single-threaded; --jobs jobs run at once.
             """)
 
     @Option(help: ArgumentHelp("The coordinator's address, e.g. tcp://host:7450.", valueName: "url"))
     var connect: String
 
-    @Option(parsing: .unconditional, help: "Jobs run at once (each single-threaded).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Jobs run at once (each single-threaded, as in lopper sweep --jobs).")
+    var jobs = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Where fetched files are kept, by hash.", valueName: "dir"))
     var cacheDirectory = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/lopper").path
@@ -36,7 +36,7 @@ struct WorkerCommand: AsyncParsableCommand {
     var quiet = false
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1.") }
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1.") }
         guard patience > 0 else { throw ValidationError("--patience must be positive.") }
     }
 
@@ -44,9 +44,10 @@ struct WorkerCommand: AsyncParsableCommand {
         var logger = Logger(label: "lopper.worker")
         logger.logLevel = quiet ? .warning : .info
         var options = Worker.Options(address: connect, cacheDirectory: cacheDirectory, token: try network.token(), tls: network.tls(.client))
-        options.slots = threads
+        options.slots = jobs
         options.cacheBytes = cacheMB << 20
         options.patience = patience
+        options.handlers = [.export: ExportJobHandler.factory]
         if let id { options.identity = id }
         let worker = Worker(options: options, logger: logger)
         let log = logger

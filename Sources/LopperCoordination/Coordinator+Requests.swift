@@ -91,13 +91,13 @@ extension Coordinator {
         case .blob(let request):
             reply = blobReply(request)
         case .status:
-            reply.status = status()
+            reply.status = status().wire
         case .goodbye(let goodbye):
-            let (requeued, ticket) = lock.withLock {
+            let (requeued, pending) = lock.withLock {
                 let (requeued, failed) = scheduler.leave(goodbye.workerID, ids: goodbye.jobIds)
-                return (requeued, journal.enqueue(Self.releases(requeued: requeued, failed: failed, attempts: options.maxAttempts, worker: goodbye.workerID)))
+                return (requeued, ledger.record(Self.releases(requeued: requeued, failed: failed, attempts: options.maxAttempts, worker: goodbye.workerID)))
             }
-            try await journal.wait(ticket)
+            try await ledger.settle(pending)
             logger.info("worker \(goodbye.workerID) left; \(requeued.count) jobs back in the queue")
             reply.ack = Lopper_Wire_Ack()
         case nil:
@@ -112,18 +112,25 @@ extension Coordinator {
     private func leaseReply(_ request: Lopper_Wire_LeaseRequest, from sender: String) async throws -> Lopper_Wire_Reply {
         let worker = request.workerID
         var changes: [ResultsStore.Change] = []
+        var files: [Int64: [ProducedFile]] = [:]
         var lease = Lopper_Wire_Lease()
-        let (leased, complete, ticket) = lock.withLock {
+        let (leased, complete, pending) = lock.withLock {
             let now = self.now
             scheduler.saw(worker, now: now, cachedGroups: request.cachedGroups.map(Int.init))
             for result in request.results {
-                let failed = !result.error.isEmpty
+                let misnamed = result.files.first { !ProducedFile.isPlainName($0.name) }
+                let failed = !result.error.isEmpty || misnamed != nil
                 if scheduler.finish(result.jobID, by: worker, key: result.jobKey, failed: failed, now: now) {
                     lease.accepted.append(result.jobID)
-                    changes.append(failed
-                        ? .failure(result.jobID, result.error, stderr: result.stderr.isEmpty ? nil : result.stderr, worker: worker)
-                        : .result(result.jobID, JobOutcome(score: result.score, removed: Int(result.removed),
-                                                           macsExecuted: Int(result.macsExecuted), seconds: result.seconds), worker: worker))
+                    if let misnamed {
+                        changes.append(.failure(result.jobID, "the job returned a file named '\(misnamed.name)', which is not a plain file name", stderr: nil, worker: worker))
+                    } else if failed {
+                        changes.append(.failure(result.jobID, result.error, stderr: result.stderr.isEmpty ? nil : result.stderr, worker: worker))
+                    } else {
+                        changes.append(.result(result.jobID, JobOutcome(score: result.score, removed: Int(result.removed),
+                                                                        macsExecuted: Int(result.macsExecuted), seconds: result.seconds), worker: worker))
+                        files[result.jobID] = result.files.map { ProducedFile(name: $0.name, data: $0.data) }
+                    }
                 } else {
                     lease.ignored.append(result.jobID)
                 }
@@ -131,33 +138,29 @@ extension Coordinator {
             if request.hasBaseline, let change = takeBaseline(request.baseline, from: worker) { changes.append(change) }
             if scheduler.isComplete {
                 toldShutdown.insert(worker)
-                // The ticket also covers every earlier request's results: "complete" is on disk.
-                return ([(id: Int64, speculative: Bool)](), true, journal.enqueue(changes))
+                // This also covers every earlier request's results: "complete" is on disk.
+                return ([(id: Int64, speculative: Bool)](), true, ledger.record(changes, files: files))
             }
             let leased = scheduler.lease(to: worker, want: Int(min(max(request.want, 1), 64)), now: now)
             for (id, _) in leased { changes.append(.leased(id, worker: worker)) }
-            return (leased, false, journal.enqueue(changes))
+            return (leased, false, ledger.record(changes, files: files))
         }
-        try await journal.wait(ticket)
+        try await ledger.settle(pending)
         if !request.results.isEmpty { reportProgress() }
         var reply = Lopper_Wire_Reply()
         if complete {
             reply.shutdown.reason = "sweep complete"
             return reply
         }
-        lease.jobs = lock.withLock {
-            leased.map { id, _ in
-                let job = scheduler.jobs[id]!.job
-                var entry = Lopper_Wire_JobLease()
-                entry.jobID = id
-                entry.jobKey = job.key
-                entry.group = Int32(job.group)
-                entry.granularity = job.granularity.rawValue
-                entry.criterion = job.criterion
-                entry.level = job.level
-                entry.deadlineMs = UInt32(options.leaseSeconds * 1000)
-                return entry
+        lease.jobs = leased.map { id, _ in
+            var entry = Lopper_Wire_JobLease()
+            entry.jobID = id
+            entry.jobKey = lock.withLock { scheduler.jobs[id]!.key }
+            if let job = ledger.batchJob(id) {
+                entry.kind = job.kind.wire
+                entry.payload = job.payload
             }
+            return entry
         }
         // Idle workers poll: soon enough to take a requeued job or hear that the sweep is over.
         if leased.isEmpty { lease.retryAfterMs = UInt32(min(200, options.heartbeatSeconds * 1000 / 2)) }
@@ -187,7 +190,7 @@ extension Coordinator {
             return reply
         }
         guard request.offset <= UInt64(blob.size) else {
-            reply.rejected.reason = "offset \(request.offset) is past the end of \(blob.role) (\(blob.size) bytes)"
+            reply.rejected.reason = "offset \(request.offset) is past the end of \(blob.role.rawValue) (\(blob.size) bytes)"
             reply.rejected.protocolVersion = WireProtocol.version
             return reply
         }
@@ -199,7 +202,7 @@ extension Coordinator {
             reply.blob.data = try handle.read(upToCount: length) ?? Data()
         } catch {
             logger.error("cannot read \(blob.path): \(error)")
-            reply.rejected.reason = "the coordinator cannot read its \(blob.role) file"
+            reply.rejected.reason = "the coordinator cannot read its \(blob.role.rawValue) file"
             reply.rejected.protocolVersion = WireProtocol.version
             return reply
         }

@@ -4,12 +4,13 @@ import LopperMessaging
 import LopperProtocol
 import LopperSensitivity
 
-/// Hands a sweep's jobs to workers over nng and gathers their results into the store.
+/// Hands jobs to workers over nng and gathers their results: a sweep's jobs into its results
+/// store, or a batch of jobs of another kind (`JobBatch`) to the batch's delivery.
 ///
 /// One REP socket serves every worker through many contexts (no thread per peer). Each request
 /// is checked (frame, version, HMAC, replay window), answered from the scheduler, and every job
-/// state change it causes is committed to the store before the reply goes out. A coordinator
-/// started on an existing store resumes it.
+/// state change it causes is committed (stored, or delivered) before the reply goes out. A
+/// coordinator started on an existing store resumes it.
 public final class Coordinator: @unchecked Sendable {
     public struct Options: Sendable {
         public var listen: [String]
@@ -20,6 +21,8 @@ public final class Coordinator: @unchecked Sendable {
         public var heartbeatSeconds = 5.0
         /// Times a job may be leased; when the last lease also ends without a result, it fails.
         public var maxAttempts = 3
+        /// Queues the store's failed jobs again, with fresh attempts; otherwise they stay failed.
+        public var retryFailed = false
         /// Requests served at once.
         public var contexts = 128
         public var chunkBytes = 1 << 20
@@ -60,12 +63,13 @@ public final class Coordinator: @unchecked Sendable {
         public var elapsed: Double
     }
 
-    let store: ResultsStore
     let offer: SweepOffer
     let options: Options
     let logger: Logger
     let codec: FrameCodec
-    let journal: Journal
+    let ledger: Ledger
+    /// Jobs scheduled: the sweep's (as `offer.jobKeys` selects them from the store) or the batch's.
+    let total: Int
     /// Guards the mutable state below; held for short, synchronous sections only.
     let lock = NSLock()
     var scheduler: Scheduler
@@ -77,7 +81,7 @@ public final class Coordinator: @unchecked Sendable {
     var toldShutdown = Set<String>()
     /// When a worker last sent a message (seconds since start), for `workerPatience`.
     var lastWorkerMessage = 0.0
-    private var pipes: PipeMonitor?
+    private var transport: (any CoordinatorTransport)?
     private let started = DispatchTime.now().uptimeNanoseconds
     private var progress: (@Sendable (Progress) -> Void)?
 
@@ -91,42 +95,62 @@ public final class Coordinator: @unchecked Sendable {
     }
 
     public init(store: ResultsStore, offer: SweepOffer, options: Options, logger: Logger = Logger(label: "lopper.coordinator")) throws {
-        self.store = store
+        let rows = try store.allJobs().filter { offer.jobKeys?.contains($0.job.key) ?? true }.map { row in
+            var row = row
+            if options.retryFailed && row.state == "failed" { (row.state, row.attempts) = ("pending", 0) }
+            return row
+        }
         self.offer = offer
         self.options = options
         self.logger = logger
         codec = FrameCodec(identity: WireProtocol.coordinator, token: options.token)
-        journal = Journal(store: store)
-        let rows = try store.allJobs().filter { offer.jobKeys?.contains($0.job.key) ?? true }
+        ledger = .sweep(Journal(store: store))
+        total = offer.jobCount
         scheduler = Scheduler(rows: rows, leaseDuration: options.leaseSeconds, maxAttempts: options.maxAttempts, now: 0)
         baseline = try store.baseline()?.value
     }
 
+    /// A coordinator of `batch`'s jobs over the sweep `offer` describes (the workers derive its
+    /// setup); `offer.kinds` must name the batch's kinds. Each job is its own affinity group.
+    public init(batch: JobBatch, offer: SweepOffer, options: Options, logger: Logger = Logger(label: "lopper.coordinator")) throws {
+        let kinds = Set(batch.jobs.map(\.kind))
+        guard kinds.isSubset(of: offer.kinds), !kinds.contains(.sweep) else {
+            throw JobFailure("a batch of \(kinds.map(\.rawValue).sorted()) jobs cannot be offered as \(offer.kinds.map(\.rawValue))")
+        }
+        guard Set(batch.jobs.map(\.key)).count == batch.jobs.count else { throw JobFailure("two jobs of the batch share a key") }
+        self.offer = offer
+        self.options = options
+        self.logger = logger
+        codec = FrameCodec(identity: WireProtocol.coordinator, token: options.token)
+        let ids = batch.jobs.indices.map { Int64($0 + 1) }
+        ledger = .batch(batch, jobs: Dictionary(uniqueKeysWithValues: zip(ids, batch.jobs)))
+        total = batch.jobs.count
+        scheduler = Scheduler(entries: zip(ids, batch.jobs).map { Scheduler.Entry(id: $0, key: $1.key, group: Int($0)) },
+                              leaseDuration: options.leaseSeconds, maxAttempts: options.maxAttempts, now: 0)
+    }
+
     /// Store transactions so far: with group commit, far fewer than state changes.
-    public var journalTransactions: Int { journal.transactions }
+    public var journalTransactions: Int { ledger.transactions }
 
     var now: Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
 
 
     /// Serves until every job is done or failed and the live workers were told, then returns the
     /// final counters. Throws if the store cannot be written.
+    /// - Parameter transport: how requests arrive; by default an `NNGTransport` on `options.listen`.
     @discardableResult
-    public func run(progress: (@Sendable (Progress) -> Void)? = nil) async throws -> Lopper_Wire_Status {
-        self.progress = progress
-        defer { journal.close() }
-        let socket = try Socket(.reply)
-        try socket.setMaximumReceiveSize(options.maximumMessageBytes)
-        let monitor = try socket.monitorPipes()
-        lock.withLock { pipes = monitor }
-        for address in options.listen { try socket.listen(address, tls: options.tls) }
-        let total = offer.jobCount
+    public func run(over transport: (any CoordinatorTransport)? = nil, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> CoordinatorStatus {
+        let transport = transport ?? NNGTransport(listen: options.listen, tls: options.tls,
+                                                  maximumMessageBytes: options.maximumMessageBytes, contexts: options.contexts)
+        lock.withLock {
+            self.progress = progress
+            self.transport = transport
+        }
+        defer { ledger.close() }
         let (done, failed) = lock.withLock { (scheduler.doneCount, scheduler.failedCount) }
         logger.info("coordinator: \(total) jobs, \(total - done - failed) to run", metadata: ["listen": "\(options.listen.joined(separator: ","))"])
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<options.contexts {
-                let context = try Context(socket)
-                group.addTask { try await self.serve(context) }
-            }
+            group.addTask { try await transport.serve { bytes in try await self.serve(bytes) } }
             group.addTask { try await self.superviseLeases() }
             // The supervisor returns when the sweep is over; the servers then stop.
             try await group.next()
@@ -136,6 +160,16 @@ public final class Coordinator: @unchecked Sendable {
         return status()
     }
 
+    /// Answers one request's bytes, counting the traffic.
+    private func serve(_ bytes: [UInt8]) async throws -> [UInt8]? {
+        guard let reply = try await handle(bytes) else { return nil }
+        lock.withLock {
+            bytesReceived += UInt64(bytes.count)
+            bytesSent += UInt64(reply.count)
+        }
+        return reply
+    }
+
     /// Expires leases, and ends the run once the sweep is complete and the live workers heard,
     /// or (throwing) once no worker has been heard from for the worker patience.
     private func superviseLeases() async throws {
@@ -143,52 +177,28 @@ public final class Coordinator: @unchecked Sendable {
         var completedAt: Double?
         while true {
             let now = self.now
-            let (requeued, failed, complete, waitingWorkers, ticket) = lock.withLock {
+            let (requeued, failed, complete, waitingWorkers, pending) = lock.withLock {
                 let (requeued, failed) = scheduler.expire(now: now)
                 let waiting = scheduler.workers.filter { now - $0.value.lastSeen <= options.leaseSeconds && !toldShutdown.contains($0.key) }
                 // Forget senders silent for long (status clients, departed workers).
                 senders = senders.filter { now - $0.value.lastSeen < 10 * options.leaseSeconds || !$0.value.inFlight.isEmpty }
-                let ticket = journal.enqueue(Self.releases(requeued: requeued, failed: failed, attempts: options.maxAttempts, worker: "coordinator"))
-                return (requeued, failed, scheduler.isComplete, waiting.count, ticket)
+                let pending = ledger.record(Self.releases(requeued: requeued, failed: failed, attempts: options.maxAttempts, worker: "coordinator"))
+                return (requeued, failed, scheduler.isComplete, waiting.count, pending)
             }
             if !requeued.isEmpty || !failed.isEmpty {
                 logger.warning("leases expired: \(requeued.count) jobs back in the queue\(failed.isEmpty ? "" : ", \(failed.count) failed after \(options.maxAttempts) leases")")
-                try await journal.wait(ticket)
+                try await ledger.settle(pending)
                 reportProgress()
             }
             if !complete, let patience = options.workerPatience, now - lock.withLock({ lastWorkerMessage }) >= patience {
                 let done = lock.withLock { scheduler.doneCount + scheduler.failedCount }
-                throw Failure.noWorkers(patience: patience, done: done, total: offer.jobCount)
+                throw Failure.noWorkers(patience: patience, done: done, total: total)
             }
             if complete {
                 completedAt = completedAt ?? now
                 if waitingWorkers == 0 || now - completedAt! >= options.lingerSeconds { return }
             }
             try await Task.sleep(for: .seconds(interval))
-        }
-    }
-
-    private func serve(_ context: Context) async throws {
-        while true {
-            let request: Message
-            do {
-                request = try await context.receive()
-            } catch let error as NNGError where error.isClosed || error.isCancelled {
-                return
-            }
-            pipes?.delivered(request)
-            let bytes = request.bytes
-            guard let reply = try await handle(bytes) else { continue }
-            lock.withLock {
-                bytesReceived += UInt64(bytes.count)
-                bytesSent += UInt64(reply.count)
-            }
-            do {
-                try await context.send(try Message(reply))
-            } catch let error as NNGError {
-                if error.isClosed || error.isCancelled { return }
-                logger.debug("reply not sent: \(error)")
-            }
         }
     }
 
@@ -201,7 +211,7 @@ public final class Coordinator: @unchecked Sendable {
 
     func reportProgress() {
         guard let progress else { return }
-        let state = lock.withLock { Progress(done: scheduler.doneCount, failed: scheduler.failedCount, total: offer.jobCount, elapsed: now) }
+        let state = lock.withLock { Progress(done: scheduler.doneCount, failed: scheduler.failedCount, total: total, elapsed: now) }
         progress(state)
     }
 
@@ -217,11 +227,11 @@ public final class Coordinator: @unchecked Sendable {
     }
 
     /// The counters `lopper status` prints.
-    public func status() -> Lopper_Wire_Status {
+    public func status() -> CoordinatorStatus {
         lock.withLock {
-            var status = Lopper_Wire_Status()
+            var status = CoordinatorStatus()
             status.sweepID = offer.sweepID
-            status.jobsTotal = UInt64(offer.jobCount)
+            status.jobsTotal = UInt64(total)
             status.jobsQueued = UInt64(scheduler.queuedCount)
             status.jobsLeased = UInt64(scheduler.leasedCount)
             status.jobsDone = UInt64(scheduler.doneCount)
@@ -235,7 +245,7 @@ public final class Coordinator: @unchecked Sendable {
             status.uptimeSeconds = now
             status.complete = scheduler.isComplete
             status.rejected = rejected
-            if let dropped = pipes?.silentlyClosed, dropped > 0 { status.rejected["dropped-connections"] = dropped }
+            if let dropped = transport?.droppedConnections, dropped > 0 { status.rejected["dropped-connections"] = dropped }
             return status
         }
     }

@@ -73,6 +73,16 @@ public final class CoordinatorLink: @unchecked Sendable {
         return reply
     }
 
+    /// The coordinator's counters.
+    public func status() async throws -> CoordinatorStatus {
+        var request = Lopper_Wire_Request()
+        request.status = Lopper_Wire_StatusRequest()
+        guard case .status(let status)? = try await call(request).kind else {
+            throw Failure.unexpected("no status in reply to a status request")
+        }
+        return CoordinatorStatus(wire: status)
+    }
+
     /// Checks a reply: a readable refusal is taken as is (it cannot be authenticated when the
     /// token or version is what is wrong); anything else must carry a valid HMAC and our counter.
     private func open(_ bytes: [UInt8], counter: UInt64) throws -> Lopper_Wire_Reply {

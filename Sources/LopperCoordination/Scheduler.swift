@@ -10,7 +10,9 @@ struct Scheduler {
 
     struct Job {
         let id: Int64
-        let job: SweepJob
+        /// The job's key (a sweep job's, or a batch job's) and its group for cache affinity.
+        let key: String
+        let group: Int
         var state: State
         /// Workers holding a lease on the job, with their deadlines (two while speculating).
         var holders: [String: Double] = [:]
@@ -44,32 +46,54 @@ struct Scheduler {
     /// Ids of the jobs in state `leased` (scans for expiry and stragglers touch only these).
     private var leasedIDs = Set<Int64>()
 
-    /// - Parameter rows: the store's jobs. `running` ones (a previous coordinator's leases) stay
-    ///   leased to their worker for one lease duration, so its result is still taken.
-    init(rows: [ResultsStore.Row], leaseDuration: Double, maxAttempts: Int, now: Double) {
+    /// A job as the scheduler starts from: `leased` ones (a previous coordinator's leases, with
+    /// their holder) stay leased for one lease duration, so their result is still taken.
+    struct Entry {
+        var id: Int64
+        var key: String
+        var group: Int
+        var state: State = .queued
+        var attempts = 0
+        var holder: String?
+    }
+
+    init(entries: [Entry], leaseDuration: Double, maxAttempts: Int, now: Double) {
         self.leaseDuration = leaseDuration
         self.maxAttempts = maxAttempts
-        for row in rows {
-            var job = Job(id: row.id, job: row.job, state: .queued, attempts: row.attempts)
-            switch row.state {
-            case "done":
+        for entry in entries {
+            var job = Job(id: entry.id, key: entry.key, group: entry.group, state: .queued, attempts: entry.attempts)
+            switch entry.state {
+            case .done:
                 job.state = .done
                 doneCount += 1
-            case "failed":
+            case .failed:
                 job.state = .failed
                 failedCount += 1
-            case "running" where row.worker != nil:
+            case .leased where entry.holder != nil:
                 job.state = .leased
-                job.holders = [row.worker!: now + leaseDuration]
+                job.holders = [entry.holder!: now + leaseDuration]
                 job.leasedAt = now
-                leasedIDs.insert(row.id)
+                leasedIDs.insert(entry.id)
                 unfinished += 1
             default:
-                queues[row.job.group, default: []].append(row.id)
+                queues[entry.group, default: []].append(entry.id)
                 unfinished += 1
             }
-            jobs[row.id] = job
+            jobs[entry.id] = job
         }
+    }
+
+    /// A sweep's jobs as its results store lists them.
+    init(rows: [ResultsStore.Row], leaseDuration: Double, maxAttempts: Int, now: Double) {
+        self.init(entries: rows.map { row in
+            let state: State = switch row.state {
+            case "done": .done
+            case "failed": .failed
+            case "running": .leased
+            default: .queued
+            }
+            return Entry(id: row.id, key: row.job.key, group: row.job.group, state: state, attempts: row.attempts, holder: row.worker)
+        }, leaseDuration: leaseDuration, maxAttempts: maxAttempts, now: now)
     }
 
     var isComplete: Bool { unfinished == 0 }
@@ -112,7 +136,7 @@ struct Scheduler {
         jobs[id]!.holders[worker] = now + leaseDuration
         jobs[id]!.attempts += 1
         if jobs[id]!.holders.count == 1 { jobs[id]!.leasedAt = now }
-        workers[worker, default: Worker(lastSeen: now)].groups.insert(jobs[id]!.job.group)
+        workers[worker, default: Worker(lastSeen: now)].groups.insert(jobs[id]!.group)
     }
 
     private func groupFor(_ worker: String, now: Double) -> Int? {
@@ -139,7 +163,7 @@ struct Scheduler {
     /// Whether a result from `worker` is taken: the job must be unfinished and leased to it.
     /// A duplicate, a late result from an expired lease, or an unknown id is ignored.
     mutating func finish(_ id: Int64, by worker: String, key: String, failed: Bool, now: Double) -> Bool {
-        guard let job = jobs[id], job.job.key == key, job.state == .leased, job.holders[worker] != nil else {
+        guard let job = jobs[id], job.key == key, job.state == .leased, job.holders[worker] != nil else {
             counters.resultsIgnored += 1
             return false
         }
@@ -202,7 +226,7 @@ struct Scheduler {
             failed.append(id)
         } else {
             jobs[id]!.state = .queued
-            let group = jobs[id]!.job.group
+            let group = jobs[id]!.group
             if queues[group] == nil {
                 queues[group] = [id]
                 // Keep store order among groups: requeued groups go back where they were.

@@ -35,7 +35,7 @@ public enum SimulatedWorkers {
                     var result = Lopper_Wire_JobResult()
                     result.jobID = job.jobID
                     result.jobKey = job.jobKey
-                    result.score = job.level
+                    result.score = Double(job.jobID)
                     return result
                 }
                 if lease.jobs.isEmpty { try await Task.sleep(for: .milliseconds(Int(max(1, lease.retryAfterMs)))) }

@@ -1,12 +1,12 @@
-import Crypto
 import Foundation
 import LopperProtocol
 import LopperSensitivity
 
-/// What a coordinator offers its workers: the sweep's settings, and its input files by content.
+/// What a coordinator offers its workers: the sweep's settings, its input files by content, and
+/// the kinds of job it leases (a sweep's jobs, or a batch of another kind over the same sweep).
 public struct SweepOffer: Sendable {
     public struct Blob: Sendable {
-        public var role: String
+        public var role: BlobRole
         public var sha256: String
         public var size: Int
         /// Where the coordinator reads it; never sent.
@@ -15,7 +15,7 @@ public struct SweepOffer: Sendable {
         public var location = ""
     }
 
-    /// SHA-256 of the store identity and the job list: workers and a restarted coordinator agree on it.
+    /// The store identity's `sweepID` over the job list: workers and a restarted coordinator agree on it.
     public var sweepID: String
     public var specJSON: String
     public var blobs: [Blob]
@@ -24,6 +24,8 @@ public struct SweepOffer: Sendable {
     /// coordinator leaves alone. `nil`: every job in the store.
     public var jobKeys: Set<String>?
     public var metric: MetricKind
+    /// The kinds of job leased: `[.sweep]` for a sweep, a batch's kinds otherwise.
+    public var kinds: [JobKind] = [.sweep]
 
     public init(sweepID: String, specJSON: String, blobs: [Blob], jobCount: Int, jobKeys: Set<String>? = nil, metric: MetricKind = .relativeL2) {
         self.sweepID = sweepID
@@ -36,27 +38,19 @@ public struct SweepOffer: Sendable {
 
     public init(setup: SweepSetup) throws {
         let identity = try setup.identity()
-        let folder = URL(fileURLWithPath: setup.spec.model).deletingLastPathComponent()
-        let sideFiles = try setup.model.externalDataLocations.map { location in
-            let path = folder.appendingPathComponent(location).path
-            return (location, path, try FileDigest.sha256(path))
-        }
-        let described = sideFiles.map { "\($0.0)=\($0.2)" } + [identity.modelSHA256, identity.calibrationSHA256, identity.labelsSHA256 ?? "", identity.metric.rawValue,
-                         String(identity.samples), String(identity.batchSize), identity.output, identity.method]
-            + setup.jobs.map(\.key).sorted()
-        sweepID = SHA256.hash(data: Data(described.joined(separator: "\n").utf8)).map { String(format: "%02x", $0) }.joined()
+        sweepID = identity.sweepID(jobKeys: setup.jobs.map(\.key))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         specJSON = String(decoding: try encoder.encode(setup.spec), as: UTF8.self)
-        func blob(_ role: String, _ path: String, _ sha: String) throws -> Blob {
+        func blob(_ role: BlobRole, _ path: String, _ sha: String) throws -> Blob {
             let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
             return Blob(role: role, sha256: sha, size: size, path: path)
         }
-        blobs = [try blob("model", setup.spec.model, identity.modelSHA256),
-                 try blob("calibration", setup.spec.calibration, identity.calibrationSHA256)]
-        if let labels = setup.spec.labels, let sha = identity.labelsSHA256 { blobs.append(try blob("labels", labels, sha)) }
-        for (location, path, sha) in sideFiles {
-            var side = try blob("model-data", path, sha)
+        blobs = [try blob(.model, setup.spec.model, identity.modelSHA256),
+                 try blob(.calibration, setup.spec.calibration, identity.calibrationSHA256)]
+        if let labels = setup.spec.labels, let sha = identity.labelsSHA256 { blobs.append(try blob(.labels, labels, sha)) }
+        for (location, sha) in identity.modelDataSHA256.sorted(by: { $0.key < $1.key }) {
+            var side = try blob(.modelData, setup.modelDataPath(location), sha)
             side.location = location
             blobs.append(side)
         }
@@ -65,27 +59,35 @@ public struct SweepOffer: Sendable {
         metric = setup.spec.metric
     }
 
+    /// Offers `path` to the jobs as an attachment with `role`, by its content.
+    public mutating func attach(_ role: BlobRole, path: String) throws {
+        let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        blobs.append(Blob(role: role, sha256: try FileDigest.sha256(path), size: size, path: path))
+    }
+
     func welcome(heartbeat: Double, lease: Double, chunkBytes: Int) -> Lopper_Wire_Welcome {
         var welcome = Lopper_Wire_Welcome()
         welcome.sweepID = sweepID
         welcome.specJson = specJSON
         for blob in blobs {
             var ref = Lopper_Wire_BlobRef()
-            ref.role = blob.role
+            ref.role = blob.role.rawValue
             ref.sha256 = blob.sha256
             ref.size = UInt64(blob.size)
             ref.location = blob.location
             switch blob.role {
-            case "model": welcome.model = ref
-            case "calibration": welcome.calibration = ref
-            case "model-data": welcome.modelData.append(ref)
-            default: welcome.labels = ref
+            case .model: welcome.model = ref
+            case .calibration: welcome.calibration = ref
+            case .labels: welcome.labels = ref
+            case .modelData: welcome.modelData.append(ref)
+            case .table: welcome.attachments.append(ref)
             }
         }
         welcome.heartbeatMs = UInt32(heartbeat * 1000)
         welcome.leaseMs = UInt32(lease * 1000)
         welcome.maxChunkBytes = UInt32(chunkBytes)
         welcome.jobCount = UInt64(jobCount)
+        welcome.kinds = kinds.map(\.wire)
         return welcome
     }
 }

@@ -5,9 +5,10 @@ import LopperModel
 import LopperProtocol
 import LopperSensitivity
 
-/// Joins a coordinator's sweep: fetches the model and data by hash, then pulls jobs, runs them
-/// `slots` at a time (each single-threaded, so scores are the same bits on every worker) and
-/// sends the results with its next lease request. Heartbeats keep its leases while jobs run.
+/// Joins a coordinator: fetches the model and data by hash, then pulls jobs, runs them `slots`
+/// at a time (each single-threaded, so scores are the same bits on every worker) and sends the
+/// results with its next lease request. Heartbeats keep its leases while jobs run. Sweep jobs
+/// it scores itself; jobs of other kinds go to the handlers in `Options.handlers`.
 public final class Worker: @unchecked Sendable {
     public struct Options: Sendable {
         public var address: String
@@ -19,6 +20,9 @@ public final class Worker: @unchecked Sendable {
         public var identity = Worker.defaultIdentity()
         /// Give up when the coordinator has not answered for this long.
         public var patience = 600.0
+        /// How to run the job kinds other than `sweep`; a coordinator leasing a kind with no
+        /// handler here is left at once.
+        public var handlers: [JobKind: JobHandlerFactory] = [:]
 
         public init(address: String, cacheDirectory: String, token: Token? = nil, tls: TLSConfiguration? = nil) {
             self.address = address
@@ -70,6 +74,13 @@ public final class Worker: @unchecked Sendable {
         }
         logger.info("joined sweep \(welcome.sweepID.prefix(12)) at \(options.address): \(welcome.jobCount) jobs")
 
+        let kinds = welcome.kinds.isEmpty ? [JobKind.sweep] : try welcome.kinds.map { wire in
+            guard let kind = JobKind(wire: wire) else { throw CoordinatorLink.Failure.unexpected("a job kind this worker does not know (\(wire.rawValue)): run the same Lopper release everywhere") }
+            return kind
+        }
+        if let missing = kinds.first(where: { $0 != .sweep && options.handlers[$0] == nil }) {
+            throw CoordinatorLink.Failure.unexpected("the coordinator leases \(missing.rawValue) jobs, which this worker cannot run")
+        }
         let spec = try await localSpec(welcome, link: link)
         let setup = try SweepSetup(spec: spec)
         // The sweep id covers the inputs and the job list: a worker that derives other jobs
@@ -77,9 +88,17 @@ public final class Worker: @unchecked Sendable {
         guard try SweepOffer(setup: setup).sweepID == welcome.sweepID else {
             throw ModelError("this worker derives another job list from the sweep (\(setup.jobs.count) jobs, the coordinator \(welcome.jobCount)): run the same Lopper release everywhere")
         }
-        let evaluator = try setup.evaluator(cacheBytes: options.cacheBytes, preparing: [])
+        var attachments: [BlobRole: String] = [:]
+        for blob in welcome.attachments {
+            guard let role = BlobRole(rawValue: blob.role) else { throw CoordinatorLink.Failure.unexpected("an attachment of unknown role '\(blob.role)'") }
+            attachments[role] = try await obtain(blob, chunkBytes: Int(welcome.maxChunkBytes), link: link)
+        }
+        let session = WorkerSession(setup: setup, attachments: attachments)
+        var handlers: [JobKind: any JobHandler] = [:]
+        for kind in kinds where kind != .sweep { handlers[kind] = try options.handlers[kind]!(session) }
+        let evaluator = kinds.contains(.sweep) ? try setup.evaluator(cacheBytes: options.cacheBytes, preparing: []) : nil
         let jobs = Dictionary(uniqueKeysWithValues: setup.jobs.map { ($0.key, $0) })
-        let context = SlotContext(link: link, sweepID: welcome.sweepID, evaluator: evaluator, jobs: jobs)
+        let context = SlotContext(link: link, sweepID: welcome.sweepID, evaluator: evaluator, jobs: jobs, handlers: handlers)
 
         try await withThrowingTaskGroup(of: Void.self) { group in
                 for slot in 0..<options.slots {
@@ -99,28 +118,17 @@ public final class Worker: @unchecked Sendable {
     struct SlotContext: @unchecked Sendable {
         let link: CoordinatorLink
         let sweepID: String
-        let evaluator: JobEvaluator
+        /// Scores sweep jobs; nil when the coordinator leases none.
+        let evaluator: JobEvaluator?
         let jobs: [String: SweepJob]
+        let handlers: [JobKind: any JobHandler]
     }
 
     /// The spec with its files replaced by verified local copies.
     private func localSpec(_ welcome: Lopper_Wire_Welcome, link: CoordinatorLink) async throws -> SweepSpec {
         var spec = try JSONDecoder().decode(SweepSpec.self, from: Data(welcome.specJson.utf8))
-        let cache = try BlobCache(directory: options.cacheDirectory)
         func obtain(_ blob: Lopper_Wire_BlobRef) async throws -> String {
-            let (path, transferred) = try await cache.obtain(blob, chunkBytes: Int(welcome.maxChunkBytes)) { offset, length in
-                var request = Lopper_Wire_Request()
-                request.blob.sha256 = blob.sha256
-                request.blob.offset = offset
-                request.blob.length = UInt32(length)
-                guard case .blob(let chunk)? = try await link.call(request).kind else {
-                    throw CoordinatorLink.Failure.unexpected("no chunk in reply to a blob request")
-                }
-                return chunk
-            }
-            lock.withLock { summary.bytesFetched += transferred }
-            logger.info(transferred > 0 ? "fetched \(blob.role) (\(transferred) bytes, SHA-256 verified)" : "\(blob.role) already cached")
-            return path
+            try await self.obtain(blob, chunkBytes: Int(welcome.maxChunkBytes), link: link)
         }
         spec.model = try await obtain(welcome.model)
         if !welcome.modelData.isEmpty {
@@ -136,6 +144,24 @@ public final class Worker: @unchecked Sendable {
         spec.calibration = try await obtain(welcome.calibration)
         spec.labels = welcome.hasLabels ? try await obtain(welcome.labels) : nil
         return spec
+    }
+
+    /// A verified local copy of one of the coordinator's files, fetched in chunks unless cached.
+    private func obtain(_ blob: Lopper_Wire_BlobRef, chunkBytes: Int, link: CoordinatorLink) async throws -> String {
+        let cache = try BlobCache(directory: options.cacheDirectory)
+        let (path, transferred) = try await cache.obtain(blob, chunkBytes: chunkBytes) { offset, length in
+            var request = Lopper_Wire_Request()
+            request.blob.sha256 = blob.sha256
+            request.blob.offset = offset
+            request.blob.length = UInt32(length)
+            guard case .blob(let chunk)? = try await link.call(request).kind else {
+                throw CoordinatorLink.Failure.unexpected("no chunk in reply to a blob request")
+            }
+            return chunk
+        }
+        lock.withLock { summary.bytesFetched += transferred }
+        logger.info(transferred > 0 ? "fetched \(blob.role) (\(transferred) bytes, SHA-256 verified)" : "\(blob.role) already cached")
+        return path
     }
 
     /// A side file's location, if it is a relative path that stays in the model's folder.
@@ -168,8 +194,10 @@ public final class Worker: @unchecked Sendable {
             request.lease.sweepID = context.sweepID
             request.lease.want = 1
             request.lease.results = results
-            request.lease.cachedGroups = context.evaluator.preparedGroups.sorted().map(Int32.init)
-            if slot == 0 && !sentBaseline { request.lease.baseline = context.evaluator.baseline }
+            if let evaluator = context.evaluator {
+                request.lease.cachedGroups = evaluator.preparedGroups.sorted().map(Int32.init)
+                if slot == 0 && !sentBaseline { request.lease.baseline = evaluator.baseline }
+            }
             if Task.isCancelled { return }
             let reply: Lopper_Wire_Reply
             do {
@@ -197,37 +225,65 @@ public final class Worker: @unchecked Sendable {
         }
     }
 
-    /// Evaluates one leased job on a thread of its own (jobs are long and must not hold one of
-    /// the few threads that run heartbeats and messaging).
+    /// Runs one leased job on a thread of its own (jobs are long and must not hold one of the
+    /// few threads that run heartbeats and messaging).
     private func run(_ lease: Lopper_Wire_JobLease, _ context: SlotContext) async -> Lopper_Wire_JobResult {
         var result = Lopper_Wire_JobResult()
         result.jobID = lease.jobID
         result.jobKey = lease.jobKey
-        guard let job = context.jobs[lease.jobKey] else {
-            result.error = "this worker's job list has no job \(lease.jobKey)"
+        let work: () throws -> Lopper_Wire_JobResult
+        switch JobKind(wire: lease.kind) {
+        case .sweep?:
+            guard let job = context.jobs[lease.jobKey], let evaluator = context.evaluator else {
+                result.error = "this worker's job list has no job \(lease.jobKey)"
+                return result
+            }
+            work = {
+                let outcome = try evaluator.evaluate(job)
+                var scored = result
+                scored.score = outcome.score
+                scored.removed = Int64(outcome.removed)
+                scored.macsExecuted = Int64(outcome.macsExecuted)
+                scored.seconds = outcome.seconds
+                return scored
+            }
+        case let kind?:
+            guard let handler = context.handlers[kind] else {
+                result.error = "this worker was not told it would run \(kind.rawValue) jobs"
+                return result
+            }
+            work = {
+                let start = DispatchTime.now().uptimeNanoseconds
+                var produced = result
+                produced.files = try handler.run(lease.payload).map { file in
+                    var wire = Lopper_Wire_ResultFile()
+                    wire.name = file.name
+                    wire.data = file.data
+                    return wire
+                }
+                produced.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                return produced
+            }
+        case nil:
+            result.error = "a job of a kind this worker does not know (\(lease.kind.rawValue))"
             return result
         }
         lock.withLock { _ = running.insert(lease.jobID) }
         defer { lock.withLock { _ = running.remove(lease.jobID) } }
-        let outcome: Result<JobOutcome, Error> = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(returning: Result { try context.evaluator.evaluate(job) })
-            }
+        let outcome: Result<Lopper_Wire_JobResult, Error> = await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: Result { try work() }) }
         }
         switch outcome {
-        case .success(let outcome):
-            result.score = outcome.score
-            result.removed = Int64(outcome.removed)
-            result.macsExecuted = Int64(outcome.macsExecuted)
-            result.seconds = outcome.seconds
+        case .success(let finished):
             lock.withLock { summary.jobs += 1 }
+            return finished
         case .failure(let error):
             result.error = "\(error)"
             if let failure = error as? ExternalEvaluator.Failure { result.stderr = failure.stderr }
             logger.warning("job \(lease.jobKey) failed: \(error)")
             lock.withLock { summary.failed += 1 }
+            return result
         }
-        return result
     }
 
     /// Tells the coordinator this worker is leaving, so the leases of the jobs it is running go

@@ -10,8 +10,8 @@ import LopperSensitivity
 /// Assembles, validates and writes the pruned model of one profile: allocate, cut the model
 /// (bias correction where it lowers the measured damage), score it on the sweep's calibration
 /// data with the sweep's metric (and on a held-out split when given), recompute its cost from the
-/// pruned graph, and write `model.onnx`, `plan.json` and `manifest.json` into the profile's folder.
-public struct Exporter {
+/// pruned graph, and produce `model.onnx`, `plan.json` and `manifest.json` (`ExportArtifacts`).
+public struct Exporter: Sendable {
     /// Data the allocation never saw, scored like the calibration data: `data` is a `.npy`/`.npz`
     /// of the same form, `labels` a `.npy` when the sweep's metric needs them.
     public struct HeldOutSplit: Sendable {
@@ -101,14 +101,15 @@ public struct Exporter {
         return better ? (corrected, correctedScore, true) : (plain, plainScore, false)
     }
 
-    /// Allocates, assembles and writes one profile's export into `folder`.
+    /// Allocates and assembles one profile's export, and validates it: its files as bytes, which
+    /// `ExportArtifacts.write(into:)` writes.
     /// - Parameters:
     ///   - tolerance: with a value, the correction loop (`refine`) runs until the predicted damage
     ///     is within it of the measured one, for at most `rounds` rounds.
-    ///   - writeBaselines: also write each baseline's model to `baselines/<name>.onnx`, so it
+    ///   - writeBaselines: also return each baseline's model as `baseline-<name>.onnx`, so it
     ///     can be scored by other means (a task metric, another runtime).
-    public func export(profile: HardwareProfile, budgets text: String, into folder: String,
-                       tolerance: Double? = nil, rounds: Int = 4, writeBaselines: Bool = false) throws -> Manifest {
+    public func export(profile: HardwareProfile, budgets text: String, tolerance: Double? = nil, rounds: Int = 4,
+                       writeBaselines: Bool = false) throws -> ExportArtifacts {
         let graph = try costGraph()
         let planner = planner(profile: profile, graph: graph)
         let limits: ResourceAmounts
@@ -128,7 +129,8 @@ public struct Exporter {
         let (pruned, score, corrected) = try assemble(allocation.plan)
         let baselines = planner.baselines(limits: limits)
 
-        var planFile = PlanFile(allocation: allocation, baselines: baselines, planner: planner, model: setup.spec.model,
+        // The model as the sweep named it (a worker's setup reads a cached copy under another path).
+        var planFile = PlanFile(allocation: allocation, baselines: baselines, planner: planner, model: table.spec.model,
                                 budgets: text, limits: limits, version: version)
         planFile.tensors = try TensorCut.cuts(of: allocation.plan, groups: setup.groups, in: setup.model)
         planFile.replaced = try TensorCut.replacements(from: setup.model, cuts: planFile.tensors, to: pruned)
@@ -139,15 +141,13 @@ public struct Exporter {
         exported.metadata = exported.metadata.filter { !$0.key.hasPrefix("lopper.") } + [
             ("lopper.version", version), ("lopper.profile", profile.name), ("lopper.budgets", text), ("lopper.plan_sha256", digest),
         ]
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let modelPath = (folder as NSString).appendingPathComponent("model.onnx")
-        try exported.save(to: modelPath)
-        try planData.write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("plan.json")))
+        let modelData = try exported.serialized()
 
         // The budgets are checked on the cost of the model as written, priced from scratch.
-        let assembled = Planner.amounts(CostModel(graph: try CostGraph(try Model.load(path: modelPath), inputShapes: graph.inputShapes),
+        let assembled = Planner.amounts(CostModel(graph: try CostGraph(try Model(serialized: modelData), inputShapes: graph.inputShapes),
                                                   profile: profile).totals())
         var measuredBaselines: [Manifest.Baseline] = []
+        var baselineModels: [(name: String, data: Data)] = []
         for baseline in baselines {
             guard let plan = baseline.plan else {
                 measuredBaselines.append(.init(name: baseline.name, cost: nil, predictedDamage: nil, measuredDamage: nil,
@@ -156,10 +156,7 @@ public struct Exporter {
             }
             let measured = try assemble(plan)
             if writeBaselines {
-                let baselineFolder = (folder as NSString).appendingPathComponent("baselines")
-                try FileManager.default.createDirectory(atPath: baselineFolder, withIntermediateDirectories: true)
-                let file = baseline.name.lowercased().replacingOccurrences(of: " ", with: "-") + ".onnx"
-                try measured.model.save(to: (baselineFolder as NSString).appendingPathComponent(file))
+                baselineModels.append((ExportArtifacts.baselineFile(baseline.name), try measured.model.serialized()))
             }
             measuredBaselines.append(.init(name: baseline.name, cost: baseline.cost.map(PlanFile.named), predictedDamage: baseline.predictedDamage,
                                            measuredDamage: SensitivityTable.damage(score: measured.score, dense: scorer.dense, metric: table.metric),
@@ -179,8 +176,7 @@ public struct Exporter {
                              damage: SensitivityTable.damage(score: score, dense: split.dense, metric: table.metric))
             },
             baselines: measuredBaselines, firstPredictedDamage: first.predictedDamage, refinement: refinement)
-        try manifest.json().write(to: URL(fileURLWithPath: (folder as NSString).appendingPathComponent("manifest.json")))
-        return manifest
+        return ExportArtifacts(model: modelData, plan: planData, manifestJSON: try manifest.json(), baselines: baselineModels)
     }
 }
 

@@ -6,7 +6,7 @@ import LopperPruning
 import LopperSensitivity
 
 /// Limits on what the allocator may choose, beside the budgets.
-public struct PlanningConstraints: Sendable {
+public struct PlanningConstraints: Codable, Sendable, Equatable {
     /// Groups left untouched.
     public var skipGroups: Set<Int>
     /// Largest fraction of a group's units removed.

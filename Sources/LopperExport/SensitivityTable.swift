@@ -78,3 +78,29 @@ public struct SensitivityTable: Sendable {
         self.unfinished = unfinished
     }
 }
+
+/// A table travels to export workers as JSON: damages as written by `JSONEncoder` (shortest
+/// round-trip digits), so a worker plans from the same bits.
+extension SensitivityTable: Codable {}
+
+extension SensitivityTable.Curve: Codable {
+    private enum CodingKeys: String, CodingKey { case group, granularity, criterion, points }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let pairs = try container.decode([[Double]].self, forKey: .points)
+        guard pairs.allSatisfy({ $0.count == 2 }) else {
+            throw DecodingError.dataCorruptedError(forKey: .points, in: container, debugDescription: "each point is [level, damage]")
+        }
+        self.init(group: try container.decode(Int.self, forKey: .group), granularity: try container.decode(SweepGranularity.self, forKey: .granularity),
+                  criterion: try container.decode(String.self, forKey: .criterion), points: pairs.map { ($0[0], $0[1]) })
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(group, forKey: .group)
+        try container.encode(granularity, forKey: .granularity)
+        try container.encode(criterion, forKey: .criterion)
+        try container.encode(points.map { [$0.level, $0.damage] }, forKey: .points)
+    }
+}

@@ -14,13 +14,18 @@ extension HardwareProfile {
         return try parse(yaml: text, file: path)
     }
 
-    /// Loads every `*.yaml` in a folder, or the file itself; `name` may also be a shipped
-    /// profile's name (`host`, `raspberry-pi-5`) looked up in `Config/profiles`.
+    /// Loads the profile `reference` names: a YAML file, or a shipped profile's name (`host`,
+    /// `raspberry-pi-5`) looked up in `folders` (`Config/profiles`).
     public static func resolve(_ reference: String, searching folders: [String]) throws -> HardwareProfile {
-        if FileManager.default.fileExists(atPath: reference) { return try load(path: reference) }
+        try load(path: try locate(reference, searching: folders))
+    }
+
+    /// The file `reference` names, as `resolve` finds it.
+    public static func locate(_ reference: String, searching folders: [String]) throws -> String {
+        if FileManager.default.fileExists(atPath: reference) { return reference }
         for folder in folders {
             let candidate = (folder as NSString).appendingPathComponent("\(reference).yaml")
-            if FileManager.default.fileExists(atPath: candidate) { return try load(path: candidate) }
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
         }
         let known = folders.flatMap { folder in
             ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".yaml") }

@@ -31,6 +31,48 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// What a leased job asks for. Workers run every kind; the coordinator's Welcome lists those it
+/// leases.
+public nonisolated enum Lopper_Wire_JobKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Score one (group, granularity, criterion, level) of the sweep: the JobLease's job_key says which.
+  case sweep // = 0
+
+  /// Allocate, assemble and validate one profile's pruned model: the JobLease's payload is the
+  /// export request (JSON, Docs/export.md), the JobResult's files are model.onnx, plan.json and
+  /// manifest.json.
+  case export // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .sweep
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .sweep
+    case 1: self = .export
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .sweep: return 0
+    case .export: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Lopper_Wire_JobKind] = [
+    .sweep,
+    .export,
+  ]
+
+}
+
 /// The envelope of every message on the wire.
 public nonisolated struct Lopper_Wire_Frame: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -338,11 +380,40 @@ public nonisolated struct Lopper_Wire_Welcome: @unchecked Sendable {
     set {_uniqueStorage()._modelData = newValue}
   }
 
+  /// The kinds of job this coordinator leases; a worker prepares for these only. Empty means
+  /// JOB_KIND_SWEEP alone (a coordinator of an earlier release).
+  public var kinds: [Lopper_Wire_JobKind] {
+    get {_storage._kinds}
+    set {_uniqueStorage()._kinds = newValue}
+  }
+
+  /// Further files the jobs read, by role (an export batch's sensitivity table, "table").
+  public var attachments: [Lopper_Wire_BlobRef] {
+    get {_storage._attachments}
+    set {_uniqueStorage()._attachments = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A file a job produced, returned to the coordinator, which writes it.
+public nonisolated struct Lopper_Wire_ResultFile: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A plain file name (no folder): the coordinator refuses anything else.
+  public var name: String = String()
+
+  public var data: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// The outcome of one leased job.
@@ -367,6 +438,9 @@ public nonisolated struct Lopper_Wire_JobResult: Sendable {
   public var error: String = String()
 
   public var stderr: String = String()
+
+  /// The files a job of a generic kind produced (export: model.onnx, plan.json, manifest.json).
+  public var files: [Lopper_Wire_ResultFile] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -414,18 +488,14 @@ public nonisolated struct Lopper_Wire_JobLease: Sendable {
 
   public var jobID: Int64 = 0
 
+  /// The job's key: a sweep job's key names group, granularity, criterion and level, and the
+  /// worker looks the job up in the list it derived itself.
   public var jobKey: String = String()
 
-  public var group: Int32 = 0
+  public var kind: Lopper_Wire_JobKind = .sweep
 
-  public var granularity: String = String()
-
-  public var criterion: String = String()
-
-  public var level: Double = 0
-
-  /// Milliseconds from now until the lease expires unless a heartbeat extends it.
-  public var deadlineMs: UInt32 = 0
+  /// For kinds other than JOB_KIND_SWEEP: what the job is (kind-specific, opaque to coordination).
+  public var payload: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -630,6 +700,10 @@ public nonisolated struct Lopper_Wire_Ack: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "lopper.wire"
+
+nonisolated extension Lopper_Wire_JobKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0JOB_KIND_SWEEP\0\u{1}JOB_KIND_EXPORT\0")
+}
 
 nonisolated extension Lopper_Wire_Frame: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Frame"
@@ -1087,7 +1161,7 @@ nonisolated extension Lopper_Wire_BlobRef: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Lopper_Wire_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sweep_id\0\u{3}spec_json\0\u{1}model\0\u{1}calibration\0\u{1}labels\0\u{3}heartbeat_ms\0\u{3}lease_ms\0\u{3}max_chunk_bytes\0\u{3}job_count\0\u{3}model_data\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sweep_id\0\u{3}spec_json\0\u{1}model\0\u{1}calibration\0\u{1}labels\0\u{3}heartbeat_ms\0\u{3}lease_ms\0\u{3}max_chunk_bytes\0\u{3}job_count\0\u{3}model_data\0\u{1}kinds\0\u{1}attachments\0")
 
   fileprivate class _StorageClass {
     var _sweepID: String = String()
@@ -1100,6 +1174,8 @@ nonisolated extension Lopper_Wire_Welcome: SwiftProtobuf.Message, SwiftProtobuf.
     var _maxChunkBytes: UInt32 = 0
     var _jobCount: UInt64 = 0
     var _modelData: [Lopper_Wire_BlobRef] = []
+    var _kinds: [Lopper_Wire_JobKind] = []
+    var _attachments: [Lopper_Wire_BlobRef] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1120,6 +1196,8 @@ nonisolated extension Lopper_Wire_Welcome: SwiftProtobuf.Message, SwiftProtobuf.
       _maxChunkBytes = source._maxChunkBytes
       _jobCount = source._jobCount
       _modelData = source._modelData
+      _kinds = source._kinds
+      _attachments = source._attachments
     }
   }
 
@@ -1148,6 +1226,8 @@ nonisolated extension Lopper_Wire_Welcome: SwiftProtobuf.Message, SwiftProtobuf.
         case 8: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxChunkBytes) }()
         case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._jobCount) }()
         case 10: try { try decoder.decodeRepeatedMessageField(value: &_storage._modelData) }()
+        case 11: try { try decoder.decodeRepeatedEnumField(value: &_storage._kinds) }()
+        case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._attachments) }()
         default: break
         }
       }
@@ -1190,6 +1270,12 @@ nonisolated extension Lopper_Wire_Welcome: SwiftProtobuf.Message, SwiftProtobuf.
       if !_storage._modelData.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._modelData, fieldNumber: 10)
       }
+      if !_storage._kinds.isEmpty {
+        try visitor.visitPackedEnumField(value: _storage._kinds, fieldNumber: 11)
+      }
+      if !_storage._attachments.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._attachments, fieldNumber: 12)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1209,6 +1295,8 @@ nonisolated extension Lopper_Wire_Welcome: SwiftProtobuf.Message, SwiftProtobuf.
         if _storage._maxChunkBytes != rhs_storage._maxChunkBytes {return false}
         if _storage._jobCount != rhs_storage._jobCount {return false}
         if _storage._modelData != rhs_storage._modelData {return false}
+        if _storage._kinds != rhs_storage._kinds {return false}
+        if _storage._attachments != rhs_storage._attachments {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1218,9 +1306,44 @@ nonisolated extension Lopper_Wire_Welcome: SwiftProtobuf.Message, SwiftProtobuf.
   }
 }
 
+nonisolated extension Lopper_Wire_ResultFile: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResultFile"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}data\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Lopper_Wire_ResultFile, rhs: Lopper_Wire_ResultFile) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Lopper_Wire_JobResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}job_key\0\u{1}score\0\u{1}removed\0\u{3}macs_executed\0\u{1}seconds\0\u{1}error\0\u{1}stderr\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}job_key\0\u{1}score\0\u{1}removed\0\u{3}macs_executed\0\u{1}seconds\0\u{1}error\0\u{1}stderr\0\u{1}files\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1236,6 +1359,7 @@ nonisolated extension Lopper_Wire_JobResult: SwiftProtobuf.Message, SwiftProtobu
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.error) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.stderr) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.files) }()
       default: break
       }
     }
@@ -1266,6 +1390,9 @@ nonisolated extension Lopper_Wire_JobResult: SwiftProtobuf.Message, SwiftProtobu
     if !self.stderr.isEmpty {
       try visitor.visitSingularStringField(value: self.stderr, fieldNumber: 8)
     }
+    if !self.files.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.files, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1278,6 +1405,7 @@ nonisolated extension Lopper_Wire_JobResult: SwiftProtobuf.Message, SwiftProtobu
     if lhs.seconds != rhs.seconds {return false}
     if lhs.error != rhs.error {return false}
     if lhs.stderr != rhs.stderr {return false}
+    if lhs.files != rhs.files {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1344,7 +1472,7 @@ nonisolated extension Lopper_Wire_LeaseRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Lopper_Wire_JobLease: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobLease"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}job_key\0\u{1}group\0\u{1}granularity\0\u{1}criterion\0\u{1}level\0\u{3}deadline_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}job_key\0\u{2}\u{6}kind\0\u{1}payload\0\u{c}\u{3}\u{1}\u{c}\u{4}\u{1}\u{c}\u{5}\u{1}\u{c}\u{6}\u{1}\u{c}\u{7}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1354,11 +1482,8 @@ nonisolated extension Lopper_Wire_JobLease: SwiftProtobuf.Message, SwiftProtobuf
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularInt64Field(value: &self.jobID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.jobKey) }()
-      case 3: try { try decoder.decodeSingularInt32Field(value: &self.group) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.granularity) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.criterion) }()
-      case 6: try { try decoder.decodeSingularDoubleField(value: &self.level) }()
-      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.deadlineMs) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 9: try { try decoder.decodeSingularBytesField(value: &self.payload) }()
       default: break
       }
     }
@@ -1371,20 +1496,11 @@ nonisolated extension Lopper_Wire_JobLease: SwiftProtobuf.Message, SwiftProtobuf
     if !self.jobKey.isEmpty {
       try visitor.visitSingularStringField(value: self.jobKey, fieldNumber: 2)
     }
-    if self.group != 0 {
-      try visitor.visitSingularInt32Field(value: self.group, fieldNumber: 3)
+    if self.kind != .sweep {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 8)
     }
-    if !self.granularity.isEmpty {
-      try visitor.visitSingularStringField(value: self.granularity, fieldNumber: 4)
-    }
-    if !self.criterion.isEmpty {
-      try visitor.visitSingularStringField(value: self.criterion, fieldNumber: 5)
-    }
-    if self.level.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.level, fieldNumber: 6)
-    }
-    if self.deadlineMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.deadlineMs, fieldNumber: 7)
+    if !self.payload.isEmpty {
+      try visitor.visitSingularBytesField(value: self.payload, fieldNumber: 9)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1392,11 +1508,8 @@ nonisolated extension Lopper_Wire_JobLease: SwiftProtobuf.Message, SwiftProtobuf
   public static func ==(lhs: Lopper_Wire_JobLease, rhs: Lopper_Wire_JobLease) -> Bool {
     if lhs.jobID != rhs.jobID {return false}
     if lhs.jobKey != rhs.jobKey {return false}
-    if lhs.group != rhs.group {return false}
-    if lhs.granularity != rhs.granularity {return false}
-    if lhs.criterion != rhs.criterion {return false}
-    if lhs.level != rhs.level {return false}
-    if lhs.deadlineMs != rhs.deadlineMs {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.payload != rhs.payload {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

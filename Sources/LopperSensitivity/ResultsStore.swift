@@ -1,4 +1,5 @@
 import Foundation
+import Crypto
 import GRDB
 import LopperModel
 import LopperPruning
@@ -10,9 +11,13 @@ public final class ResultsStore: @unchecked Sendable {
     public let path: String
     let database: DatabasePool
 
-    /// What a store is bound to. A store made for other inputs is refused.
+    /// Everything that changes a sweep's scores: its input files by content, and the settings
+    /// of its scoring. A store made for another identity is refused, and the sweep id the
+    /// coordinator and its workers agree on is derived from it (`sweepID(jobKeys:)`).
     public struct Identity: Equatable, Sendable {
         public var modelSHA256: String
+        /// The model's external-data side files: location (relative to the model) → SHA-256.
+        public var modelDataSHA256: [String: String] = [:]
         public var calibrationSHA256: String
         public var labelsSHA256: String?
         public var metric: MetricKind
@@ -21,6 +26,23 @@ public final class ResultsStore: @unchecked Sendable {
         public var output: String
         /// The scoring method, and the external evaluator's command when there is one.
         public var method: String
+        public var topK: Int
+
+        /// The fields by the names the store keeps them under, in a fixed order.
+        var fields: [(key: String, value: String)] {
+            [("model_sha256", modelSHA256),
+             ("model_data_sha256", modelDataSHA256.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")),
+             ("calibration_sha256", calibrationSHA256), ("labels_sha256", labelsSHA256 ?? ""), ("metric", metric.rawValue),
+             ("samples", String(samples)), ("batch_size", String(batchSize)), ("output", output), ("method", method),
+             ("top_k", String(topK))]
+        }
+
+        /// SHA-256 (hex) of every field and the sorted job keys: the same for every process
+        /// that derives the same sweep, and different when anything that changes a score does.
+        public func sweepID(jobKeys: [String]) -> String {
+            let described = fields.map { "\($0.key)=\($0.value)" } + jobKeys.sorted()
+            return SHA256.hash(data: Data(described.joined(separator: "\n").utf8)).map { String(format: "%02x", $0) }.joined()
+        }
     }
 
     public struct Row: Sendable, Equatable {
@@ -89,12 +111,7 @@ public final class ResultsStore: @unchecked Sendable {
 
     /// Binds a new store to `identity`, or checks that an existing one was made for the same inputs.
     public func bind(to identity: Identity, spec: SweepSpec) throws {
-        let fields: [(String, String)] = [
-            ("model_sha256", identity.modelSHA256), ("calibration_sha256", identity.calibrationSHA256),
-            ("labels_sha256", identity.labelsSHA256 ?? ""), ("metric", identity.metric.rawValue),
-            ("samples", String(identity.samples)), ("batch_size", String(identity.batchSize)), ("output", identity.output),
-            ("method", identity.method),
-        ]
+        let fields = identity.fields
         try database.write { db in
             let existing = Dictionary(uniqueKeysWithValues: try GRDB.Row.fetchAll(db, sql: "SELECT key, value FROM sweep").map {
                 ($0["key"] as String, $0["value"] as String)
@@ -108,8 +125,12 @@ public final class ResultsStore: @unchecked Sendable {
                 }
                 return
             }
-            for (key, value) in fields where existing[key] != value {
-                throw ModelError("was made for \(key) \(existing[key] ?? "(none)"), but this sweep has \(value); use another --db or the original inputs",
+            for (key, value) in fields where existing[key] == nil {
+                // A field an earlier release did not record: recorded now, checked from now on.
+                try db.execute(sql: "INSERT INTO sweep (key, value) VALUES (?, ?)", arguments: [key, value])
+            }
+            for (key, value) in fields where existing[key].map({ $0 != value }) ?? false {
+                throw ModelError("was made for \(key) \(existing[key]!), but this sweep has \(value); use another --db or the original inputs",
                                  file: path)
             }
         }

@@ -5,13 +5,16 @@ import LopperPruning
 
 /// Runs a sweep in this process: finds the groups, lists the jobs, binds the results store, and
 /// evaluates every unfinished job, `parallelJobs` at a time. Re-running on the same store
-/// resumes: finished jobs are never computed again.
+/// resumes: finished jobs are never computed again, and failed ones only with `retryFailed`
+/// (the coordinator's policy too).
 public struct SweepRunner {
     public var spec: SweepSpec
     public var storePath: String
     public var parallelJobs: Int
     public var cacheBytes: Int
     public var prefixReuse: Bool
+    /// Runs the jobs that failed before again; otherwise they stay failed.
+    public var retryFailed = false
     public var logger: Logger
 
     public struct Progress: Sendable {
@@ -82,9 +85,11 @@ public struct SweepRunner {
         let setup = try SweepSetup(spec: spec)
         let store = try setup.openStore(at: storePath)
         let wanted = Set(setup.jobs.map(\.key))
-        let pending = try store.unfinishedJobs().filter { wanted.contains($0.job.key) }
+        let unfinished = try store.unfinishedJobs().filter { wanted.contains($0.job.key) }
+        let pending = unfinished.filter { retryFailed || $0.state != "failed" }
         let total = setup.jobs.count
-        var state = Progress(done: total - pending.count, total: total, failed: 0, elapsed: 0)
+        var state = Progress(done: total - pending.count, total: total, failed: unfinished.count - pending.count, elapsed: 0)
+        if state.failed > 0 { logger.warning("\(state.failed) jobs failed before and stay failed (--retry-failed runs them again)") }
         logger.info("sweep: \(setup.groups.count) groups, \(total) jobs, \(pending.count) to run", metadata: ["db": "\(storePath)"])
         guard !pending.isEmpty else { return state }
 

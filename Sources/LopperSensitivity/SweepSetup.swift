@@ -39,13 +39,21 @@ public struct SweepSetup: @unchecked Sendable {
         output = spec.output ?? model.graph.outputs.first?.name ?? ""
     }
 
-    /// What the results store is bound to (hashes the input files).
+    /// What the results store is bound to and the sweep id derives from (hashes the input files,
+    /// external-data side files included).
     public func identity() throws -> ResultsStore.Identity {
-        ResultsStore.Identity(
-            modelSHA256: try FileDigest.sha256(spec.model), calibrationSHA256: try FileDigest.sha256(spec.calibration),
+        var sideFiles: [String: String] = [:]
+        for location in model.externalDataLocations { sideFiles[location] = try FileDigest.sha256(modelDataPath(location)) }
+        return ResultsStore.Identity(
+            modelSHA256: try FileDigest.sha256(spec.model), modelDataSHA256: sideFiles, calibrationSHA256: try FileDigest.sha256(spec.calibration),
             labelsSHA256: try spec.labels.map(FileDigest.sha256), metric: spec.metric, samples: calibration.samples,
             batchSize: spec.batchSize, output: output,
-            method: spec.evaluator.map { "external: \($0.command)" } ?? spec.method.rawValue)
+            method: spec.evaluator.map { "external: \($0.command)" } ?? spec.method.rawValue, topK: spec.topK)
+    }
+
+    /// Where the model's external-data side file named `location` is.
+    public func modelDataPath(_ location: String) -> String {
+        URL(fileURLWithPath: spec.model).deletingLastPathComponent().appendingPathComponent(location).path
     }
 
     /// Opens the store, binds it to this sweep's inputs and registers the groups and jobs.

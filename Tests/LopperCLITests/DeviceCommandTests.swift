@@ -95,7 +95,7 @@ import Testing
 
         let out = directory.appendingPathComponent("exports").path
         let export = try LopperBinary.run(["export", "--db", db, "--profiles", "raspberry-pi-5", "jetson-orin-nano", "stm32h7",
-                                           "--budget", "latency=0.6x", "--out", out])
+                                           "--budget", "latency=0.6x", "--out", out, "--write-baselines"])
         #expect(export.status == 1, "the Jetson cannot run chain24 at 0.6x its latency (launch overheads)")
         #expect(export.stderr.contains("jetson-orin-nano: infeasible budget: latency"), "\(export.stderr)")
         for profile in ["raspberry-pi-5", "stm32h7"] {
@@ -105,6 +105,23 @@ import Testing
         }
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as? [[String: String]]
         #expect(summary?.map { $0["status"] ?? "" } == ["ok", "failed", "ok"])
+
+        // The same batch on two local worker processes: the same failure with its reason, the
+        // others' files the same bytes as in process.
+        let sharded = directory.appendingPathComponent("sharded").path
+        let onWorkers = try LopperBinary.run(["export", "--db", db, "--profiles", "raspberry-pi-5", "jetson-orin-nano", "stm32h7",
+                                              "--budget", "latency=0.6x", "--out", sharded, "--workers", "2", "--jobs", "1", "--write-baselines"])
+        #expect(onWorkers.status == 1, "\(onWorkers.stderr)")
+        #expect(onWorkers.stderr.contains("jetson-orin-nano: infeasible budget: latency"), "\(onWorkers.stderr)")
+        for profile in ["raspberry-pi-5", "stm32h7"] {
+            for file in ["model.onnx", "plan.json", "manifest.json", "baseline-uniform.onnx", "baseline-lamp.onnx"] {
+                let inProcess = try Data(contentsOf: URL(fileURLWithPath: "\(out)/\(profile)/\(file)"))
+                #expect(try Data(contentsOf: URL(fileURLWithPath: "\(sharded)/\(profile)/\(file)")) == inProcess, "\(profile)/\(file)")
+            }
+        }
+        let shardedSummary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: sharded + "/summary.json"))) as? [[String: String]]
+        #expect(shardedSummary?.map { $0["status"] ?? "" } == ["ok", "failed", "ok"])
+        #expect(shardedSummary?.map { $0["error"] } == summary?.map { $0["error"] }, "the failure's reason is the in-process one")
 
         // The same sweep and settings give the same files, bit for bit.
         let again = directory.appendingPathComponent("again").path

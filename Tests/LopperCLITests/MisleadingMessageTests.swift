@@ -35,8 +35,8 @@ import Testing
     @Test func negativeNumbersReachValidation() async throws {
         let lease = try await offThePool { try LopperBinary.run(["coordinator"] + sweep + ["--lease-seconds", "-5"]) }
         #expect(lease.status == 64 && lease.stderr.contains("--lease-seconds and --heartbeat-seconds must be positive"), "\(lease.stderr)")
-        let threads = try await offThePool { try LopperBinary.run(["worker", "--connect", "tcp://127.0.0.1:1", "--threads", "-2"]) }
-        #expect(threads.status == 64 && threads.stderr.contains("--threads must be at least 1"), "\(threads.stderr)")
+        let jobs = try await offThePool { try LopperBinary.run(["worker", "--connect", "tcp://127.0.0.1:1", "--jobs", "-2"]) }
+        #expect(jobs.status == 64 && jobs.stderr.contains("--jobs must be at least 1"), "\(jobs.stderr)")
     }
 
     @Test func newerVersionsThanLopperKnowsAreWarnedAbout() async throws {

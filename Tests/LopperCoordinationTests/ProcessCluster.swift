@@ -73,7 +73,7 @@ final class ProcessCluster: @unchecked Sendable {
 
     @discardableResult
     func startWorker(_ id: String, _ extra: [String] = [], host: Int? = nil) throws -> Process {
-        let process = try launch(["worker", "--connect", address, "--token-file", tokenFile, "--threads", "1", "--id", id,
+        let process = try launch(["worker", "--connect", address, "--token-file", tokenFile, "--jobs", "1", "--id", id,
                                   "--cache-dir", directory.appendingPathComponent("cache-\(id)").path, "--patience", "60"] + extra,
                                  log: "\(id).log", host: host)
         workers[id] = process

@@ -18,23 +18,23 @@ import Testing
 
     /// Hands in a successful result for `id` from `worker`; whether it was taken.
     func finish(_ scheduler: inout Scheduler, _ id: Int64, by worker: String, now: Double) -> Bool {
-        scheduler.finish(id, by: worker, key: scheduler.jobs[id]!.job.key, failed: false, now: now)
+        scheduler.finish(id, by: worker, key: scheduler.jobs[id]!.key, failed: false, now: now)
     }
 
     @Test func workersKeepTheirGroupsAndNewcomersTakeUntouchedOnes() {
         var scheduler = Scheduler(rows: Self.rows(groups: 3, perGroup: 4), leaseDuration: 10, maxAttempts: 3, now: 0)
         let a = scheduler.lease(to: "a", want: 1, now: 0)
         let b = scheduler.lease(to: "b", want: 1, now: 0)
-        let groupA = scheduler.jobs[a[0].id]!.job.group, groupB = scheduler.jobs[b[0].id]!.job.group
+        let groupA = scheduler.jobs[a[0].id]!.group, groupB = scheduler.jobs[b[0].id]!.group
         #expect(groupA != groupB, "a second worker starts on a group nobody holds")
         let taken = finish(&scheduler, a[0].id, by: "a", now: 1)
         #expect(taken)
         let next = scheduler.lease(to: "a", want: 2, now: 1)
-        #expect(next.count == 2 && next.allSatisfy { scheduler.jobs[$0.id]!.job.group == groupA }, "a stays on its warm group")
+        #expect(next.count == 2 && next.allSatisfy { scheduler.jobs[$0.id]!.group == groupA }, "a stays on its warm group")
         // A worker reporting a cached group gets it first.
         scheduler.saw("c", now: 1, cachedGroups: [2])
         let c = scheduler.lease(to: "c", want: 1, now: 1)
-        #expect(scheduler.jobs[c[0].id]!.job.group == 2)
+        #expect(scheduler.jobs[c[0].id]!.group == 2)
     }
 
     @Test func resultsAreTakenOnceAndOnlyFromTheLeaseHolder() {

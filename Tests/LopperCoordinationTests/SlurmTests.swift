@@ -129,7 +129,7 @@ extension NamespaceClusters {
                 let seconds = Date().timeIntervalSince(start)
                 let output = cluster.output(of: job)
                 #expect(state == "COMPLETED", "job \(job) ended \(state ?? "not within 240 s"): \(output)")
-                #expect(output.contains("3 workers x 2 threads"), "\(output)")
+                #expect(output.contains("3 workers x 2 jobs"), "\(output)")
                 // "coordinator done: … leases expired N, …": h2's leases ran out and went to the others.
                 let expired = try output.firstMatch(of: Regex(#"coordinator done: .*leases expired (\d+)"#))
                     .flatMap { $0.output[1].substring.flatMap { Int($0) } }

@@ -10,8 +10,9 @@ import Testing
 
 /// Mutated and forged wire frames against a live coordinator in this process: random bytes,
 /// bit flips, truncations, wrong versions, recipients and worker ids, replays, and requests
-/// sealed with the right token but random contents. Every frame must be answered (a refusal
-/// or a reply) within its timeout, and the coordinator must keep serving. See Docs/reliability.md.
+/// sealed with the right token but random contents (results with files named to escape).
+/// Every frame must be answered (a refusal or a reply) within its timeout, and the coordinator
+/// must keep serving. See Docs/reliability.md.
 @Suite struct WireFuzzTests {
     static let frames = 10_200
 
@@ -143,6 +144,13 @@ import Testing
                 result.jobKey = "g\(Int.random(in: 0...30, using: &random))/made-up"
                 result.score = [0, -1, .nan, .infinity, 1e308].randomElement(using: &random)!
                 result.error = Bool.random(using: &random) ? "" : "forged failure"
+                // Produced files named to escape the folder they would be written to.
+                result.files = (0..<Int.random(in: 0...2, using: &random)).map { _ in
+                    var file = Lopper_Wire_ResultFile()
+                    file.name = ["", ".", "..", "../model.onnx", "/etc/passwd", "a/b", "model.onnx", "x\u{0}y"].randomElement(using: &random)!
+                    file.data = Data((0..<Int.random(in: 0...64, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) })
+                    return file
+                }
                 return result
             }
             if Bool.random(using: &random) { request.lease.baseline = [0.5, .nan, -.infinity].randomElement(using: &random)! }

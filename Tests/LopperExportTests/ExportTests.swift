@@ -27,6 +27,14 @@ import Testing
         table = try SensitivityTable(store: try ResultsStore(path: store, readOnly: true))
     }
 
+    /// Exports one profile and writes its files into `folder`, as `lopper export` does.
+    static func export(_ exporter: Exporter, profile: HardwareProfile, budgets: String, into folder: String,
+                       tolerance: Double? = nil, rounds: Int = 4, writeBaselines: Bool = false) throws -> Manifest {
+        let artifacts = try exporter.export(profile: profile, budgets: budgets, tolerance: tolerance, rounds: rounds, writeBaselines: writeBaselines)
+        try artifacts.write(into: folder)
+        return try artifacts.manifest
+    }
+
     static let profiles = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Config/profiles").path
 
     @Test func exportsMeetBudgetsAndLoadEverywhere() throws {
@@ -36,7 +44,9 @@ import Testing
         for (name, budget) in [("raspberry-pi-5", "macs=0.5x"), ("stm32h7", "latency=0.7x,params=0.7x"), ("host", "latency=0.8x")] {
             let profile = try HardwareProfile.resolve(name, searching: [Self.profiles])
             let folder = directory.appendingPathComponent(name).path
-            let manifest = try exporter.export(profile: profile, budgets: budget, into: folder)
+            let artifacts = try exporter.export(profile: profile, budgets: budget)
+            try artifacts.write(into: folder)
+            let manifest = try artifacts.manifest
             #expect(manifest.meetsBudgets, "\(name)")
             for (resource, limit) in manifest.limits { #expect(manifest.assembledCost[resource]! <= limit * (1 + 1e-9), "\(name) \(resource)") }
             #expect(manifest.plannedCost == manifest.assembledCost, "\(name): the plan's price is the written model's")
@@ -81,14 +91,14 @@ import Testing
         let same = try Exporter(setup: setup, table: table, constraints: PlanningConstraints(), version: "test",
                                 heldOut: .init(data: setup.spec.calibration))
         let sameFolder = directory.appendingPathComponent("same").path
-        let manifest = try same.export(profile: profile, budgets: "macs=0.5x", into: sameFolder, writeBaselines: true)
+        let manifest = try Self.export(same, profile: profile, budgets: "macs=0.5x", into: sameFolder, writeBaselines: true)
         #expect(manifest.heldOut?.damage == manifest.measuredDamage)
         // Each baseline's written model scores what the manifest says.
         let uniform = try #require(manifest.baselines.first { $0.name == "uniform" })
-        let written = try Model.load(path: sameFolder + "/baselines/uniform.onnx")
+        let written = try Model.load(path: sameFolder + "/baseline-uniform.onnx")
         #expect(SensitivityTable.damage(score: try same.scorer.score(written), dense: same.scorer.dense, metric: .relativeL2)
                 == uniform.measuredDamage)
-        #expect(FileManager.default.fileExists(atPath: sameFolder + "/baselines/global-magnitude.onnx"))
+        #expect(FileManager.default.fileExists(atPath: sameFolder + "/baseline-global-magnitude.onnx"))
         #expect(manifest.heldOut?.samples == 8)
         for baseline in manifest.baselines where baseline.measuredDamage != nil {
             #expect(baseline.heldOutDamage == baseline.measuredDamage, "\(baseline.name)")
@@ -100,7 +110,7 @@ import Testing
         let exporter = try Exporter(setup: setup, table: table, constraints: PlanningConstraints(), version: "test",
                                     heldOut: .init(data: other))
         let folder = directory.appendingPathComponent("other").path
-        let scored = try exporter.export(profile: profile, budgets: "macs=0.5x", into: folder)
+        let scored = try Self.export(exporter, profile: profile, budgets: "macs=0.5x", into: folder)
         let heldOut = try #require(scored.heldOut)
         #expect(heldOut.samples == 6)
         let reference = try Reference.run(["python3", "-c", """
@@ -136,7 +146,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let exporter = try Exporter(setup: setup, table: table, constraints: PlanningConstraints(), version: "test")
         let profile = try HardwareProfile.resolve("raspberry-pi-5", searching: [Self.profiles])
-        let manifest = try exporter.export(profile: profile, budgets: "macs=0.5x", into: directory.appendingPathComponent("r").path,
+        let manifest = try Self.export(exporter, profile: profile, budgets: "macs=0.5x", into: directory.appendingPathComponent("r").path,
                                            tolerance: 0, rounds: 5)
         let rounds = manifest.refinement
         #expect(!rounds.isEmpty)
@@ -151,11 +161,11 @@ import Testing
         let exporter = try Exporter(setup: setup, table: table, constraints: PlanningConstraints(), version: "test")
         let profile = try HardwareProfile.resolve("jetson-orin-nano", searching: [Self.profiles])
         do {
-            _ = try exporter.export(profile: profile, budgets: "latency=0.1x", into: directory.appendingPathComponent("j").path)
+            _ = try exporter.export(profile: profile, budgets: "latency=0.1x")
             Issue.record("an impossible budget was met")
         } catch {
             #expect("\(error)".contains("latency"), "\(error)")
         }
-        #expect(throws: ModelError.self) { try exporter.export(profile: profile, budgets: "latency=fast", into: directory.path) }
+        #expect(throws: ModelError.self) { try exporter.export(profile: profile, budgets: "latency=fast") }
     }
 }

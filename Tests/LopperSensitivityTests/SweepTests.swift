@@ -100,6 +100,38 @@ import Testing
         }
     }
 
+    @Test func failedJobsStayFailedUnlessRetried() throws {
+        let spec = SweepSpec(model: Fixtures.model("conv_chain"), calibration: try calibration("conv_chain", dims: [3, 32, 32]), levels: [0.5])
+        let store = directory.appendingPathComponent("failed.db").path
+        let victim = try #require(try SweepSetup(spec: spec).openStore(at: store).allJobs().first)
+        try ResultsStore(path: store).recordFailure(victim.id, "made to fail", worker: "test")
+        let reference = try sweep(spec, "reference")
+        let resumed = try SweepRunner(spec: spec, storePath: store).run()
+        #expect(resumed.failed == 1 && resumed.done == resumed.total)
+        #expect(try ResultsStore(path: store).allJobs().first { $0.id == victim.id }?.state == "failed")
+        var retrying = SweepRunner(spec: spec, storePath: store)
+        retrying.retryFailed = true
+        let retried = try retrying.run()
+        #expect(retried.failed == 0)
+        let row = try #require(try ResultsStore(path: store).allJobs().first { $0.id == victim.id })
+        #expect(row.state == "done" && row.score?.bitPattern == reference[victim.job.key]?.bitPattern, "the retried job scores the same bits")
+    }
+
+    @Test func topKAndSideFilesArePartOfTheIdentity() throws {
+        var spec = SweepSpec(model: Fixtures.model("conv_chain"), calibration: try calibration("conv_chain", dims: [3, 32, 32]), levels: [0.5])
+        let store = directory.appendingPathComponent("topk.db").path
+        try SweepRunner(spec: spec, storePath: store).run()
+        let setup = try SweepSetup(spec: spec)
+        let identity = try setup.identity()
+        spec.topK = 3
+        let other = try SweepSetup(spec: spec).identity()
+        #expect(other.sweepID(jobKeys: setup.jobs.map(\.key)) != identity.sweepID(jobKeys: setup.jobs.map(\.key)))
+        #expect { try SweepRunner(spec: spec, storePath: store).run() } throws: { "\($0)".contains("was made for top_k 5") }
+        var sideFile = identity
+        sideFile.modelDataSHA256 = ["weights.bin": String(repeating: "0", count: 64)]
+        #expect(sideFile.sweepID(jobKeys: []) != identity.sweepID(jobKeys: []))
+    }
+
     @Test func badInputsFailBeforeAnyJob() throws {
         let good = try calibration("conv_chain", dims: [3, 32, 32])
         let store = directory.appendingPathComponent("bad.db").path
