@@ -100,7 +100,7 @@ struct AllocateCommand: ParsableCommand {
         let profile = try ProfileSearch.profile(self.profile)
         // Planning needs no scoring: only the cost graph, and activations for wanda's rankings.
         let planner = Planner(model: setup.model, cost: CostModel(graph: try Planner.costGraph(of: setup), profile: profile), table: table,
-                              constraints: try allocation.constraints, statistics: try Planner.statistics(for: setup, table: table))
+                              constraints: try allocation.constraints, statistics: try Planner.statistics(for: setup, table: table), blocks: setup.blocks)
         let (text, limits) = try allocation.limits(for: profile, dense: planner.denseAmounts)
         let result = try planner.allocate(limits: limits)
         let baselines = planner.baselines(limits: limits)

@@ -64,9 +64,31 @@ public struct Exporter: Sendable {
 
     public func costGraph() throws -> CostGraph { try Planner.costGraph(of: setup) }
 
+    /// Removes a plan's blocks from a (channel-pruned) model: each found again on it by its join,
+    /// a mean replacement measured on this model's calibration outputs.
+    func removeBlocks(_ choices: [PruningPlan.BlockChoice], from model: Model) throws -> Model {
+        guard !choices.isEmpty else { return model }
+        let found = try ResidualBlocks.find(in: model)
+        let blocks = try choices.map { choice -> (ResidualBlock, BlockRemoval) in
+            guard let block = found.first(where: { $0.join == choice.join && $0.isRemovable }) else {
+                throw ModelError("block '\(choice.join)' of the plan is not a removable block of the pruned model")
+            }
+            return (block, choice.removal)
+        }
+        let means = try BlockSurgery.branchMeans(of: blocks.filter { $0.1 == .mean }.map(\.0), in: model, calibration: setup.calibration)
+        return try BlockSurgery.remove(model, blocks: try blocks.map { block, removal in
+            switch removal {
+            case .skip: return (block, .skip)
+            case .mean:
+                guard let mean = means[block.id] else { throw ModelError("no mean output for block '\(block.name)'") }
+                return (block, .mean(mean))
+            }
+        })
+    }
+
     public func planner(profile: HardwareProfile, graph: CostGraph) -> Planner {
         Planner(model: setup.model, cost: CostModel(graph: graph, profile: profile), table: table,
-                constraints: constraints, statistics: statistics)
+                constraints: constraints, statistics: statistics, blocks: setup.blocks)
     }
 
     /// The pruned model of a plan, with bias correction when it measures better, and its score.
@@ -82,7 +104,7 @@ public struct Exporter: Sendable {
                 case .unstructured: model = try WeightSparsity.unstructured(model, targets: targets, sparsity: layer.sparsity, global: false).0
                 }
             }
-            return model
+            return try removeBlocks(plan.blocks, from: model)
         }
         let plain = try cut(setup.model, groups: groups)
         let plainScore = try scorer.score(plain)

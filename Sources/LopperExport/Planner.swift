@@ -25,7 +25,7 @@ public struct PlanningConstraints: Codable, Sendable, Equatable {
 public struct GroupChoice: Codable, Sendable, Equatable {
     public var group: Int
     public var name: String
-    /// `untouched`, or the sweep granularity (`channel`, `head`, `unstructured`, `nm`).
+    /// `untouched`, or the sweep granularity (`channel`, `head`, `unstructured`, `nm`, `layer`).
     public var granularity: String
     /// The ranking criterion (channel, head) or the pattern (`2:4`, `magnitude` for unstructured).
     public var criterion: String?
@@ -55,12 +55,15 @@ public struct Planner {
     public var constraints: PlanningConstraints
     /// Calibration activations, for choices ranked by the wanda criterion.
     public var statistics: ActivationStatistics?
+    /// Residual blocks whose removal the sweep measured (layer curves) are options too.
+    public let blocks: [ResidualBlock]
     let groups: [PruneGroup]
     let dense: CostReport.Totals
 
     public init(model: Model, cost: CostModel, table: SensitivityTable, constraints: PlanningConstraints = PlanningConstraints(),
-                statistics: ActivationStatistics? = nil) {
+                statistics: ActivationStatistics? = nil, blocks: [ResidualBlock] = []) {
         self.model = model
+        self.blocks = blocks
         self.statistics = statistics
         self.cost = cost
         self.table = table
@@ -109,6 +112,8 @@ public struct Planner {
                                                criterion: curve.criterion, level: level, size: group.size, kept: kept,
                                                predictedDamage: damage, interpolated: !measuredCounts.contains(kept)))
                 }
+            case .layer:
+                continue  // a block's options (`blockOptions`), not a group's
             case .unstructured, .nm:
                 let pattern = curve.granularity == .nm ? try SparsityPattern(parsing: curve.criterion) : .unstructured
                 guard (cost.profile.sparsitySpeedup[pattern] ?? 1) > 1 else { continue }
@@ -127,6 +132,10 @@ public struct Planner {
     public func plan(_ choices: [GroupChoice], withIndices: Bool) throws -> PruningPlan {
         var plan = PruningPlan()
         for choice in choices where choice.granularity != "untouched" {
+            if choice.granularity == SweepGranularity.layer.rawValue {
+                plan.blocks.append(try blockChoice(choice))
+                continue
+            }
             let group = groups[choice.group]
             if choice.granularity == SweepGranularity.unstructured.rawValue || choice.granularity == SweepGranularity.nm.rawValue {
                 let pattern = choice.granularity == "nm" ? try SparsityPattern(parsing: choice.criterion ?? "") : .unstructured
@@ -178,11 +187,9 @@ public struct Planner {
             guard choices.count > 1 else { continue }
             menus.groups.append(group.id)
             menus.choices.append(choices)
-            menus.costs.append(try choices.enumerated().map { index, choice in
-                let amounts = Self.amounts(index == 0 ? dense : cost.totals(try plan([choice], withIndices: false)))
-                return Dictionary(uniqueKeysWithValues: limits.keys.map { ($0, (amounts[$0] ?? 0) - (denseAmounts[$0] ?? 0)) })
-            })
+            menus.costs.append(try costs(of: choices, limits: limits))
         }
+        try addBlockOptions(to: &menus, limits: limits)
         return menus
     }
 

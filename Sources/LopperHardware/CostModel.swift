@@ -73,14 +73,15 @@ public struct CostModel: Sendable {
         var rows: [StepCost] = []
         if detailed { rows.reserveCapacity(graph.steps.count) }
         var macs = 0, nonZero = 0, latency = 0.0
-        for step in graph.steps {
+        let removed = Set(plan.blocks.flatMap(\.removedNodes))
+        for step in graph.steps where removed.isEmpty || !removed.contains(step.layer) {
             let cost = stepCost(step, shapes, sparsity[step.layer], signature: detailed || table != nil)
             macs += cost.macs
             nonZero += cost.nonZeroMACs
             latency += cost.latencySeconds
             if detailed { rows.append(cost) }
         }
-        let totals = CostReport.Totals(macs: macs, nonZeroMACs: nonZero, paramBytes: paramBytes(shapes, sparsity),
+        let totals = CostReport.Totals(macs: macs, nonZeroMACs: nonZero, paramBytes: paramBytes(shapes, sparsity, removed: removed),
                                        peakActivationBytes: peakActivations(shapes), latencySeconds: latency + profile.runOverheadSeconds)
         return CostReport(profile: profile.name, dtype: profile.dtype, steps: rows, totals: totals)
     }
@@ -221,11 +222,11 @@ public struct CostModel: Sendable {
         return shapes.elements(v) * (value.isFloat ? profile.dtype.bytes : value.elementBytes)
     }
 
-    /// Weights of every step, each tensor counted once.
-    func paramBytes(_ shapes: PlannedShapes, _ sparsity: [String: PruningPlan.LayerChoice]) -> Int {
+    /// Weights of every step that runs, each tensor counted once.
+    func paramBytes(_ shapes: PlannedShapes, _ sparsity: [String: PruningPlan.LayerChoice], removed: Set<String> = []) -> Int {
         var seen = Set<Int>()
         var total = 0
-        for step in graph.steps where !step.isView {
+        for step in graph.steps where !step.isView && !removed.contains(step.layer) {
             for w in step.weights where seen.insert(w).inserted {
                 var bytes = self.bytes(of: w, shapes)
                 if w == step.mainWeight, let sparse = sparsity[step.layer], (profile.sparsitySpeedup[sparse.pattern] ?? 1) > 1 {

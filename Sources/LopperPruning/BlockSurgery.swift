@@ -1,4 +1,12 @@
 import LopperModel
+import LopperRuntime
+
+/// How a removed block is replaced: by its skip value alone, or by the skip plus the branch's
+/// mean output (`BlockSurgery.Replacement.mean`). The criterion of a sweep's layer jobs.
+public enum BlockRemoval: String, CaseIterable, Codable, Sendable {
+    case skip
+    case mean
+}
 
 /// Removes residual blocks from a model: each block's output is replaced by its skip value (or,
 /// with a mean, by the skip plus the branch's mean output per channel, which keeps the statistics
@@ -73,6 +81,31 @@ public enum BlockSurgery {
             result.graph.inputs.removeAll { $0.name == name }
         }
         return result
+    }
+
+    /// The mean of each block's branch output per channel over the calibration data, shaped to
+    /// broadcast against it: along axis 1 when the branch has convolutions ([C, 1, …]), else along
+    /// the last axis ([C]).
+    public static func branchMeans(of blocks: [ResidualBlock], in model: Model, calibration: Calibration) throws -> [Int: TensorData] {
+        let types = try ShapeInference.run(model)
+        let convolutional = Set(["Conv", "ConvTranspose"])
+        var axes: [Int: (value: String, axis: Int, rank: Int)] = [:]
+        for block in blocks {
+            guard let rank = types[block.branchOutput]?.shape?.count, rank >= 2 else { continue }
+            let hasConv = block.nodes.contains { name in
+                model.graph.nodes.first { $0.displayName == name }.map { convolutional.contains($0.opType) } ?? false
+            }
+            axes[block.id] = (block.branchOutput, hasConv ? 1 : -1, rank)
+        }
+        let values = Dictionary(axes.values.map { ($0.value, $0.axis) }, uniquingKeysWith: { first, _ in first })
+        let statistics = try ActivationStatistics.collect(model, values: values, calibration: calibration, threads: 1)
+        var means: [Int: TensorData] = [:]
+        for (id, entry) in axes {
+            guard let mean = statistics.means(entry.value) else { continue }
+            let shape = entry.axis == 1 ? [mean.count] + Array(repeating: 1, count: entry.rank - 2) : [mean.count]
+            means[id] = TensorData(floats: mean.map(Float.init), shape: shape)
+        }
+        return means
     }
 
     /// The nodes with a path to a model output (reading subgraphs' outer-scope values too).

@@ -70,12 +70,43 @@ public struct PruningPlan: Sendable, Equatable, Codable {
         }
     }
 
+    /// A residual block removed whole (`ResidualBlocks`, `BlockSurgery`).
+    public struct BlockChoice: Sendable, Equatable, Codable {
+        public var block: Int
+        /// The block's join (Add) and the branch's nodes, by display name.
+        public var join: String
+        public var nodes: [String]
+        public var removal: BlockRemoval
+
+        public init(block: ResidualBlock, removal: BlockRemoval) {
+            self.block = block.id
+            join = block.join
+            nodes = block.nodes
+            self.removal = removal
+        }
+
+        /// The nodes that no longer run: the branch, and the join unless the mean replaces the branch.
+        public var removedNodes: [String] { removal == .skip ? nodes + [join] : nodes }
+    }
+
     public var groups: [GroupChoice]
     public var layers: [LayerChoice]
+    public var blocks: [BlockChoice]
 
-    public init(groups: [GroupChoice] = [], layers: [LayerChoice] = []) {
+    public init(groups: [GroupChoice] = [], layers: [LayerChoice] = [], blocks: [BlockChoice] = []) {
         self.groups = groups
         self.layers = layers
+        self.blocks = blocks
+    }
+
+    enum CodingKeys: String, CodingKey { case groups, layers, blocks }
+
+    /// `blocks` may be absent (plans written before blocks could be removed).
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        groups = try container.decode([GroupChoice].self, forKey: .groups)
+        layers = try container.decode([LayerChoice].self, forKey: .layers)
+        blocks = try container.decodeIfPresent([BlockChoice].self, forKey: .blocks) ?? []
     }
 
     /// The dense model: nothing pruned.

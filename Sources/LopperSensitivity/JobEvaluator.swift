@@ -34,6 +34,8 @@ public final class JobEvaluator: @unchecked Sendable {
 
     public let model: Model
     public let groups: [PruneGroup]
+    /// Residual blocks for layer jobs (unit id `groups.count + block.id`).
+    public let blocks: [ResidualBlock]
     public let options: Options
     /// The dense model's own score (accuracy against labels, or the metric's value at no pruning).
     public private(set) var baseline: Double = 0
@@ -43,6 +45,8 @@ public final class JobEvaluator: @unchecked Sendable {
     private let cache: ActivationCache
     private var plans: [Set<String>: PrefixPlan] = [:]
     private var statistics: ActivationStatistics?
+    /// Each block's branch output's mean per channel, for `mean` layer jobs.
+    private(set) var blockMeans: [Int: TensorData] = [:]
     private let output: String
     /// The dense model with every value some job needs as an extra output (set at the end of
     /// the first phase of init: which values is asked of the plans, which need `self`).
@@ -59,10 +63,11 @@ public final class JobEvaluator: @unchecked Sendable {
     /// `preparing` jobs will need (by default all of `jobs`, the sweep's whole job list),
     /// spilling to disk beyond the memory budget. What the other jobs need is kept too while it
     /// fits in memory, so later `prepare` calls rarely run the dense model again.
-    public init(model: Model, groups: [PruneGroup], calibration: Calibration, labels: [Int64]?, jobs: [SweepJob],
-                options: Options, preparing: [SweepJob]? = nil) throws {
+    public init(model: Model, groups: [PruneGroup], blocks: [ResidualBlock] = [], calibration: Calibration, labels: [Int64]?,
+                jobs: [SweepJob], options: Options, preparing: [SweepJob]? = nil) throws {
         self.model = model
         self.groups = groups
+        self.blocks = blocks
         self.calibration = calibration
         self.options = options
         let output = options.output ?? model.graph.outputs.first?.name ?? ""
@@ -107,6 +112,9 @@ public final class JobEvaluator: @unchecked Sendable {
         }
         if jobs.contains(where: { $0.criterion == "wanda" }) {
             statistics = try ActivationStatistics.collect(model, groups: groups, calibration: calibration, threads: 1)
+        }
+        if jobs.contains(where: { $0.granularity == .layer && $0.criterion == BlockRemoval.mean.rawValue }) {
+            blockMeans = try BlockSurgery.branchMeans(of: blocks.filter(\.isRemovable), in: model, calibration: calibration)
         }
     }
 
@@ -224,6 +232,7 @@ public final class JobEvaluator: @unchecked Sendable {
     /// The values the local method compares: outputs of the layers that read the group (or, for
     /// unstructured jobs, of the pruned layers), when their shapes do not change with pruning.
     func localTargets(for job: SweepJob) throws -> [String] {
+        if job.granularity == .layer { return [try block(of: job).output] }
         guard let group = groups.first(where: { $0.id == job.group }) else { throw ModelError("there is no group \(job.group)") }
         let producers = Set(group.members.filter { $0.role == .output }.map(\.node))
         let wanted = job.granularity.zeroesWeights ? producers
@@ -234,6 +243,7 @@ public final class JobEvaluator: @unchecked Sendable {
 
     /// Data-free proxy: the mean magnitude of the weights the job removes or zeroes.
     private func removedMagnitude(original: Model, pruned: Model, job: SweepJob) throws -> Double {
+        if job.granularity == .layer { return try Self.removedWeightMagnitude(original: original, pruned: pruned) }
         guard let group = groups.first(where: { $0.id == job.group }) else { throw ModelError("there is no group \(job.group)") }
         var sum = 0.0, count = 0
         for tensor in Set(group.members.filter { $0.role == .output || $0.role == .input }.map(\.tensor)).sorted() {
@@ -263,6 +273,7 @@ public final class JobEvaluator: @unchecked Sendable {
 
     /// The pruned model and how many units (or weights) were removed.
     func prune(_ job: SweepJob) throws -> (Model, Int) {
+        if job.granularity == .layer { return try removeBlock(job) }
         guard let group = groups.first(where: { $0.id == job.group }) else { throw ModelError("there is no group \(job.group)") }
         if job.granularity.zeroesWeights {
             let weights = Set(group.members.filter { $0.role == .output }.map(\.tensor))
@@ -283,8 +294,14 @@ public final class JobEvaluator: @unchecked Sendable {
     }
 
     private func plan(for job: SweepJob) throws -> PrefixPlan {
-        guard let group = groups.first(where: { $0.id == job.group }) else { throw ModelError("there is no group \(job.group)") }
-        let touched = PrefixPlan.touchedNodes(group, granularity: job.granularity)
+        let touched: Set<String>
+        if job.granularity == .layer {
+            let block = try block(of: job)
+            touched = Set(block.nodes + [block.join])
+        } else {
+            guard let group = groups.first(where: { $0.id == job.group }) else { throw ModelError("there is no group \(job.group)") }
+            touched = PrefixPlan.touchedNodes(group, granularity: job.granularity)
+        }
         lock.lock()
         defer { lock.unlock() }
         if let plan = plans[touched] { return plan }

@@ -136,12 +136,19 @@ public final class ResultsStore: @unchecked Sendable {
         }
     }
 
-    public func register(groups: [PruneGroup], jobs: [SweepJob]) throws {
+    /// Residual blocks are rows of `groups` too, after the channel groups (id `groups.count +
+    /// block.id`, named `block <join>`, size 1), so that layer jobs name their unit like others.
+    public func register(groups: [PruneGroup], blocks: [ResidualBlock] = [], jobs: [SweepJob]) throws {
         try database.write { db in
             for group in groups {
                 try db.execute(sql: """
                     INSERT OR IGNORE INTO groups (id, name, size, channels_per_unit, prunable, reason) VALUES (?, ?, ?, ?, ?, ?)
                     """, arguments: [group.id, group.name, group.size, group.channelsPerUnit, group.isPrunable, group.blockedBecause])
+            }
+            for block in blocks {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO groups (id, name, size, channels_per_unit, prunable, reason) VALUES (?, ?, 1, 1, ?, ?)
+                    """, arguments: [groups.count + block.id, "block " + block.name, block.isRemovable, block.refusal])
             }
             for job in jobs {
                 try db.execute(sql: """

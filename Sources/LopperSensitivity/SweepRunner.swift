@@ -45,16 +45,26 @@ public struct SweepRunner {
     /// The jobs a spec asks for on these groups. Groups that cannot be pruned get none (they are
     /// still listed in the store with the reason); N:M jobs go only to groups whose producing
     /// layers have a reduction length the pattern divides (`model` tells).
-    public static func jobs(for spec: SweepSpec, groups: [PruneGroup], model: Model? = nil) -> [SweepJob] {
+    /// Layer jobs go to the removable `blocks`, whose unit ids follow the groups' (`groups.count + block.id`).
+    public static func jobs(for spec: SweepSpec, groups: [PruneGroup], blocks: [ResidualBlock] = [], model: Model? = nil) -> [SweepJob] {
         let targets = model.flatMap { try? WeightSparsity.targets(in: $0) } ?? []
         var jobs: [SweepJob] = []
         for granularity in spec.granularities {
+            if granularity == .layer {
+                for block in blocks where block.isRemovable {
+                    for criterion in BlockRemoval.allCases {
+                        jobs.append(SweepJob(group: groups.count + block.id, granularity: .layer, criterion: criterion.rawValue, level: 1))
+                    }
+                }
+                continue
+            }
             let eligible = groups.filter { group in
                 guard group.isPrunable else { return false }
                 switch granularity {
                 case .channel: return !group.isHeads && group.size > 1
                 case .head: return group.isHeads && group.size > 1
                 case .unstructured, .nm: return !group.isHeads
+                case .layer: return false
                 }
             }
             for group in eligible {

@@ -10,6 +10,8 @@ public struct SweepSetup: @unchecked Sendable {
     public let spec: SweepSpec
     public let model: Model
     public let groups: [PruneGroup]
+    /// Residual blocks, when the sweep has the layer granularity (their unit ids follow the groups').
+    public let blocks: [ResidualBlock]
     public let calibration: Calibration
     public let labels: [Int64]?
     public let jobs: [SweepJob]
@@ -28,13 +30,15 @@ public struct SweepSetup: @unchecked Sendable {
         let groups = try DependencyAnalysis.groups(of: model)
         let calibration = try Calibration(path: spec.calibration, for: model, limit: spec.samples, batchSize: spec.batchSize)
         labels = try spec.labels.map { try Self.readLabels($0, calibration: calibration) }
-        jobs = SweepRunner.jobs(for: spec, groups: groups, model: model)
+        let blocks = spec.granularities.contains(.layer) ? try ResidualBlocks.find(in: model) : []
+        jobs = SweepRunner.jobs(for: spec, groups: groups, blocks: blocks, model: model)
         guard !jobs.isEmpty else {
             throw ModelError("has no prunable group for \(spec.granularities.map(\.rawValue).joined(separator: ", ")) (lopper groups lists why)", file: spec.model)
         }
         self.spec = spec
         self.model = model
         self.groups = groups
+        self.blocks = blocks
         self.calibration = calibration
         output = spec.output ?? model.graph.outputs.first?.name ?? ""
     }
@@ -60,13 +64,13 @@ public struct SweepSetup: @unchecked Sendable {
     public func openStore(at path: String) throws -> ResultsStore {
         let store = try ResultsStore(path: path)
         try store.bind(to: try identity(), spec: spec)
-        try store.register(groups: groups, jobs: jobs)
+        try store.register(groups: groups, blocks: blocks, jobs: jobs)
         return store
     }
 
     /// An evaluator for this sweep's jobs, caching dense values for `preparing` (default: all).
     public func evaluator(cacheBytes: Int, prefixReuse: Bool = true, preparing: [SweepJob]? = nil) throws -> JobEvaluator {
-        try JobEvaluator(model: model, groups: groups, calibration: calibration, labels: labels, jobs: jobs,
+        try JobEvaluator(model: model, groups: groups, blocks: blocks, calibration: calibration, labels: labels, jobs: jobs,
                          options: .init(metric: spec.metric, output: spec.output, topK: spec.topK, prefixReuse: prefixReuse,
                                         cacheBytes: cacheBytes, method: spec.method, evaluator: spec.evaluator),
                          preparing: preparing)

@@ -137,6 +137,9 @@ public enum SweepGranularity: String, Codable, CaseIterable, Sendable {
     /// N:M semi-structured sparsity (2:4 and 4:8) in the group's producing layers; the job's
     /// criterion names the pattern and its level is the fraction zeroed.
     case nm
+    /// Whole residual blocks (`ResidualBlocks`): removed (criterion `skip`), or replaced by their
+    /// branch's mean output over the calibration data (criterion `mean`). Level 1.
+    case layer
 
     /// Whether jobs zero weights in the producing layers rather than remove units.
     public var zeroesWeights: Bool { self == .unstructured || self == .nm }

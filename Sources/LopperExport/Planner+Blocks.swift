@@ -1,0 +1,64 @@
+import LopperAllocation
+import LopperModel
+import LopperPruning
+import LopperSensitivity
+
+/// Depth beside width: a residual block's removal is one more option in the menu of the group
+/// inside it (the block's inner channels), so the allocator never prunes the width of a block it
+/// removes. A block with no group inside gets a menu of its own; one with several inner groups is
+/// not offered (their joint options would multiply).
+extension Planner {
+    /// The unit id of a block in the sweep (its layer jobs' group): after the channel groups.
+    func unit(of block: ResidualBlock) -> Int { groups.count + block.id }
+
+    /// The block's removals the sweep measured, with their damage.
+    func blockOptions(_ block: ResidualBlock) -> [GroupChoice] {
+        table.curves.filter { $0.group == unit(of: block) && $0.granularity == .layer }.compactMap { curve in
+            guard let point = curve.points.first(where: { $0.level == 1 }) else { return nil }
+            return GroupChoice(group: unit(of: block), name: "block " + block.name, granularity: SweepGranularity.layer.rawValue,
+                               criterion: curve.criterion, level: 1, size: 1, kept: 0, predictedDamage: point.damage, interpolated: false)
+        }
+    }
+
+    /// Prunable groups whose every member lies in the block's branch.
+    func innerGroups(of block: ResidualBlock) -> [Int] {
+        let inside = Set(block.nodes)
+        return groups.filter { group in group.isPrunable && group.members.allSatisfy { inside.contains($0.node) } }.map(\.id)
+    }
+
+    func addBlockOptions(to menus: inout Menus, limits: ResourceAmounts) throws {
+        for block in blocks where block.isRemovable && !constraints.skipGroups.contains(unit(of: block)) {
+            let removals = blockOptions(block)
+            guard !removals.isEmpty else { continue }
+            let inner = innerGroups(of: block)
+            let positions = inner.compactMap { menus.groups.firstIndex(of: $0) }
+            if inner.isEmpty {
+                let untouched = GroupChoice(group: unit(of: block), name: "block " + block.name, granularity: "untouched", criterion: nil,
+                                            level: 0, size: 1, kept: 1, predictedDamage: 0, interpolated: false)
+                menus.groups.append(unit(of: block))
+                menus.choices.append([untouched] + removals)
+                menus.costs.append(try costs(of: [untouched] + removals, limits: limits))
+            } else if inner.count == 1, let m = positions.first {
+                menus.choices[m] += removals
+                menus.costs[m] += try costs(of: removals, limits: limits, untouchedFirst: false)
+            }
+        }
+    }
+
+    /// Each choice's cost change from the dense model, per limited resource.
+    func costs(of choices: [GroupChoice], limits: ResourceAmounts, untouchedFirst: Bool = true) throws -> [ResourceAmounts] {
+        let denseAmounts = Self.amounts(dense)
+        return try choices.enumerated().map { index, choice in
+            let amounts = Self.amounts(untouchedFirst && index == 0 ? dense : cost.totals(try plan([choice], withIndices: false)))
+            return Dictionary(uniqueKeysWithValues: limits.keys.map { ($0, (amounts[$0] ?? 0) - (denseAmounts[$0] ?? 0)) })
+        }
+    }
+
+    func blockChoice(_ choice: GroupChoice) throws -> PruningPlan.BlockChoice {
+        let id = choice.group - groups.count
+        guard blocks.indices.contains(id), let removal = BlockRemoval(rawValue: choice.criterion ?? "") else {
+            throw ModelError("choice '\(choice.name)' names no removable block")
+        }
+        return PruningPlan.BlockChoice(block: blocks[id], removal: removal)
+    }
+}
