@@ -33,6 +33,29 @@ import Glibc
         #expect(Dictionary(uniqueKeysWithValues: rows.map { ($0.job.key, $0.score) }) == expected)
     }
 
+    /// Layer jobs (residual blocks removed, or replaced by their mean) on two workers give the
+    /// in-process table bit for bit.
+    @Test func layerSweepOnWorkersGivesTheInProcessTable() async throws {
+        var random = SeededGenerator(seed: 3)
+        let calibration = directory.appendingPathComponent("residual.npz").path
+        try NumPy.writeArchive(["x": TensorData(floats: random.floats(6 * 8 * 16 * 16), shape: [6, 8, 16, 16])], to: calibration)
+        let arguments = ["sweep", Fixtures.model("residual"), "--calib", calibration, "--granularity", "channel,layer",
+                         "--levels", "0.25,0.5", "--batch-size", "2", "--quiet"]
+        let local = directory.appendingPathComponent("layers-local.db").path
+        let cluster = directory.appendingPathComponent("layers-cluster.db").path
+        let localRun = try await offThePool { try LopperBinary.run(arguments + ["--db", local]) }
+        let clusterRun = try await offThePool { try LopperBinary.run(arguments + ["--db", cluster, "--workers", "2"]) }
+        #expect(localRun.status == 0 && clusterRun.status == 0, "\(localRun.stderr)\(clusterRun.stderr)")
+        let expected = try ResultsStore(path: local).allJobs()
+        #expect(expected.filter { $0.job.granularity == .layer }.count == 4, "two blocks, skip and mean")
+        #expect(expected.allSatisfy { $0.state == "done" && $0.score != nil })
+        let rows = try ResultsStore(path: cluster).allJobs()
+        #expect(Dictionary(uniqueKeysWithValues: rows.map { ($0.job.key, $0.score) })
+                == Dictionary(uniqueKeysWithValues: expected.map { ($0.job.key, $0.score) }))
+        let names = try ResultsStore(path: local).groups().map(\.name)
+        #expect(names.suffix(2) == ["block add_0", "block add_1"], "\(names)")
+    }
+
     /// A long local sweep (chain24, 49 levels, two criteria: 2,352 jobs, minutes of work, so it
     /// is still running however busy the machine is) started as a user would,
     /// its temporary folder made inside the test's own (TMPDIR) so it can be looked for.

@@ -1,0 +1,82 @@
+import Foundation
+import LopperAllocation
+import LopperExport
+import LopperHardware
+import LopperModel
+import LopperPruning
+import LopperSensitivity
+import LopperTesting
+import Testing
+
+/// Depth and width allocated together: residual.onnx's two blocks, each with a channel group
+/// inside, on a device whose per-operator overhead dominates.
+@Suite struct DepthPlannerTests {
+    static var overheadBound: HardwareProfile {
+        var profile = device
+        profile.launchOverheadSeconds = 20e-6
+        return profile
+    }
+
+    func planner(blockDamage: [Double]) throws -> Planner {
+        let model = try Model.load(path: Fixtures.model("residual"))
+        let cost = CostModel(graph: try CostGraph(model, inputShapes: ["x": [1, 8, 16, 16]]), profile: Self.overheadBound)
+        let blocks = try ResidualBlocks.find(in: model)
+        let groups = cost.graph.groups.count
+        let levels = [0.25, 0.5, 0.75]
+        var curves = [
+            SensitivityTable.Curve(group: 0, granularity: .channel, criterion: "l1", points: zip(levels, [0.05, 0.1, 0.3]).map { ($0, $1) }),
+            SensitivityTable.Curve(group: 2, granularity: .channel, criterion: "l1", points: zip(levels, [0.02, 0.04, 0.2]).map { ($0, $1) }),
+        ]
+        for (block, damage) in zip(blocks, blockDamage) {
+            curves.append(SensitivityTable.Curve(group: groups + block.id, granularity: .layer, criterion: "skip", points: [(1, damage)]))
+            curves.append(SensitivityTable.Curve(group: groups + block.id, granularity: .layer, criterion: "mean", points: [(1, damage * 0.8)]))
+        }
+        let spec = SweepSpec(model: Fixtures.model("residual"), calibration: "unused.npz")
+        return Planner(model: model, cost: cost, table: SensitivityTable(spec: spec, dense: 0, curves: curves), blocks: blocks)
+    }
+
+    /// The joint allocation equals brute force over every width option and removal of each
+    /// block (a removed block's group untouched), judged on the real cost.
+    @Test(arguments: [0.8, 0.6, 0.4])
+    func jointAllocationEqualsBruteForce(fraction: Double) throws {
+        let planner = try planner(blockDamage: [0.15, 0.5])
+        let limit = planner.denseAmounts[.latency]! * fraction
+        let allocation = try planner.allocate(limits: [.latency: limit])
+        #expect(allocation.cost[.latency]! <= limit)
+        let menus = try planner.menus(for: [.latency: limit]).choices
+        #expect(menus.count == 2 && menus.allSatisfy { menu in menu.contains { $0.granularity == "layer" } })
+        var best = Double.infinity
+        for a in menus[0] {
+            for b in menus[1] {
+                let cost = planner.cost.totals(try planner.plan([a, b], withIndices: false))
+                if cost.latencySeconds <= limit { best = min(best, a.predictedDamage + b.predictedDamage) }
+            }
+        }
+        #expect(abs(allocation.predictedDamage - best) < 1e-12, "allocated \(allocation.predictedDamage), brute force \(best)")
+    }
+
+    /// Where launch overhead dominates, removing a block buys more latency than any width, and
+    /// the price of a plan with a removed block is the price of the model without it.
+    @Test func removingABlockIsPricedAsTheModelWithoutIt() throws {
+        let planner = try planner(blockDamage: [0.15, 0.5])
+        let allocation = try planner.allocate(limits: [.latency: planner.denseAmounts[.latency]! * 0.7])
+        #expect(allocation.plan.blocks.map(\.join) == ["add_0"], "\(allocation.plan)")
+        #expect(allocation.plan.blocks.first?.removal == .mean, "the mean replacement measured less damage")
+        #expect(!allocation.plan.groups.contains { $0.group == 0 }, "the removed block's inner group is not pruned as well")
+
+        var skipping = allocation.plan
+        skipping.blocks = skipping.blocks.map { var b = $0; b.removal = .skip; return b }
+        let blocks = try ResidualBlocks.find(in: planner.model)
+        let removed = try BlockSurgery.remove(planner.model, blocks: [(blocks[0], .skip)])
+        let pruned = try ChannelSurgery.prune(removed, groups: try DependencyAnalysis.groups(of: removed), removing: [:])
+        let fromScratch = CostModel(graph: try CostGraph(pruned, inputShapes: ["x": [1, 8, 16, 16]]), profile: Self.overheadBound).totals()
+        let planned = planner.cost.totals(PruningPlan(blocks: skipping.blocks))
+        #expect(abs(fromScratch.latencySeconds - planned.latencySeconds) < 1e-12, "\(fromScratch.latencySeconds) vs \(planned.latencySeconds)")
+        #expect(fromScratch.macs == planned.macs && fromScratch.paramBytes == planned.paramBytes)
+    }
+
+    @Test func plansWithoutBlocksStillLoad() throws {
+        let plan = try JSONDecoder().decode(PruningPlan.self, from: Data(#"{"groups": [{"group": 0, "kept": 4}], "layers": []}"#.utf8))
+        #expect(plan.blocks.isEmpty && plan.groups.count == 1)
+    }
+}
