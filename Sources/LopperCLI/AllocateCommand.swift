@@ -26,6 +26,9 @@ struct AllocationOptions: ParsableArguments {
     @Option(name: .customLong("max-level"), help: "Largest fraction of a group's units removed.")
     var maximumLevel: Double = 0.95
 
+    @Flag(name: .customLong("width-only"), help: "Prune width only: never remove the residual blocks a layer sweep measured.")
+    var widthOnly = false
+
     @Option(name: .customLong("min-kept"), help: "Fewest units a group keeps.")
     var minimumKept: Int = 1
 
@@ -55,7 +58,8 @@ struct AllocationOptions: ParsableArguments {
     }
 
     var constraints: PlanningConstraints {
-        get throws { PlanningConstraints(skipGroups: try skippedGroups(), maximumLevel: maximumLevel, minimumKept: minimumKept) }
+        get throws { PlanningConstraints(skipGroups: try skippedGroups(), maximumLevel: maximumLevel, minimumKept: minimumKept,
+                                      removeBlocks: !widthOnly) }
     }
 
     /// The budgets for a profile resolved against the dense cost.

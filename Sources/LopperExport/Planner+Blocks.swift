@@ -27,6 +27,7 @@ extension Planner {
     }
 
     func addBlockOptions(to menus: inout Menus, limits: ResourceAmounts) throws {
+        guard constraints.removeBlocks else { return }
         for block in blocks where block.isRemovable && !constraints.skipGroups.contains(unit(of: block)) {
             let removals = blockOptions(block)
             guard !removals.isEmpty else { continue }

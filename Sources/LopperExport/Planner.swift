@@ -13,11 +13,14 @@ public struct PlanningConstraints: Codable, Sendable, Equatable {
     public var maximumLevel: Double
     /// Fewest units a group keeps.
     public var minimumKept: Int
+    /// Whether residual blocks the sweep measured may be removed (depth), beside width.
+    public var removeBlocks: Bool
 
-    public init(skipGroups: Set<Int> = [], maximumLevel: Double = 0.95, minimumKept: Int = 1) {
+    public init(skipGroups: Set<Int> = [], maximumLevel: Double = 0.95, minimumKept: Int = 1, removeBlocks: Bool = true) {
         self.skipGroups = skipGroups
         self.maximumLevel = maximumLevel
         self.minimumKept = minimumKept
+        self.removeBlocks = removeBlocks
     }
 }
 
