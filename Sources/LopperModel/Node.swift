@@ -37,18 +37,20 @@ public struct Node: Sendable {
         ModelError(message, node: label, field: field)
     }
 
-    /// Names of outer-scope values that the node's subgraphs (If/Loop/Scan bodies) read.
-    var implicitInputs: [String] {
+    /// Names of outer-scope values that the node's subgraphs (If/Loop/Scan bodies) read, each
+    /// once, in the order the bodies first read them.
+    public var implicitInputs: [String] {
         var names: [String] = []
+        var seen = Set<String>()
         for attribute in proto.attribute {
             for graph in (attribute.hasG ? [attribute.g] : []) + attribute.graphs {
-                names.append(contentsOf: Self.freeNames(of: graph))
+                for name in Self.freeNames(of: graph) where seen.insert(name).inserted { names.append(name) }
             }
         }
         return names
     }
 
-    private static func freeNames(of graph: Onnx_GraphProto) -> [String] {
+    static func freeNames(of graph: Onnx_GraphProto) -> [String] {
         var defined = Set(graph.input.map(\.name) + graph.initializer.map(\.name))
         var free: [String] = []
         for node in graph.node {

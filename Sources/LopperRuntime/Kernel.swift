@@ -21,8 +21,11 @@ struct KernelSetup {
     let opset: Int
     /// Inputs whose values are known at load time, by position.
     let constants: [Tensor?]
-    /// The graph the node belongs to (for `Constant` nodes whose data is external).
-    let graph: Graph
+    /// The model the node belongs to (for `Constant` nodes whose data is external, and the
+    /// bodies of control-flow nodes).
+    let model: Model
+
+    var graph: Graph { model.graph }
 
     func constant(_ position: Int) -> Tensor? {
         position < constants.count ? constants[position] : nil
@@ -50,6 +53,7 @@ enum KernelRegistry {
         let all = ElementwiseKernels.all + ActivationKernels.all + ConvKernels.all + PoolingKernels.all
             + ShapeKernels.all + LayoutKernels.all + ResizeKernels.all + ReductionKernels.all
             + NormalizationKernels.all + MatMulKernels.all + GeneratorKernels.all
+            + RecurrentKernels.all + ControlFlowKernels.all
         return Dictionary(grouping: all, by: \.op).mapValues { $0.sorted { $0.since > $1.since } }
     }()
 

@@ -29,6 +29,11 @@ public enum OpSet {
         table["GlobalAveragePool"] = ConvolutionRules.globalPool
         table["GlobalMaxPool"] = ConvolutionRules.globalPool
 
+        for cell in RecurrentCell.allCases { table[cell.op] = RecurrentRules.recurrent }
+        table["If"] = ControlFlowRules.if
+        table["Loop"] = ControlFlowRules.loop
+        table["Scan"] = ControlFlowRules.scan
+
         table["Gemm"] = MathRules.gemm
         table["MatMul"] = MathRules.matMul
         for op in ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2"] { table[op] = MathRules.reduce }
