@@ -17,6 +17,8 @@ public struct Node: Sendable {
     public var opType: String { proto.opType }
     /// `""` for the default ONNX domain (`ai.onnx` is normalised to it).
     public var domain: String { proto.domain == "ai.onnx" ? "" : proto.domain }
+    /// The operator with its domain unless that is the default one: `Conv`, `ai.onnx.ml.ZipMap`.
+    public var qualifiedOpType: String { domain.isEmpty ? opType : "\(domain).\(opType)" }
     public var inputs: [String] { proto.input }
     public var outputs: [String] { proto.output }
 

@@ -61,13 +61,19 @@ public final class Executor: @unchecked Sendable {
     public var stepCount: Int { plan.steps.count }
 
     /// Throws one error naming every node whose operator (in this opset) has no kernel.
+    /// Graph inputs and outputs that are not tensors (a ZipMap's sequence of maps) are refused
+    /// first, naming the value and the node that makes it.
     static func checkSupport(_ graph: Graph, opset: Int) throws {
+        for value in graph.inputs + graph.outputs {
+            guard let kind = value.nonTensorKind else { continue }
+            let maker = graph.producer(of: value.name).map { ", made by node \($0.label)" } ?? ""
+            throw ModelError("'\(value.name)' is \(kind)\(maker); the runtime computes with tensors only (for a scikit-learn classifier, export without ZipMap or score the probabilities tensor before it)")
+        }
         var missing: [String: [String]] = [:]
         func collect(_ graph: Graph, scope: String) {
             for node in graph.nodes {
                 if KernelRegistry.factory(for: node, opset: opset) == nil {
-                    let op = node.domain.isEmpty ? node.opType : "\(node.domain).\(node.opType)"
-                    missing[op, default: []].append(scope + node.label)
+                    missing[node.qualifiedOpType, default: []].append(scope + node.label)
                 }
                 for attribute in Graph.subgraphAttributes(of: node) {
                     // A body that does not load is reported when its node's kernel is built.

@@ -11,15 +11,22 @@ enum ControlFlowRules {
         return results.dropFirst().reduce(results[0]) { zip($0, $1).map(merge) }
     }
 
-    /// Carried values keep what is common to their initial value and the body's result; scan
-    /// outputs gain a leading axis of unknown length.
+    /// Carried values whose facts the body preserves keep them (by induction, on every
+    /// iteration); the others keep what the initial value and the body's result have in common.
+    /// Scan outputs gain a leading axis: the trip count when the loop provably runs it out (its
+    /// condition known to stay true), unknown otherwise.
     static func loop(_ c: ShapeContext) throws -> [ValueFacts] {
         let carried = Array(c.inputs.dropFirst(2)).map { $0 ?? .unknown }
-        let iteration = ValueFacts(TensorType(.int64, [])), condition = ValueFacts(TensorType(.bool, []))
-        let outputs = try body(c, "body", declared: [iteration, condition] + carried.map(loosened))
+        let iteration = ValueFacts(TensorType(.int64, []))
+        let alwaysTrue = ValueFacts(TensorType(.bool, []), ints: [.value(1)])
+        let condition = c.optionalInput(1).map { $0.intValues == [1] ? alwaysTrue : $0 } ?? alwaysTrue
+        var outputs = try body(c, "body", declared: [iteration, condition] + carried)
         guard outputs.count >= 1 + carried.count else { throw ModelError("the body gives fewer outputs than cond and the carried values") }
-        let final = zip(carried, outputs[1...]).map { merge($0, $1) }
-        let scans = outputs.dropFirst(1 + carried.count).map { stacked($0, length: .unknown, axis: 0) }
+        let stable = zip(carried, outputs[1...]).allSatisfy { $0.type == $1.type }
+        if !stable { outputs = try body(c, "body", declared: [iteration, condition] + carried.map(loosened)) }
+        let final = zip(carried, outputs[1...]).map { stable ? $1 : merge($0, $1) }
+        let trips = c.intValues(0)?.first.flatMap { stable && outputs[0].intValues == [1] && condition.intValues == [1] ? Dim.value($0) : nil }
+        let scans = outputs.dropFirst(1 + carried.count).map { stacked($0, length: trips ?? .unknown, axis: 0) }
         return final + scans
     }
 

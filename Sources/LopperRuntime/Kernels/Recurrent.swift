@@ -85,7 +85,7 @@ enum RecurrentKernels {
             if cell.hasCellState { outputs.append(lastC) }
             if batchFirst {
                 // Layout 1: Y is [batch, steps, directions, hidden] and the states [batch, directions, hidden].
-                outputs[0] = try permute(y, [2, 0, 1, 3])
+                outputs[0] = try y.permuted([2, 0, 1, 3])
                 for k in 1..<outputs.count { outputs[k] = try transposeLeadingAxes(outputs[k]) }
             }
             return try outputs.map { try Cast.convert($0, to: x.elementType) }
@@ -113,21 +113,7 @@ enum RecurrentKernels {
     /// Swaps the first two axes of a 3-D tensor.
     static func transposeLeadingAxes(_ t: Tensor) throws -> Tensor {
         guard t.rank == 3 else { throw ModelError("expected a 3-D tensor, found \(t.shape)") }
-        return try permute(t, [1, 0, 2])
-    }
-
-    /// A float tensor with its axes reordered: output axis k is input axis `order[k]`.
-    static func permute(_ t: Tensor, _ order: [Int]) throws -> Tensor {
-        let shape = order.map { t.shape[$0] }
-        let source = strides(of: t.shape)
-        let out = try Tensor(uninitialized: t.elementType, shape: shape)
-        let outStrides = strides(of: shape)
-        for k in 0..<out.count {
-            var offset = 0
-            for (axis, step) in outStrides.enumerated() { offset += (k / step) % shape[axis] * source[order[axis]] }
-            out.f[k] = t.f[offset]
-        }
-        return out
+        return try t.permuted([1, 0, 2])
     }
 }
 

@@ -1,0 +1,118 @@
+import Foundation
+import LopperModel
+@testable import LopperRuntime
+import LopperTesting
+import Testing
+
+/// The recurrent and control-flow fixtures against ONNX Runtime, the load-time folding of an If
+/// with a constant condition, and the errors bad recurrent and control-flow nodes give.
+struct RecurrentControlFlowTests {
+    static let vadShapes = ["features": [2, 9, 40], "h_in": [1, 2, 32], "c_in": [1, 2, 32], "reset": [2]]
+
+    @Test(.enabled(if: Reference.isAvailable), arguments: [1, 2, 3, 4] as [UInt64])
+    func voiceActivityModelMatchesOnnxRuntime(seed: UInt64) throws {
+        try ReferenceTests.crossCheck(Fixtures.model("vad_lstm_if"), shapes: Self.vadShapes, seed: seed, threads: Int(seed % 2) + 1)
+    }
+
+    static func vadFeeds(reset: Float, stateScale: Float) -> [String: Tensor] {
+        var random = SeededGenerator(seed: 5)
+        func tensor(_ shape: [Int], _ scale: Float) -> Tensor {
+            Tensor(floats: (0..<Tensor.count(shape)).map { _ in random.normal() * scale }, shape: shape)
+        }
+        return ["features": tensor([2, 9, 40], 1), "h_in": tensor([1, 2, 32], stateScale), "c_in": tensor([1, 2, 32], stateScale),
+                "reset": Tensor(floats: [reset, reset], shape: [2])]
+    }
+
+    /// A high `reset` takes the If's then-branch, which zeroes the carried state: the result is
+    /// the one a zero state gives without reset.
+    @Test func resetBranchStartsFromZeroState() throws {
+        let executor = try Executor(path: Fixtures.model("vad_lstm_if"), options: ExecutorOptions(threads: 1))
+        let reset = try executor.run(Self.vadFeeds(reset: 1, stateScale: 1))
+        let zeroState = try executor.run(Self.vadFeeds(reset: -1, stateScale: 0))
+        let kept = try executor.run(Self.vadFeeds(reset: -1, stateScale: 1))
+        for name in ["speech", "h_out", "c_out"] {
+            #expect(reset[name]!.floats == zeroState[name]!.floats, "\(name)")
+        }
+        #expect(kept["h_out"]!.floats != reset["h_out"]!.floats)
+    }
+
+    @Test func constantConditionIfFoldsAwayAtLoad() throws {
+        let model = try Model.load(path: Fixtures.model("vad_lstm_if"))
+        let optimized = try Executor(model: model, options: ExecutorOptions(threads: 1))
+        let plain = try Executor(model: model, options: ExecutorOptions(threads: 1, optimize: false))
+        #expect(plain.plan.steps.contains { $0.node.name == "output_mode" })
+        #expect(!optimized.plan.steps.contains { $0.node.name == "output_mode" })
+        // The other If (on the run-time reset flag) stays.
+        #expect(optimized.plan.steps.contains { $0.node.opType == "If" })
+        let feeds = Self.vadFeeds(reset: -1, stateScale: 1)
+        #expect(try optimized.run(feeds)["speech"]!.floats == plain.run(feeds)["speech"]!.floats)
+    }
+
+    @Test func zipMapOutputIsRefusedNamingTheNode() throws {
+        let error = #expect(throws: ModelError.self) { try Executor(path: Fixtures.model("zipmap_classifier")) }
+        let message = try #require(error).description
+        #expect(message.contains("'output_probability' is a sequence, made by node 'zipmap_0' (ZipMap)"), "\(message)")
+        #expect(message.contains("zipmap_classifier.onnx"))
+    }
+
+    /// An LSTM over x [T=3, N=1, 2] with hidden size 2.
+    static func lstm(wRows: Int = 8, attributes: [String: [String]] = [:], ints: [String: Int] = ["hidden_size": 2]) throws -> Model {
+        var b = ModelBuilder()
+        b.input("x", [3, 1, 2])
+        b.constant("W", floats: Array(repeating: 0.1, count: wRows * 2), shape: [1, wRows, 2])
+        b.constant("R", floats: Array(repeating: 0.1, count: 16), shape: [1, 8, 2])
+        b.node("LSTM", ["x", "W", "R"], ["y"], name: "lstm", ints: ints, strings: attributes)
+        b.output("y")
+        return try b.model()
+    }
+
+    @Test func badRecurrentNodesNameNodeAndField() throws {
+        let shape = try #require(#expect(throws: ModelError.self) { try Executor(model: Self.lstm(wRows: 6)).run(["x": Tensor(floats: [0, 0, 0, 0, 0, 0], shape: [3, 1, 2])]) })
+        #expect(shape.description.contains("node 'lstm' (LSTM)") && shape.description.contains("W has shape [1, 6, 2], expected [1, 8, 2]"), "\(shape)")
+        let activation = try #require(#expect(throws: ModelError.self) { try Executor(model: Self.lstm(attributes: ["activations": ["Sigmoid", "Tanh", "Swish"]])) })
+        #expect(activation.description.contains("node 'lstm' (LSTM)") && activation.description.contains("attribute 'activations'")
+                && activation.description.contains("'Swish' is not a recurrent activation"), "\(activation)")
+        let count = try #require(#expect(throws: ModelError.self) { try Executor(model: Self.lstm(attributes: ["activations": ["Sigmoid"]])) })
+        #expect(count.description.contains("lists 1 functions; LSTM forward takes 3"), "\(count)")
+        let direction = try #require(#expect(throws: ModelError.self) { try Executor(model: Self.lstm(ints: ["hidden_size": 2, "layout": 2])) })
+        #expect(direction.description.contains("attribute 'layout'"), "\(direction)")
+    }
+
+    /// An If whose then-branch uses an unsupported operator: named up front with its scope.
+    @Test func unsupportedOperatorInsideABodyIsListed() throws {
+        var then = ModelBuilder()
+        then.node("Unique", ["x"], ["u"], name: "inner_unique")
+        then.output("u")
+        var otherwise = ModelBuilder()
+        otherwise.node("Identity", ["x"], ["i"], name: "inner_identity")
+        otherwise.output("i")
+        var b = ModelBuilder()
+        b.input("x", [4])
+        b.constant("flag", floats: [1], shape: [])
+        b.node("Cast", ["flag"], ["cond"], name: "cast", ints: ["to": 9])
+        b.node("If", ["cond"], ["y"], name: "branch", subgraphs: ["then_branch": then, "else_branch": otherwise])
+        b.output("y")
+        let error = try #require(#expect(throws: ModelError.self) { try Executor(model: b.model()) })
+        #expect(error.description.contains("Unique at 'branch' (If) then_branch 'inner_unique' (Unique)"), "\(error)")
+    }
+
+    /// Branches that give fewer values than the If has outputs: an error naming the If.
+    @Test func branchGivingTooFewOutputsIsAnError() throws {
+        var then = ModelBuilder()
+        then.node("Relu", ["x"], ["r"], name: "inner_relu")
+        then.output("r")
+        var otherwise = ModelBuilder()
+        otherwise.node("Neg", ["x"], ["n"], name: "inner_neg")
+        otherwise.output("n")
+        var b = ModelBuilder()
+        b.input("x", [4])
+        b.node("ReduceMax", ["x"], ["m"], name: "reduce", ints: ["keepdims": 0])
+        b.node("Cast", ["m"], ["cond"], name: "cast", ints: ["to": 9])
+        b.node("If", ["cond"], ["y", "extra"], name: "branch", subgraphs: ["then_branch": then, "else_branch": otherwise])
+        b.output("y")
+        let error = try #require(#expect(throws: ModelError.self) {
+            try Executor(model: b.model(), options: ExecutorOptions(threads: 1)).run(["x": Tensor(floats: [1, -2, 3, -4], shape: [4])])
+        })
+        #expect(error.description.contains("'branch' (If)"), "\(error)")
+    }
+}
