@@ -22,40 +22,44 @@ def branch(name, nodes, outputs, inits=()):
 
 def vad_lstm_if():
     """Voice-activity style: features [N, T, 40] -> dense -> LSTM carrying state across calls
-    (h_in/c_in in, h_out/c_out out), reset by an If when `reset` is high; a second If with a
-    constant condition (the deployed configuration) chooses probabilities over logits."""
+    (h_in/c_in in, h_out/c_out out, batch first like every input and output), reset by an If
+    when `reset` is high; a second If with a constant condition (the deployed configuration)
+    chooses probabilities over logits."""
     b = Builder()
     hidden, feat, proj = 32, 40, 48
     x = b.op("Transpose", ["features"], perm=[1, 0, 2])  # [T, N, 40]
     h = b.op("Relu", [b.linear(x, feat, proj)])  # [T, N, 48]
     reset = b.op("Greater", [b.op("ReduceMax", ["reset"], keepdims=0), b.const("threshold", 0.5)])
+    h_in = b.op("Transpose", ["h_in"], perm=[1, 0, 2])  # [1, N, 32]
+    c_in = b.op("Transpose", ["c_in"], perm=[1, 0, 2])
     zero = b.const("zero", 0.0)
     then_branch = branch("reset_state", [
-        helper.make_node("Mul", ["h_in", zero], ["h_reset"]),
-        helper.make_node("Mul", ["c_in", zero], ["c_reset"]),
+        helper.make_node("Mul", [h_in, zero], ["h_reset"]),
+        helper.make_node("Mul", [c_in, zero], ["c_reset"]),
     ], [tensor("h_reset", [1, "N", hidden]), tensor("c_reset", [1, "N", hidden])])
     else_branch = branch("keep_state", [
-        helper.make_node("Identity", ["h_in"], ["h_kept"]),
-        helper.make_node("Identity", ["c_in"], ["c_kept"]),
+        helper.make_node("Identity", [h_in], ["h_kept"]),
+        helper.make_node("Identity", [c_in], ["c_kept"]),
     ], [tensor("h_kept", [1, "N", hidden]), tensor("c_kept", [1, "N", hidden])])
     h0, c0 = b.op("If", [reset], n_out=2, then_branch=then_branch, else_branch=else_branch)
     w = b.const("W", b.normal((1, 4 * hidden, proj), 0.15))
     r = b.const("R", b.normal((1, 4 * hidden, hidden), 0.15))
     bias = b.const("B", b.normal((1, 8 * hidden), 0.1))
-    y, _, _ = b.op("LSTM", [h, w, r, bias, "", h0, c0], n_out=3, hidden_size=hidden)
-    b.nodes[-1].output[1:] = ["h_out", "c_out"]
+    y, y_h, y_c = b.op("LSTM", [h, w, r, bias, "", h0, c0], n_out=3, hidden_size=hidden)
+    b.nodes.append(helper.make_node("Transpose", [y_h], ["h_out"], name="state_h", perm=[1, 0, 2]))
+    b.nodes.append(helper.make_node("Transpose", [y_c], ["c_out"], name="state_c", perm=[1, 0, 2]))
     seq = b.op("Squeeze", [y, b.const("axis", [1], dtype=np.int64)])  # [T, N, 32]
-    logits = b.linear(seq, hidden, 1)  # [T, N, 1]
+    logits = b.op("Transpose", [b.linear(seq, hidden, 1)], perm=[1, 0, 2])  # [N, T, 1]
     deployed = b.const("deployed", True, dtype=np.bool_)
     probabilities = branch("probabilities", [helper.make_node("Sigmoid", [logits], ["p"])],
-                           [tensor("p", ["T", "N", 1])])
-    raw = branch("logits", [helper.make_node("Identity", [logits], ["l"])], [tensor("l", ["T", "N", 1])])
+                           [tensor("p", ["N", "T", 1])])
+    raw = branch("logits", [helper.make_node("Identity", [logits], ["l"])], [tensor("l", ["N", "T", 1])])
     b.nodes.append(helper.make_node("If", [deployed], ["speech"], name="output_mode",
                                     then_branch=probabilities, else_branch=raw))
-    return b.model("vad_lstm_if", [tensor("features", ["N", "T", feat]), tensor("h_in", [1, "N", hidden]),
-                                   tensor("c_in", [1, "N", hidden]), tensor("reset", ["N"])],
-                   [tensor("speech", ["T", "N", 1]), tensor("h_out", [1, "N", hidden]),
-                    tensor("c_out", [1, "N", hidden])], 17)
+    return b.model("vad_lstm_if", [tensor("features", ["N", "T", feat]), tensor("h_in", ["N", 1, hidden]),
+                                   tensor("c_in", ["N", 1, hidden]), tensor("reset", ["N"])],
+                   [tensor("speech", ["N", "T", 1]), tensor("h_out", ["N", 1, hidden]),
+                    tensor("c_out", ["N", 1, hidden])], 17)
 
 
 def wake_word():
@@ -175,7 +179,17 @@ def zipmap_classifier():
     return b.model("zipmap_classifier", [tensor("x", ["N", 4])], [seq], 17, extra_opsets=[("ai.onnx.ml", 1)])
 
 
+def vad_calibration(path, samples=24):
+    """Calibration batches for sweeping vad_lstm_if: every input, samples first."""
+    rng = np.random.default_rng(3)
+    np.savez(path, features=rng.standard_normal((samples, 12, 40)).astype(np.float32),
+             h_in=(rng.standard_normal((samples, 1, 32)) * 0.5).astype(np.float32),
+             c_in=(rng.standard_normal((samples, 1, 32)) * 0.5).astype(np.float32),
+             reset=rng.uniform(0, 1, samples).astype(np.float32))
+
+
 def main():
+    vad_calibration(MODELS / "vad_calib.npz")
     for build in [vad_lstm_if, wake_word, recurrent_variants, control_flow, more_ops]:
         model, path = build(), MODELS / f"{build.__name__}.onnx"
         onnx.save(model, path)

@@ -7,7 +7,7 @@ import Testing
 /// The recurrent and control-flow fixtures against ONNX Runtime, the load-time folding of an If
 /// with a constant condition, and the errors bad recurrent and control-flow nodes give.
 struct RecurrentControlFlowTests {
-    static let vadShapes = ["features": [2, 9, 40], "h_in": [1, 2, 32], "c_in": [1, 2, 32], "reset": [2]]
+    static let vadShapes = ["features": [2, 9, 40], "h_in": [2, 1, 32], "c_in": [2, 1, 32], "reset": [2]]
 
     @Test(.enabled(if: Reference.isAvailable), arguments: [1, 2, 3, 4] as [UInt64])
     func voiceActivityModelMatchesOnnxRuntime(seed: UInt64) throws {
@@ -19,7 +19,7 @@ struct RecurrentControlFlowTests {
         func tensor(_ shape: [Int], _ scale: Float) -> Tensor {
             Tensor(floats: (0..<Tensor.count(shape)).map { _ in random.normal() * scale }, shape: shape)
         }
-        return ["features": tensor([2, 9, 40], 1), "h_in": tensor([1, 2, 32], stateScale), "c_in": tensor([1, 2, 32], stateScale),
+        return ["features": tensor([2, 9, 40], 1), "h_in": tensor([2, 1, 32], stateScale), "c_in": tensor([2, 1, 32], stateScale),
                 "reset": Tensor(floats: [reset, reset], shape: [2])]
     }
 

@@ -67,6 +67,16 @@ enum ControlFlowKernels {
             return executor.outputNames.map { results[$0]! }
         }
 
+        /// The values body output `output` took on each iteration, stacked along a new `axis`;
+        /// with no iteration, an empty tensor of the output's declared type and shape.
+        func stack(_ items: [Tensor], output: Int, axis: Int) throws -> Tensor {
+            guard items.isEmpty else { return try SliceStack.stack(items, axis: axis) }
+            let declared = executor.outputTypes[output]
+            var shape = declared?.concreteShape ?? []
+            shape.insert(0, at: min(axis, shape.count))
+            return try Tensor(uninitialized: declared?.elementType ?? .float32, shape: shape)
+        }
+
         /// An error inside a body, with the inner node kept in the message.
         private static func describe(_ error: ModelError) -> String {
             [error.node.map { "node \($0)" }, error.field, error.message].compactMap { $0 }.joined(separator: ": ")
@@ -87,6 +97,8 @@ enum ControlFlowKernels {
     /// carried…) to (cond, carried…, scan outputs…), the scan outputs stacked on a new first axis.
     struct Loop: Kernel {
         let body: Body
+        /// A loop with no trip count that runs this long is taken to be stuck rather than left to hang.
+        static let untilLimit: Int64 = 10_000_000
 
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
             let tripCount = try inputs.optional(0).map { try scalarInt($0, "M") }
@@ -104,19 +116,16 @@ enum ControlFlowKernels {
             var scanned = [[Tensor]](repeating: [], count: scanCount)
             var iteration: Int64 = 0
             while condition && tripCount.map({ iteration < $0 }) ?? true {
+                if tripCount == nil && iteration >= Self.untilLimit {
+                    throw ModelError("ran \(Self.untilLimit) iterations without a trip count and its condition is still true")
+                }
                 let results = try body.run([Tensor(int64s: [iteration], shape: []), Tensor(bools: [condition], shape: [])] + carried, inputs, context)
                 condition = try scalarBool(results[0], "the body's condition output")
                 carried = Array(results[1..<(1 + carriedCount)])
                 for k in 0..<scanCount { scanned[k].append(results[1 + carriedCount + k]) }
                 iteration += 1
             }
-            return carried + (try scanned.enumerated().map { k, items in
-                if items.isEmpty {
-                    let declared = body.executor.outputTypes[1 + carriedCount + k]
-                    return try Tensor(uninitialized: declared?.elementType ?? .float32, shape: [0] + (declared?.concreteShape ?? []))
-                }
-                return try SliceStack.stack(items, axis: 0)
-            })
+            return carried + (try scanned.enumerated().map { k, items in try body.stack(items, output: 1 + carriedCount + k, axis: 0) })
         }
     }
 
@@ -153,8 +162,8 @@ enum ControlFlowKernels {
             }
             return states + (try scanned.enumerated().map { k, items in
                 let ordered = (outputReversed?[safe: k] ?? 0) != 0 ? Array(items.reversed()) : items
-                let rank = (items.first?.rank ?? 0) + 1
-                return try SliceStack.stack(ordered, axis: normalizeAxis(outputAxes?[safe: k] ?? 0, rank: rank, "scan_output_axes"))
+                let rank = (items.first?.rank ?? body.executor.outputTypes[stateCount + k]?.shape?.count ?? 0) + 1
+                return try body.stack(ordered, output: stateCount + k, axis: normalizeAxis(outputAxes?[safe: k] ?? 0, rank: rank, "scan_output_axes"))
             })
         }
     }
