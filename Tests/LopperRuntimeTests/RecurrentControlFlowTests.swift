@@ -78,40 +78,35 @@ struct RecurrentControlFlowTests {
         #expect(direction.description.contains("attribute 'layout'"), "\(direction)")
     }
 
-    /// An If whose then-branch uses an unsupported operator: named up front with its scope.
-    @Test func unsupportedOperatorInsideABodyIsListed() throws {
-        var then = ModelBuilder()
-        then.node("Unique", ["x"], ["u"], name: "inner_unique")
-        then.output("u")
-        var otherwise = ModelBuilder()
-        otherwise.node("Identity", ["x"], ["i"], name: "inner_identity")
-        otherwise.output("i")
+    /// x [4] → If(ReduceMax(x) as bool), each branch one node `inner_<op>` applying its op to x.
+    static func ifModel(then thenOp: String, else elseOp: String, outputs: [String] = ["y"]) throws -> Model {
+        var branches: [String: ModelBuilder] = [:]
+        for (attribute, op) in [("then_branch", thenOp), ("else_branch", elseOp)] {
+            var body = ModelBuilder()
+            body.node(op, ["x"], ["\(op)_out"], name: "inner_\(op.lowercased())")
+            body.output("\(op)_out")
+            branches[attribute] = body
+        }
         var b = ModelBuilder()
         b.input("x", [4])
-        b.constant("flag", floats: [1], shape: [])
-        b.node("Cast", ["flag"], ["cond"], name: "cast", ints: ["to": 9])
-        b.node("If", ["cond"], ["y"], name: "branch", subgraphs: ["then_branch": then, "else_branch": otherwise])
+        b.node("ReduceMax", ["x"], ["m"], name: "reduce", ints: ["keepdims": 0])
+        b.node("Cast", ["m"], ["cond"], name: "cast", ints: ["to": 9])
+        b.node("If", ["cond"], outputs, name: "branch", subgraphs: branches)
         b.output("y")
-        let error = try #require(#expect(throws: ModelError.self) { try Executor(model: b.model()) })
+        return try b.model()
+    }
+
+    /// An If whose then-branch uses an unsupported operator: named up front with its scope.
+    @Test func unsupportedOperatorInsideABodyIsListed() throws {
+        let error = try #require(#expect(throws: ModelError.self) { try Executor(model: Self.ifModel(then: "Unique", else: "Identity")) })
         #expect(error.description.contains("Unique at 'branch' (If) then_branch 'inner_unique' (Unique)"), "\(error)")
     }
 
     /// Branches that give fewer values than the If has outputs: an error naming the If.
     @Test func branchGivingTooFewOutputsIsAnError() throws {
-        var then = ModelBuilder()
-        then.node("Relu", ["x"], ["r"], name: "inner_relu")
-        then.output("r")
-        var otherwise = ModelBuilder()
-        otherwise.node("Neg", ["x"], ["n"], name: "inner_neg")
-        otherwise.output("n")
-        var b = ModelBuilder()
-        b.input("x", [4])
-        b.node("ReduceMax", ["x"], ["m"], name: "reduce", ints: ["keepdims": 0])
-        b.node("Cast", ["m"], ["cond"], name: "cast", ints: ["to": 9])
-        b.node("If", ["cond"], ["y", "extra"], name: "branch", subgraphs: ["then_branch": then, "else_branch": otherwise])
-        b.output("y")
+        let model = try Self.ifModel(then: "Relu", else: "Neg", outputs: ["y", "extra"])
         let error = try #require(#expect(throws: ModelError.self) {
-            try Executor(model: b.model(), options: ExecutorOptions(threads: 1)).run(["x": Tensor(floats: [1, -2, 3, -4], shape: [4])])
+            try Executor(model: model, options: ExecutorOptions(threads: 1)).run(["x": Tensor(floats: [1, -2, 3, -4], shape: [4])])
         })
         #expect(error.description.contains("'branch' (If)"), "\(error)")
     }
