@@ -83,26 +83,27 @@ def wake_word():
 
 
 def recurrent_variants():
-    """A bidirectional LSTM with peepholes and clip, then a reverse RNN with LeakyRelu (alpha
-    from activation_alpha) and a GRU (initial states and sequence_lens are covered by the
-    conformance tests and vad_lstm_if)."""
+    """A forward LSTM with peepholes, clip and input_forget, then a reverse RNN with LeakyRelu
+    (alpha from activation_alpha), then a bidirectional GRU whose final states (both
+    directions summed) feed a dense layer: every hidden-unit group but the GRU's has a consumer
+    to prune with it, and the GRU's is pruned in both directions at once."""
     b = Builder()
-    hidden = 6
     x = b.op("Transpose", ["x"], perm=[1, 0, 2])  # [T=5, N, 4]
-    lstm = [b.const("W", b.normal((2, 4 * hidden, 4), 0.4)), b.const("R", b.normal((2, 4 * hidden, hidden), 0.4)),
-            b.const("B", b.normal((2, 8 * hidden), 0.2)), "", "", "", b.const("P", b.normal((2, 3 * hidden), 0.3))]
-    y, _, _ = b.op("LSTM", [x] + lstm, n_out=3, hidden_size=hidden, direction="bidirectional", clip=2.5)
-    y = b.op("Reshape", [b.op("Transpose", [y], perm=[0, 2, 1, 3]), b.const("shape", [0, 0, -1], dtype=np.int64)])
-    rnn = [b.const("W", b.normal((1, hidden, 2 * hidden), 0.4)), b.const("R", b.normal((1, hidden, hidden), 0.4)),
-           b.const("B", b.normal((1, 2 * hidden), 0.2))]
-    y, _ = b.op("RNN", [y] + rnn, n_out=2, hidden_size=hidden, direction="reverse",
+    lstm = [b.const("W", b.normal((1, 4 * 6, 4), 0.4)), b.const("R", b.normal((1, 4 * 6, 6), 0.4)),
+            b.const("B", b.normal((1, 8 * 6), 0.2)), "", "", "", b.const("P", b.normal((1, 3 * 6), 0.3))]
+    y, _, _ = b.op("LSTM", [x] + lstm, n_out=3, hidden_size=6, clip=2.5, input_forget=1)
+    y = b.op("Squeeze", [y, b.const("axis", [1], dtype=np.int64)])  # [T, N, 6]
+    rnn = [b.const("W", b.normal((1, 5, 6), 0.4)), b.const("R", b.normal((1, 5, 5), 0.4)),
+           b.const("B", b.normal((1, 2 * 5), 0.2))]
+    y, _ = b.op("RNN", [y] + rnn, n_out=2, hidden_size=5, direction="reverse",
                 activations=["LeakyRelu"], activation_alpha=[0.2])
-    y = b.op("Squeeze", [y, b.const("axis", [1], dtype=np.int64)])
-    gru = [b.const("W", b.normal((1, 3 * hidden, hidden), 0.4)), b.const("R", b.normal((1, 3 * hidden, hidden), 0.4)),
-           b.const("B", b.normal((1, 6 * hidden), 0.2))]
-    b.nodes.append(helper.make_node("GRU", [y] + gru, ["y", "y_h"], name="gru_0", hidden_size=hidden))
-    return b.model("recurrent_variants", [tensor("x", ["N", 5, 4])],
-                   [tensor("y", [5, 1, "N", hidden]), tensor("y_h", [1, "N", hidden])], 14)
+    y = b.op("Squeeze", [y, b.const("axis", [1], dtype=np.int64)])  # [T, N, 5]
+    gru = [b.const("W", b.normal((2, 3 * 4, 5), 0.4)), b.const("R", b.normal((2, 3 * 4, 4), 0.4)),
+           b.const("B", b.normal((2, 6 * 4), 0.2))]
+    _, last = b.op("GRU", [y] + gru, n_out=2, hidden_size=4, direction="bidirectional")  # Y_h [2, N, 4]
+    summed = b.op("ReduceSum", [last, b.const("axes", [0], dtype=np.int64)], keepdims=0)  # [N, 4]
+    b.nodes.append(helper.make_node("MatMul", [summed, b.const("fc", b.normal((4, 3), 0.5))], ["y"], name="matmul_out"))
+    return b.model("recurrent_variants", [tensor("x", ["N", 5, 4])], [tensor("y", ["N", 3])], 14)
 
 
 def control_flow():
