@@ -36,6 +36,21 @@ struct RecurrentControlFlowTests {
         #expect(kept["h_out"]!.floats != reset["h_out"]!.floats)
     }
 
+    /// Sweeps compare scores bit for bit, so recurrent and control-flow results must not depend
+    /// on the thread count.
+    @Test(arguments: [("wake_word", [3, 1, 40, 32]), ("recurrent_variants", [3, 5, 4]), ("control_flow", [3, 4])])
+    func resultsDoNotDependOnThreads(name: String, shape: [Int]) throws {
+        let model = try Model.load(path: Fixtures.model(name))
+        var random = SeededGenerator(seed: 9)
+        var feeds: [String: Tensor] = [:]
+        for input in model.graph.feedInputs {
+            feeds[input.name] = Tensor(floats: (0..<Tensor.count(shape)).map { _ in random.normal() }, shape: shape)
+        }
+        let one = try Executor(model: model, options: ExecutorOptions(threads: 1)).run(feeds)
+        let two = try Executor(model: model, options: ExecutorOptions(threads: 2)).run(feeds)
+        for (output, value) in one { #expect(value.floats == two[output]!.floats, "\(name) output '\(output)'") }
+    }
+
     @Test func constantConditionIfFoldsAwayAtLoad() throws {
         let model = try Model.load(path: Fixtures.model("vad_lstm_if"))
         let optimized = try Executor(model: model, options: ExecutorOptions(threads: 1))
@@ -109,5 +124,43 @@ struct RecurrentControlFlowTests {
             try Executor(model: model, options: ExecutorOptions(threads: 1)).run(["x": Tensor(floats: [1, -2, 3, -4], shape: [4])])
         })
         #expect(error.description.contains("'branch' (If)"), "\(error)")
+    }
+}
+
+/// Bad arguments to the indexing and Einsum kernels are errors naming the node, never a crash.
+struct IndexingErrorTests {
+    /// One node `op` over x [2, 3] and a constant second input.
+    static func run(_ op: String, second: [Int64], shape: [Int], strings: [String: [String]] = [:], ints: [String: Int] = [:]) throws -> ModelError? {
+        var b = ModelBuilder(opset: 18)
+        b.input("x", [2, 3])
+        b.constant("k", ints: second, shape: shape)
+        b.node(op, ["x", "k"], ["y"], name: "bad", ints: ints, strings: strings)
+        b.output("y")
+        do {
+            _ = try Executor(model: b.model(), options: ExecutorOptions(threads: 1)).run(["x": Tensor(floats: [1, 2, 3, 4, 5, 6], shape: [2, 3])])
+            return nil
+        } catch let error as ModelError { return error }
+    }
+
+    @Test func outOfRangeArgumentsAreErrors() throws {
+        let gather = try #require(try Self.run("GatherElements", second: [0, 3, 1, 0, 0, 0], shape: [2, 3], ints: ["axis": 1]))
+        #expect(gather.description.contains("node 'bad' (GatherElements)") && gather.description.contains("index 3, out of range for size 3"), "\(gather)")
+        let topK = try #require(try Self.run("TopK", second: [4], shape: [1]))
+        #expect(topK.description.contains("node 'bad' (TopK)") && topK.description.contains("K is 4, outside 0...3"), "\(topK)")
+        let cumSum = try #require(try Self.run("CumSum", second: [2], shape: []))
+        #expect(cumSum.description.contains("node 'bad' (CumSum)") && cumSum.description.contains("axis 2 is out of range for rank 2"), "\(cumSum)")
+    }
+
+    @Test func einsumEquationsAreChecked() throws {
+        var b = ModelBuilder(opset: 18)
+        b.input("x", [2, 3])
+        b.input("w", [4, 5])
+        b.node("Einsum", ["x", "w"], ["y"], name: "mix")
+        b.output("y")
+        var proto = b
+        proto.graph.node[0].attribute.append(.with { $0.name = "equation"; $0.type = .string; $0.s = Data("ij,jk->ik".utf8) })
+        let feeds = ["x": Tensor(floats: Array(repeating: 1, count: 6), shape: [2, 3]), "w": Tensor(floats: Array(repeating: 1, count: 20), shape: [4, 5])]
+        let error = try #require(#expect(throws: ModelError.self) { try Executor(model: proto.model(), options: ExecutorOptions(threads: 1)).run(feeds) })
+        #expect(error.description.contains("node 'mix' (Einsum)") && error.description.contains("label 'j' has sizes 3 and 4"), "\(error)")
     }
 }
