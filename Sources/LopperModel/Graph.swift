@@ -28,7 +28,7 @@ public struct Graph: Sendable {
     var proto: Onnx_GraphProto
     private var initializerTemplates: [String: Onnx_TensorProto] = [:]
     /// Side files of the model, for `Constant` nodes whose tensors live in external data.
-    private let external: ExternalDataFiles?
+    let external: ExternalDataFiles?
 
     init(proto source: Onnx_GraphProto, external: ExternalDataFiles?) throws {
         var rest = source

@@ -38,6 +38,10 @@ extension Node {
         try string(name) ?? value
     }
 
+    public func strings(_ name: String) throws -> [String]? {
+        try typed(name, .strings).map { $0.strings.map { String(decoding: $0, as: UTF8.self) } }
+    }
+
     public func tensor(_ name: String) throws -> Onnx_TensorProto? {
         try typed(name, .tensor)?.t
     }

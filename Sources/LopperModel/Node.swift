@@ -17,6 +17,8 @@ public struct Node: Sendable {
     public var opType: String { proto.opType }
     /// `""` for the default ONNX domain (`ai.onnx` is normalised to it).
     public var domain: String { proto.domain == "ai.onnx" ? "" : proto.domain }
+    /// The operator with its domain unless that is the default one: `Conv`, `ai.onnx.ml.ZipMap`.
+    public var qualifiedOpType: String { domain.isEmpty ? opType : "\(domain).\(opType)" }
     public var inputs: [String] { proto.input }
     public var outputs: [String] { proto.output }
 
@@ -37,18 +39,20 @@ public struct Node: Sendable {
         ModelError(message, node: label, field: field)
     }
 
-    /// Names of outer-scope values that the node's subgraphs (If/Loop/Scan bodies) read.
+    /// Names of outer-scope values that the node's subgraphs (If/Loop/Scan bodies) read, each
+    /// once, in the order the bodies first read them.
     public var implicitInputs: [String] {
         var names: [String] = []
+        var seen = Set<String>()
         for attribute in proto.attribute {
             for graph in (attribute.hasG ? [attribute.g] : []) + attribute.graphs {
-                names.append(contentsOf: Self.freeNames(of: graph))
+                for name in Self.freeNames(of: graph) where seen.insert(name).inserted { names.append(name) }
             }
         }
         return names
     }
 
-    private static func freeNames(of graph: Onnx_GraphProto) -> [String] {
+    static func freeNames(of graph: Onnx_GraphProto) -> [String] {
         var defined = Set(graph.input.map(\.name) + graph.initializer.map(\.name))
         var free: [String] = []
         for node in graph.node {

@@ -94,6 +94,17 @@ public struct ValueInfo: Sendable {
 
     public init(proto: Onnx_ValueInfoProto) { self.proto = proto }
 
+    /// What the value is when its declared type is not a tensor ("a sequence", "a map", …).
+    public var nonTensorKind: String? {
+        switch proto.type.value {
+        case .sequenceType?: return "a sequence"
+        case .mapType?: return "a map"
+        case .optionalType?: return "an optional value"
+        case .sparseTensorType?: return "a sparse tensor"
+        case .tensorType?, nil: return nil
+        }
+    }
+
     public init(name: String, type: TensorType) {
         proto = Onnx_ValueInfoProto()
         proto.name = name

@@ -17,6 +17,7 @@ enum ChannelRules {
         rules["ConvTranspose"] = convTranspose
         rules["Gemm"] = gemm
         rules["MatMul"] = matMul
+        for cell in RecurrentCell.allCases { rules[cell.op] = recurrent }
         rules["Concat"] = concat
         rules["Split"] = split
         rules["Transpose"] = transpose

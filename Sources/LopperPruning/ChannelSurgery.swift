@@ -22,7 +22,7 @@ public enum ChannelSurgery {
 
     /// - Parameter removing: for each group id, the channels to remove (in the group's numbering).
     public static func prune(_ model: Model, groups: [PruneGroup], removing: [Int: [Int]]) throws -> Model {
-        var shrink: [Member.Role: [String: [Int: Int]]] = [.reshapeTarget: [:], .splitSize: [:], .convGroups: [:]]
+        var shrink: [Member.Role: [String: [Int: Int]]] = [.reshapeTarget: [:], .splitSize: [:], .convGroups: [:], .hiddenSize: [:]]
         var splitTensors: [String: String] = [:]
         for (id, channels) in removing where !channels.isEmpty {
             guard let group = groups.first(where: { $0.id == id }) else { throw ModelError("there is no group \(id)") }
@@ -43,8 +43,8 @@ public enum ChannelSurgery {
                 case .splitSize:
                     shrink[.splitSize]![member.node, default: [:]][member.axis, default: 0] += hit.count * member.block
                     splitTensors[member.node] = member.tensor
-                case .convGroups:
-                    shrink[.convGroups]![member.node, default: [:]][0, default: 0] += hit.count
+                case .convGroups, .hiddenSize:
+                    shrink[member.role]![member.node, default: [:]][0, default: 0] += hit.count
                 }
             }
         }
@@ -71,12 +71,16 @@ public enum ChannelSurgery {
                                  original: model, shapes: shapes)
             }
         }
-        for (nodeName, removed) in shrink[.convGroups]! {
-            guard let position = pruned.graph.nodes.firstIndex(where: { $0.displayName == nodeName }) else {
-                throw ModelError("depthwise convolution '\(nodeName)' is missing")
-            }
-            try pruned.graph.modifyNode(at: position) { node in
-                node.setAttribute("group", int: try node.int("group", default: 1) - removed[0, default: 0])
+        // Attributes that count the channels: a depthwise Conv's group, a recurrent layer's hidden_size.
+        for (role, attribute) in [(Member.Role.convGroups, "group"), (.hiddenSize, "hidden_size")] {
+            for (nodeName, removed) in shrink[role]! {
+                guard let position = pruned.graph.nodes.firstIndex(where: { $0.displayName == nodeName }) else {
+                    throw ModelError("node '\(nodeName)', whose \(attribute) counts pruned channels, is missing")
+                }
+                try pruned.graph.modifyNode(at: position) { node in
+                    guard let count = try node.int(attribute) else { return }
+                    node.setAttribute(attribute, int: count - removed[0, default: 0])
+                }
             }
         }
         // Intermediate shapes changed; the declared ones would now be wrong.

@@ -53,6 +53,8 @@ public struct Member: Codable, Sendable, Equatable {
         case splitSize
         /// The `group` attribute of a depthwise Conv, which equals its channel count.
         case convGroups
+        /// The `hidden_size` attribute of an RNN, GRU or LSTM.
+        case hiddenSize
     }
 
     public var role: Role

@@ -27,6 +27,8 @@ public final class Executor: @unchecked Sendable {
     /// The inputs a caller supplies, as the model declares them.
     public let inputs: [ValueInfo]
     public let outputNames: [String]
+    /// The outputs' declared types, where declared.
+    let outputTypes: [TensorType?]
     public let options: ExecutorOptions
     let opset: Int
     let path: String?
@@ -43,6 +45,7 @@ public final class Executor: @unchecked Sendable {
         path = model.path
         inputs = model.graph.feedInputs
         outputNames = model.graph.outputs.map(\.name)
+        outputTypes = model.graph.outputs.map(\.type)
         do {
             try Executor.checkSupport(model.graph, opset: opset)
             let opset = self.opset
@@ -58,12 +61,29 @@ public final class Executor: @unchecked Sendable {
     public var stepCount: Int { plan.steps.count }
 
     /// Throws one error naming every node whose operator (in this opset) has no kernel.
+    /// Graph inputs and outputs that are not tensors (a ZipMap's sequence of maps) are refused
+    /// first, naming the value and the node that makes it.
     static func checkSupport(_ graph: Graph, opset: Int) throws {
-        var missing: [String: [String]] = [:]
-        for node in graph.nodes where KernelRegistry.factory(for: node, opset: opset) == nil {
-            let op = node.domain.isEmpty ? node.opType : "\(node.domain).\(node.opType)"
-            missing[op, default: []].append(node.label)
+        for value in graph.inputs + graph.outputs {
+            guard let kind = value.nonTensorKind else { continue }
+            let maker = graph.producer(of: value.name).map { ", made by node \($0.label)" } ?? ""
+            throw ModelError("'\(value.name)' is \(kind)\(maker); the runtime computes with tensors only (for a scikit-learn classifier, export without ZipMap or score the probabilities tensor before it)")
         }
+        var missing: [String: [String]] = [:]
+        func collect(_ graph: Graph, scope: String) {
+            for node in graph.nodes {
+                if KernelRegistry.factory(for: node, opset: opset) == nil {
+                    missing[node.qualifiedOpType, default: []].append(scope + node.label)
+                }
+                for attribute in Graph.subgraphAttributes(of: node) {
+                    // A body that does not load is reported when its node's kernel is built.
+                    if let body = try? graph.subgraph(of: node, attribute: attribute) {
+                        collect(body, scope: "\(scope)\(node.label) \(attribute) ")
+                    }
+                }
+            }
+        }
+        collect(graph, scope: "")
         guard !missing.isEmpty else { return }
         let count = missing.values.reduce(0) { $0 + $1.count }
         let list = missing.keys.sorted().map { "\($0) at \(missing[$0]!.joined(separator: ", "))" }
@@ -89,10 +109,18 @@ public final class Executor: @unchecked Sendable {
         return times
     }
 
+    /// Runs a control-flow body inside a run of the enclosing graph, on that run's threads.
+    func run(_ feeds: [String: Tensor], in context: ExecutionContext) throws -> [String: Tensor] {
+        try execute(feeds, context: context, timing: nil)
+    }
+
     private func execute(_ feeds: [String: Tensor], timing: ((String, Double) -> Void)?) throws -> [String: Tensor] {
         // Kernels split work across threads themselves and call OpenBLAS single-threaded.
         openblas_set_num_threads(1)
-        let context = ExecutionContext(threads: options.threads)
+        return try execute(feeds, context: ExecutionContext(threads: options.threads), timing: timing)
+    }
+
+    private func execute(_ feeds: [String: Tensor], context: ExecutionContext, timing: ((String, Double) -> Void)?) throws -> [String: Tensor] {
         var values = plan.initialValues
         for input in inputs {
             guard var tensor = feeds[input.name] else {

@@ -21,8 +21,11 @@ struct KernelSetup {
     let opset: Int
     /// Inputs whose values are known at load time, by position.
     let constants: [Tensor?]
-    /// The graph the node belongs to (for `Constant` nodes whose data is external).
-    let graph: Graph
+    /// The model the node belongs to (for `Constant` nodes whose data is external, and the
+    /// bodies of control-flow nodes).
+    let model: Model
+
+    var graph: Graph { model.graph }
 
     func constant(_ position: Int) -> Tensor? {
         position < constants.count ? constants[position] : nil
@@ -46,10 +49,14 @@ struct KernelVersion {
 
 /// Operator type → kernel versions, collected from the per-family files.
 enum KernelRegistry {
+    /// Keyed by `Node.qualifiedOpType`.
     static let versions: [String: [KernelVersion]] = {
         let all = ElementwiseKernels.all + ActivationKernels.all + ConvKernels.all + PoolingKernels.all
             + ShapeKernels.all + LayoutKernels.all + ResizeKernels.all + ReductionKernels.all
             + NormalizationKernels.all + MatMulKernels.all + GeneratorKernels.all
+            + RecurrentKernels.all + ControlFlowKernels.all + ElementwiseMathKernels.all + IndexingKernels.all
+            + GroupNormalizationKernels.all + SpaceDepthKernels.all + MachineLearningKernels.all
+            + EinsumKernels.all
         return Dictionary(grouping: all, by: \.op).mapValues { $0.sorted { $0.since > $1.since } }
     }()
 
@@ -57,8 +64,7 @@ enum KernelRegistry {
 
     /// The newest version not newer than the model's opset.
     static func factory(for node: Node, opset: Int) -> KernelFactory? {
-        guard node.domain.isEmpty else { return nil }
-        return versions[node.opType]?.first { $0.since <= opset }?.make
+        versions[node.qualifiedOpType]?.first { $0.since <= opset }?.make
     }
 }
 

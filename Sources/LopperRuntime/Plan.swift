@@ -20,6 +20,13 @@ struct Plan {
         var activation: Activation?
         /// Set when a chain of nodes was recognised as this activation of `inputs[0]`.
         var unary: Activation?
+
+        /// Values a node's subgraphs read from this scope follow its declared inputs.
+        init(_ node: Node) {
+            self.node = node
+            inputs = node.inputs + node.implicitInputs
+            outputs = node.outputs
+        }
     }
 
     private(set) var steps: [Step] = []
@@ -38,7 +45,7 @@ struct Plan {
         }
         let graphOutputs = Set(graph.outputs.map(\.name))
         let trace = ProcessInfo.processInfo.environment["LOPPER_TRACE"] != nil
-        var pending = graph.nodes.map { Pending(node: $0, inputs: $0.inputs, outputs: $0.outputs, activation: nil, unary: nil) }
+        var pending = graph.nodes.map { Pending($0) }
         if optimize {
             pending = try Plan.fold(pending, &constants, model: model, opset: opset)
             pending = try Plan.foldBatchNorm(pending, &constants, keep: graphOutputs)
@@ -59,7 +66,7 @@ struct Plan {
         var lastUse: [Int: Int] = [:]
         for item in pending {
             let node = item.node
-            let setup = KernelSetup(node: node, opset: opset, constants: item.inputs.map { $0.isEmpty ? nil : constants[$0] }, graph: graph)
+            let setup = KernelSetup(node: node, opset: opset, constants: item.inputs.map { $0.isEmpty ? nil : constants[$0] }, model: model)
             guard let factory = KernelRegistry.factory(for: node, opset: opset) else {
                 throw node.error("has no kernel for opset \(opset)")
             }
@@ -93,12 +100,23 @@ struct Plan {
         let facts = try? ShapeInference.run(model)
         let context = ExecutionContext(threads: 1)
         var kept: [Pending] = []
-        for item in nodes {
+        var work = nodes
+        var next = 0
+        while next < work.count {
+            let item = work[next]
+            next += 1
             let node = item.node
+            // An If whose condition is known is replaced by the branch it takes.
+            if node.opType == "If", node.domain.isEmpty, let condition = item.inputs.first.flatMap({ constants[$0] }), condition.count == 1,
+               let branch = try model.graph.inlinedBranch(of: node, condition: condition.bools[0]) {
+                for (name, data) in branch.initializers where data.elementType != .string { constants[name] = try Tensor(data) }
+                work.insert(contentsOf: branch.nodes.map { Pending($0) }, at: next)
+                continue
+            }
             let inputs = item.inputs.filter { !$0.isEmpty }
             if inputs.allSatisfy({ constants[$0] != nil }), !["Dropout"].contains(node.opType),
                let factory = KernelRegistry.factory(for: node, opset: opset) {
-                let setup = KernelSetup(node: node, opset: opset, constants: item.inputs.map { $0.isEmpty ? nil : constants[$0] }, graph: model.graph)
+                let setup = KernelSetup(node: node, opset: opset, constants: item.inputs.map { $0.isEmpty ? nil : constants[$0] }, model: model)
                 let arguments = item.inputs.map { $0.isEmpty ? nil : constants[$0] }
                 // A node that fails here fails at run time too, where the error names it.
                 if let results = try? factory(setup).run(arguments, context), results.count >= item.outputs.count {

@@ -38,7 +38,8 @@ public enum Fixtures {
 
     /// The committed fixtures that run in ONNX Runtime (all but the deliberately broken ones).
     public static let runnableFixtures = ["conv_chain", "residual", "c2f_block", "paddle_constants",
-                                          "transformer_encoder", "nhwc_input", "mobilenet_block"]
+                                          "transformer_encoder", "nhwc_input", "mobilenet_block",
+                                          "wake_word", "recurrent_variants", "control_flow", "more_ops"]
 
     /// Concrete input shapes for fixtures and real models whose inputs have symbolic sizes beyond
     /// the batch, keyed by file name without extension.

@@ -47,7 +47,8 @@ public struct ModelBuilder {
     }
 
     public mutating func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String = "", domain: String = "",
-                       ints: [String: Int] = [:], floats: [String: Float] = [:], intLists: [String: [Int]] = [:]) {
+                       ints: [String: Int] = [:], floats: [String: Float] = [:], intLists: [String: [Int]] = [:],
+                       strings: [String: [String]] = [:], subgraphs: [String: ModelBuilder] = [:]) {
         graph.node.append(Onnx_NodeProto.with { node in
             node.opType = op
             node.name = name
@@ -62,6 +63,12 @@ public struct ModelBuilder {
             }
             for (key, value) in floats.sorted(by: { $0.key < $1.key }) {
                 node.attribute.append(Onnx_AttributeProto.with { $0.name = key; $0.type = .float; $0.f = value })
+            }
+            for (key, values) in strings.sorted(by: { $0.key < $1.key }) {
+                node.attribute.append(Onnx_AttributeProto.with { $0.name = key; $0.type = .strings; $0.strings = values.map { Data($0.utf8) } })
+            }
+            for (key, body) in subgraphs.sorted(by: { $0.key < $1.key }) {
+                node.attribute.append(Onnx_AttributeProto.with { $0.name = key; $0.type = .graph; $0.g = body.graph })
             }
         })
     }

@@ -163,6 +163,9 @@ def node_macs(node, shape):
         return math.prod(out) * (a[0] if trans_a else a[1])
     if node.op_type == "MatMul":      # batch*M*N*K; a 1-D operand just drops M or N from out
         return math.prod(out) * shape[node.input[0]][-1]
+    if node.op_type in ("RNN", "GRU", "LSTM"):  # T*N*directions * (gates*hidden) * (input + hidden)
+        x, w, r = (shape[node.input[i]] for i in range(3))
+        return x[0] * x[1] * w[0] * w[1] * (w[2] + r[2])
     return 0
 
 

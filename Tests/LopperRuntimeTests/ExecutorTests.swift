@@ -21,12 +21,11 @@ struct ExecutorTests {
         #expect(message.contains("unsupported_ops.onnx"))
     }
 
-    @Test(.enabled(if: Fixtures.hasRealModels))
-    func foreignDomainOperatorIsReportedWithItsDomain() throws {
-        let error = #expect(throws: ModelError.self) { try Executor(path: Fixtures.digitsClassifier) }
-        let message = try #require(error).description
-        #expect(message.contains("ai.onnx.ml.ArrayFeatureExtractor"))
-        #expect(message.contains("1 node uses an operator"))
+    /// The scikit-learn classifier's label path (ArgMax → ai.onnx.ml.ArrayFeatureExtractor over
+    /// its classes) runs, and agrees with ONNX Runtime beside the probabilities.
+    @Test(.enabled(if: Reference.isAvailable && Fixtures.hasRealModels))
+    func scikitLearnClassifierRunsWithItsLabelPath() throws {
+        try ReferenceTests.crossCheck(Fixtures.digitsClassifier, shapes: ["input": [6, 64]])
     }
 
     @Test func shapeMismatchAtRunTimeNamesTheNode() throws {

@@ -159,8 +159,7 @@ import Testing
     }
 
     @Test(.enabled(if: Fixtures.hasRealModels)) func digitsAccuracySweep() throws {
-        // The real digits classifier with its labels; its label path uses an ai.onnx.ml op, so
-        // the sweep scores the probabilities output.
+        // The real digits classifier with its labels; the sweep scores the probabilities output.
         let spec = SweepSpec(model: Fixtures.digitsClassifier, calibration: Fixtures.real("digits_calib.npz"),
                              labels: Fixtures.real("digits_labels.npy"), metric: .accuracy, output: "probabilities",
                              levels: [0.25, 0.75], batchSize: 64)

@@ -106,6 +106,7 @@ public struct ModelSummary: Codable, Sendable {
 
     /// MACs of the layers that multiply by a weight; 0 for every other operator.
     static func macs(_ node: Node, _ shapes: ShapeTable, weightShape: [Int]?) throws -> Int? {
+        if RecurrentCell(node) != nil { return recurrentMACs(node, shapes) }
         guard weightedOps.contains(node.opType), node.domain.isEmpty else { return 0 }
         guard let output = node.outputs.first.flatMap({ shapes[$0]?.concreteShape }) else { return nil }
         func product(_ dims: [Int]) -> Int? {
@@ -131,6 +132,19 @@ public struct ModelSummary: Codable, Sendable {
             guard let k = transA ? a.first : a.last else { return nil }
             return product([count, k])
         }
+    }
+
+    /// Per time step, sequence and direction, every gate row of W and R meets the input and the
+    /// previous hidden state: steps × batch × directions × gates·hidden × (input + hidden).
+    static func recurrentMACs(_ node: Node, _ shapes: ShapeTable) -> Int? {
+        guard let x = node.input(0).flatMap({ shapes[$0]?.concreteShape }), x.count == 3,
+              let w = node.input(1).flatMap({ shapes[$0]?.concreteShape }), w.count == 3,
+              let r = node.input(2).flatMap({ shapes[$0]?.concreteShape }), r.count == 3 else { return nil }
+        let (product, overflow) = [x[0], x[1], w[0], w[1], w[2] + r[2]].reduce((1, false)) { total, d in
+            let (p, o) = total.0.multipliedReportingOverflow(by: d)
+            return (p, total.1 || o)
+        }
+        return overflow ? nil : product
     }
 
     /// Granularities that apply to a layer's weight. Whether channels can really be removed

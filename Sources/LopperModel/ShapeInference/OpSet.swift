@@ -8,9 +8,10 @@ public enum OpSet {
         var table: [String: ShapeRule] = [:]
         let unary = ["Relu", "Sigmoid", "Tanh", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Erf", "Sqrt",
                      "LeakyRelu", "HardSigmoid", "HardSwish", "Elu", "Selu", "Softplus", "Gelu", "Clip",
-                     "Softmax", "LogSoftmax", "Identity", "Not"]
+                     "Softmax", "LogSoftmax", "Identity", "Not", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos",
+                     "Hardmax", "CumSum", "InstanceNormalization", "GroupNormalization"]
         for op in unary { table[op] = ElementwiseRules.sameAsInput }
-        for op in ["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu"] {
+        for op in ["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu", "Mod"] {
             table[op] = ElementwiseRules.broadcasting()
         }
         for op in ["Equal", "Less", "Greater", "GreaterOrEqual", "LessOrEqual", "And", "Or"] {
@@ -29,9 +30,23 @@ public enum OpSet {
         table["GlobalAveragePool"] = ConvolutionRules.globalPool
         table["GlobalMaxPool"] = ConvolutionRules.globalPool
 
+        for cell in RecurrentCell.allCases { table[cell.op] = RecurrentRules.recurrent }
+        table["GatherElements"] = IndexingRules.gatherElements
+        table["ScatterND"] = ElementwiseRules.sameAsInput
+        table["TopK"] = IndexingRules.topK
+        table["NonZero"] = IndexingRules.nonZero
+        table["Einsum"] = IndexingRules.einsum
+        table["DepthToSpace"] = IndexingRules.spaceDepth
+        table["SpaceToDepth"] = IndexingRules.spaceDepth
+        table["ai.onnx.ml.ArrayFeatureExtractor"] = IndexingRules.arrayFeatureExtractor
+        table["If"] = ControlFlowRules.if
+        table["Loop"] = ControlFlowRules.loop
+        table["Scan"] = ControlFlowRules.scan
+
         table["Gemm"] = MathRules.gemm
         table["MatMul"] = MathRules.matMul
-        for op in ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2"] { table[op] = MathRules.reduce }
+        for op in ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+                   "ReduceLogSum", "ReduceLogSumExp"] { table[op] = MathRules.reduce }
         table["ArgMax"] = MathRules.argMax
         table["Constant"] = MathRules.constant
         table["ConstantOfShape"] = MathRules.constantOfShape
@@ -56,12 +71,13 @@ public enum OpSet {
         return table
     }()
 
-    /// Every supported operator of the default ONNX domain, sorted.
+    /// Every supported operator, sorted; those of other domains carry their domain
+    /// (`Node.qualifiedOpType`).
     public static var supportedOperators: [String] { rules.keys.sorted() }
 
     public static func supports(_ node: Node) -> Bool { shapeRule(for: node) != nil }
 
     static func shapeRule(for node: Node) -> ShapeRule? {
-        node.domain.isEmpty ? rules[node.opType] : nil
+        rules[node.qualifiedOpType]
     }
 }

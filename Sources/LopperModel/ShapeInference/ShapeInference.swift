@@ -70,12 +70,21 @@ public enum ShapeInference {
     /// - Parameter inputShapes: overrides for graph inputs' declared shapes (for symbolic sizes).
     public static func run(_ model: Model, inputShapes: [String: [Dim]] = [:]) throws -> ShapeTable {
         let graph = model.graph
-        let opset = model.opset() ?? 1
-        var table = ShapeTable()
+        var given: [String: ValueFacts] = [:]
         for input in graph.feedInputs {
             var type = input.type ?? TensorType(elementType: nil, shape: nil)
             if let shape = inputShapes[input.name] { type.shape = shape }
-            table.facts[input.name] = ValueFacts(type)
+            given[input.name] = ValueFacts(type)
+        }
+        return try infer(graph, opset: model.opset() ?? 1, given: given)
+    }
+
+    /// Inference over one graph (a model's, or a control-flow body) from facts about its inputs;
+    /// a body's outer-scope reads are among its inputs (`Graph.subgraph`).
+    static func infer(_ graph: Graph, opset: Int, given: [String: ValueFacts]) throws -> ShapeTable {
+        var table = ShapeTable()
+        for input in graph.feedInputs {
+            table.facts[input.name] = given[input.name] ?? input.type.map { ValueFacts($0) } ?? .unknown
         }
         for (name, tensor) in graph.initializers {
             table.facts[name] = facts(of: tensor)
@@ -84,7 +93,7 @@ public enum ShapeInference {
             let outputs: [ValueFacts]
             if let rule = OpSet.shapeRule(for: node) {
                 let inputs = node.inputs.map { $0.isEmpty ? nil : (table.facts[$0] ?? .unknown) }
-                let context = ShapeContext(node: node, opset: opset, inputs: inputs, graph: graph)
+                let context = ShapeContext(node: node, opset: opset, inputs: inputs, graph: graph, scope: table.facts)
                 do {
                     outputs = try rule(context)
                 } catch let error as ModelError where error.node == nil {
@@ -122,6 +131,8 @@ struct ShapeContext {
     /// Facts per input position; `nil` for an omitted optional input.
     let inputs: [ValueFacts?]
     let graph: Graph
+    /// Every value known so far in the node's graph (what its subgraphs may read).
+    let scope: [String: ValueFacts]
 
     /// A required input.
     func input(_ position: Int) throws -> ValueFacts {

@@ -1,14 +1,17 @@
 import Foundation
 import LopperModel
 
-/// ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceL2 and ArgMax.
+/// ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceSumSquare,
+/// ReduceLogSum, ReduceLogSumExp and ArgMax.
 enum ReductionKernels {
-    enum Kind { case mean, sum, max, min, l2 }
+    enum Kind { case mean, sum, max, min, prod, l1, l2, sumSquare, logSum, logSumExp }
 
     static let all: [KernelVersion] = {
         // Axes moved from an attribute to an input: ReduceSum at opset 13, the others at 18.
         let ops: [(String, Kind, Int)] = [("ReduceMean", .mean, 18), ("ReduceSum", .sum, 13), ("ReduceMax", .max, 18),
-                                          ("ReduceMin", .min, 18), ("ReduceL2", .l2, 18)]
+                                          ("ReduceMin", .min, 18), ("ReduceProd", .prod, 18), ("ReduceL1", .l1, 18),
+                                          ("ReduceL2", .l2, 18), ("ReduceSumSquare", .sumSquare, 18), ("ReduceLogSum", .logSum, 18),
+                                          ("ReduceLogSumExp", .logSumExp, 18)]
         var list: [KernelVersion] = []
         for (op, kind, inputSince) in ops {
             list.append(KernelVersion(op) { setup in
@@ -44,17 +47,20 @@ enum ReductionKernels {
                 list = Array(0..<x.rank)
             }
             let reduced = Set(try list.map { try normalizeAxis($0, rank: x.rank) })
+            if kind == .logSumExp { return [try Cast.convert(logSumExp(x, axes: Array(reduced), context), to: original)] }
             let keptShape = x.shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element }
             let out = try Tensor(uninitialized: .float32, shape: keepDims ? keptShape : x.shape.enumerated().filter { !reduced.contains($0.offset) }.map(\.element))
             let outCount = out.count
-            let initial: Float = kind == .max ? -.infinity : (kind == .min ? .infinity : 0)
+            let initial: Float = kind == .max ? -.infinity : (kind == .min ? .infinity : (kind == .prod ? 1 : 0))
             out.f.update(repeating: initial, count: outCount)
             let combine: (Float, Float) -> Float
             switch kind {
-            case .mean, .sum: combine = { $0 + $1 }
+            case .mean, .sum, .logSum, .logSumExp: combine = { $0 + $1 }
             case .max: combine = { Swift.max($0, $1) }
             case .min: combine = { Swift.min($0, $1) }
-            case .l2: combine = { $0 + $1 * $1 }
+            case .prod: combine = { $0 * $1 }
+            case .l1: combine = { $0 + Swift.abs($1) }
+            case .l2, .sumSquare: combine = { $0 + $1 * $1 }
             }
             // Walk the input with an odometer; reduced axes add nothing to the output offset.
             let outStrides = strides(of: keptShape).enumerated().map { reduced.contains($0.offset) ? 0 : $0.element }
@@ -82,9 +88,22 @@ enum ReductionKernels {
             switch kind {
             case .mean: for k in 0..<outCount { out.f[k] /= n }
             case .l2: for k in 0..<outCount { out.f[k] = out.f[k].squareRoot() }
+            case .logSum: for k in 0..<outCount { out.f[k] = logf(out.f[k]) }
             default: break
             }
             return [try Cast.convert(out, to: original)]
+        }
+
+        /// `log Σ exp(x)` computed as `m + log Σ exp(x − m)` with `m` the maximum, so that large
+        /// inputs do not overflow.
+        private func logSumExp(_ x: Tensor, axes: [Int], _ context: ExecutionContext) throws -> Tensor {
+            let peak = try Reduce(kind: .max, axes: axes, axesFromInput: false, keepDims: true, noopWithEmptyAxes: false).run([x], context)[0]
+            for k in 0..<peak.count where !peak.f[k].isFinite { peak.f[k] = 0 }
+            let shifted = try ElementwiseKernels.apply(.sub, x, peak, context)
+            for k in 0..<shifted.count { shifted.f[k] = expf(shifted.f[k]) }
+            let sum = try Reduce(kind: .sum, axes: axes, axesFromInput: false, keepDims: keepDims, noopWithEmptyAxes: false).run([shifted], context)[0]
+            for k in 0..<sum.count { sum.f[k] = logf(sum.f[k]) + peak.f[k] }
+            return sum
         }
     }
 

@@ -70,10 +70,7 @@ enum ShapeKernels {
             guard perm.count == x.rank, Set(perm) == Set(0..<x.rank) else {
                 throw ModelError("perm \(perm) is not a permutation of the \(x.rank) axes of \(x.shape)")
             }
-            let source = strides(of: x.shape)
-            let shape = perm.map { x.shape[$0] }
-            let maps = shape.map { Array(0..<$0) }
-            return [try remap(x, shape: shape, maps: maps, strides: perm.map { source[$0] })]
+            return [try x.permuted(perm)]
         }
     }
 
@@ -108,6 +105,15 @@ enum ShapeKernels {
             }
             return [x.reshaped(shape)]
         }
+    }
+}
+
+extension Tensor {
+    /// The tensor with its axes reordered: axis `d` of the result is axis `perm[d]` of this one.
+    func permuted(_ perm: [Int]) throws -> Tensor {
+        let source = strides(of: shape)
+        let newShape = perm.map { shape[$0] }
+        return try remap(self, shape: newShape, maps: newShape.map { Array(0..<$0) }, strides: perm.map { source[$0] })
     }
 }
 

@@ -1,0 +1,166 @@
+import Foundation
+import LopperModel
+@testable import LopperRuntime
+import LopperTesting
+import Testing
+
+/// The recurrent and control-flow fixtures against ONNX Runtime, the load-time folding of an If
+/// with a constant condition, and the errors bad recurrent and control-flow nodes give.
+struct RecurrentControlFlowTests {
+    static let vadShapes = ["features": [2, 9, 40], "h_in": [2, 1, 32], "c_in": [2, 1, 32], "reset": [2]]
+
+    @Test(.enabled(if: Reference.isAvailable), arguments: [1, 2, 3, 4] as [UInt64])
+    func voiceActivityModelMatchesOnnxRuntime(seed: UInt64) throws {
+        try ReferenceTests.crossCheck(Fixtures.model("vad_lstm_if"), shapes: Self.vadShapes, seed: seed, threads: Int(seed % 2) + 1)
+    }
+
+    static func vadFeeds(reset: Float, stateScale: Float) -> [String: Tensor] {
+        var random = SeededGenerator(seed: 5)
+        func tensor(_ shape: [Int], _ scale: Float) -> Tensor {
+            Tensor(floats: (0..<Tensor.count(shape)).map { _ in random.normal() * scale }, shape: shape)
+        }
+        return ["features": tensor([2, 9, 40], 1), "h_in": tensor([2, 1, 32], stateScale), "c_in": tensor([2, 1, 32], stateScale),
+                "reset": Tensor(floats: [reset, reset], shape: [2])]
+    }
+
+    /// A high `reset` takes the If's then-branch, which zeroes the carried state: the result is
+    /// the one a zero state gives without reset.
+    @Test func resetBranchStartsFromZeroState() throws {
+        let executor = try Executor(path: Fixtures.model("vad_lstm_if"), options: ExecutorOptions(threads: 1))
+        let reset = try executor.run(Self.vadFeeds(reset: 1, stateScale: 1))
+        let zeroState = try executor.run(Self.vadFeeds(reset: -1, stateScale: 0))
+        let kept = try executor.run(Self.vadFeeds(reset: -1, stateScale: 1))
+        for name in ["speech", "h_out", "c_out"] {
+            #expect(reset[name]!.floats == zeroState[name]!.floats, "\(name)")
+        }
+        #expect(kept["h_out"]!.floats != reset["h_out"]!.floats)
+    }
+
+    /// Sweeps compare scores bit for bit, so recurrent and control-flow results must not depend
+    /// on the thread count.
+    @Test(arguments: [("wake_word", [3, 1, 40, 32]), ("recurrent_variants", [3, 5, 4]), ("control_flow", [3, 4])])
+    func resultsDoNotDependOnThreads(name: String, shape: [Int]) throws {
+        let model = try Model.load(path: Fixtures.model(name))
+        var random = SeededGenerator(seed: 9)
+        var feeds: [String: Tensor] = [:]
+        for input in model.graph.feedInputs {
+            feeds[input.name] = Tensor(floats: (0..<Tensor.count(shape)).map { _ in random.normal() }, shape: shape)
+        }
+        let one = try Executor(model: model, options: ExecutorOptions(threads: 1)).run(feeds)
+        let two = try Executor(model: model, options: ExecutorOptions(threads: 2)).run(feeds)
+        for (output, value) in one { #expect(value.floats == two[output]!.floats, "\(name) output '\(output)'") }
+    }
+
+    @Test func constantConditionIfFoldsAwayAtLoad() throws {
+        let model = try Model.load(path: Fixtures.model("vad_lstm_if"))
+        let optimized = try Executor(model: model, options: ExecutorOptions(threads: 1))
+        let plain = try Executor(model: model, options: ExecutorOptions(threads: 1, optimize: false))
+        #expect(plain.plan.steps.contains { $0.node.name == "output_mode" })
+        #expect(!optimized.plan.steps.contains { $0.node.name == "output_mode" })
+        // The other If (on the run-time reset flag) stays.
+        #expect(optimized.plan.steps.contains { $0.node.opType == "If" })
+        let feeds = Self.vadFeeds(reset: -1, stateScale: 1)
+        #expect(try optimized.run(feeds)["speech"]!.floats == plain.run(feeds)["speech"]!.floats)
+    }
+
+    @Test func zipMapOutputIsRefusedNamingTheNode() throws {
+        let error = #expect(throws: ModelError.self) { try Executor(path: Fixtures.model("zipmap_classifier")) }
+        let message = try #require(error).description
+        #expect(message.contains("'output_probability' is a sequence, made by node 'zipmap_0' (ZipMap)"), "\(message)")
+        #expect(message.contains("zipmap_classifier.onnx"))
+    }
+
+    /// An LSTM over x [T=3, N=1, 2] with hidden size 2.
+    static func lstm(wRows: Int = 8, attributes: [String: [String]] = [:], ints: [String: Int] = ["hidden_size": 2]) throws -> Model {
+        var b = ModelBuilder()
+        b.input("x", [3, 1, 2])
+        b.constant("W", floats: Array(repeating: 0.1, count: wRows * 2), shape: [1, wRows, 2])
+        b.constant("R", floats: Array(repeating: 0.1, count: 16), shape: [1, 8, 2])
+        b.node("LSTM", ["x", "W", "R"], ["y"], name: "lstm", ints: ints, strings: attributes)
+        b.output("y")
+        return try b.model()
+    }
+
+    @Test func badRecurrentNodesNameNodeAndField() throws {
+        let shape = try #require(#expect(throws: ModelError.self) { try Executor(model: Self.lstm(wRows: 6)).run(["x": Tensor(floats: [0, 0, 0, 0, 0, 0], shape: [3, 1, 2])]) })
+        #expect(shape.description.contains("node 'lstm' (LSTM)") && shape.description.contains("W has shape [1, 6, 2], expected [1, 8, 2]"), "\(shape)")
+        let activation = try #require(#expect(throws: ModelError.self) { try Executor(model: Self.lstm(attributes: ["activations": ["Sigmoid", "Tanh", "Swish"]])) })
+        #expect(activation.description.contains("node 'lstm' (LSTM)") && activation.description.contains("attribute 'activations'")
+                && activation.description.contains("'Swish' is not a recurrent activation"), "\(activation)")
+        let count = try #require(#expect(throws: ModelError.self) { try Executor(model: Self.lstm(attributes: ["activations": ["Sigmoid"]])) })
+        #expect(count.description.contains("lists 1 functions; LSTM forward takes 3"), "\(count)")
+        let direction = try #require(#expect(throws: ModelError.self) { try Executor(model: Self.lstm(ints: ["hidden_size": 2, "layout": 2])) })
+        #expect(direction.description.contains("attribute 'layout'"), "\(direction)")
+    }
+
+    /// x [4] → If(ReduceMax(x) as bool), each branch one node `inner_<op>` applying its op to x.
+    static func ifModel(then thenOp: String, else elseOp: String, outputs: [String] = ["y"]) throws -> Model {
+        var branches: [String: ModelBuilder] = [:]
+        for (attribute, op) in [("then_branch", thenOp), ("else_branch", elseOp)] {
+            var body = ModelBuilder()
+            body.node(op, ["x"], ["\(op)_out"], name: "inner_\(op.lowercased())")
+            body.output("\(op)_out")
+            branches[attribute] = body
+        }
+        var b = ModelBuilder()
+        b.input("x", [4])
+        b.node("ReduceMax", ["x"], ["m"], name: "reduce", ints: ["keepdims": 0])
+        b.node("Cast", ["m"], ["cond"], name: "cast", ints: ["to": 9])
+        b.node("If", ["cond"], outputs, name: "branch", subgraphs: branches)
+        b.output("y")
+        return try b.model()
+    }
+
+    /// An If whose then-branch uses an unsupported operator: named up front with its scope.
+    @Test func unsupportedOperatorInsideABodyIsListed() throws {
+        let error = try #require(#expect(throws: ModelError.self) { try Executor(model: Self.ifModel(then: "Unique", else: "Identity")) })
+        #expect(error.description.contains("Unique at 'branch' (If) then_branch 'inner_unique' (Unique)"), "\(error)")
+    }
+
+    /// Branches that give fewer values than the If has outputs: an error naming the If.
+    @Test func branchGivingTooFewOutputsIsAnError() throws {
+        let model = try Self.ifModel(then: "Relu", else: "Neg", outputs: ["y", "extra"])
+        let error = try #require(#expect(throws: ModelError.self) {
+            try Executor(model: model, options: ExecutorOptions(threads: 1)).run(["x": Tensor(floats: [1, -2, 3, -4], shape: [4])])
+        })
+        #expect(error.description.contains("'branch' (If)"), "\(error)")
+    }
+}
+
+/// Bad arguments to the indexing and Einsum kernels are errors naming the node, never a crash.
+struct IndexingErrorTests {
+    /// One node `op` over x [2, 3] and a constant second input.
+    static func run(_ op: String, second: [Int64], shape: [Int], strings: [String: [String]] = [:], ints: [String: Int] = [:]) throws -> ModelError? {
+        var b = ModelBuilder(opset: 18)
+        b.input("x", [2, 3])
+        b.constant("k", ints: second, shape: shape)
+        b.node(op, ["x", "k"], ["y"], name: "bad", ints: ints, strings: strings)
+        b.output("y")
+        do {
+            _ = try Executor(model: b.model(), options: ExecutorOptions(threads: 1)).run(["x": Tensor(floats: [1, 2, 3, 4, 5, 6], shape: [2, 3])])
+            return nil
+        } catch let error as ModelError { return error }
+    }
+
+    @Test func outOfRangeArgumentsAreErrors() throws {
+        let gather = try #require(try Self.run("GatherElements", second: [0, 3, 1, 0, 0, 0], shape: [2, 3], ints: ["axis": 1]))
+        #expect(gather.description.contains("node 'bad' (GatherElements)") && gather.description.contains("index 3, out of range for size 3"), "\(gather)")
+        let topK = try #require(try Self.run("TopK", second: [4], shape: [1]))
+        #expect(topK.description.contains("node 'bad' (TopK)") && topK.description.contains("K is 4, outside 0...3"), "\(topK)")
+        let cumSum = try #require(try Self.run("CumSum", second: [2], shape: []))
+        #expect(cumSum.description.contains("node 'bad' (CumSum)") && cumSum.description.contains("axis 2 is out of range for rank 2"), "\(cumSum)")
+    }
+
+    @Test func einsumEquationsAreChecked() throws {
+        var b = ModelBuilder(opset: 18)
+        b.input("x", [2, 3])
+        b.input("w", [4, 5])
+        b.node("Einsum", ["x", "w"], ["y"], name: "mix")
+        b.output("y")
+        var proto = b
+        proto.graph.node[0].attribute.append(.with { $0.name = "equation"; $0.type = .string; $0.s = Data("ij,jk->ik".utf8) })
+        let feeds = ["x": Tensor(floats: Array(repeating: 1, count: 6), shape: [2, 3]), "w": Tensor(floats: Array(repeating: 1, count: 20), shape: [4, 5])]
+        let error = try #require(#expect(throws: ModelError.self) { try Executor(model: proto.model(), options: ExecutorOptions(threads: 1)).run(feeds) })
+        #expect(error.description.contains("node 'mix' (Einsum)") && error.description.contains("label 'j' has sizes 3 and 4"), "\(error)")
+    }
+}
