@@ -11,7 +11,9 @@ rows 0..3 are the box centre x, y, width, height in input pixels, the rest class
 
 Width/depth multiples default to the `n` scale (0.25 / 0.33). A Conv is Conv2d → BN → SiLU;
 with --bn folded (the default, as exported models are) the BN is folded into the conv's bias,
-with --bn separate it is a BatchNormalization node.
+with --bn separate it is a BatchNormalization node. Identical constants (the Split sizes of
+equal C2f blocks, the head's Reshape targets) are stored once and shared, as the PyTorch
+exporter writes them; --no-share keeps one copy per reader.
 """
 import argparse
 import math
@@ -151,10 +153,29 @@ def anchor_grid(size):
             np.concatenate(strides)[None, None].astype(np.float32))
 
 
-def build(size=320, width=0.25, depth=0.33, classes=80, separate_bn=False):
+def share_constants(model):
+    """Points every reader of an initializer at the first one with the same type, shape and bytes."""
+    first, renamed, kept = {}, {}, []
+    for t in model.graph.initializer:
+        key = (t.data_type, tuple(t.dims), t.raw_data)
+        if key in first:
+            renamed[t.name] = first[key]
+        else:
+            first[key] = t.name
+            kept.append(t)
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            node.input[i] = renamed.get(name, name)
+    return model
+
+
+def build(size=320, width=0.25, depth=0.33, classes=80, separate_bn=False, share=True):
     if size % 32:
         raise SystemExit(f"error: --size {size} is not a multiple of 32 (the P5 stride)")
-    return YOLOv8(width, depth, classes, separate_bn).build(size)
+    model = YOLOv8(width, depth, classes, separate_bn).build(size)
+    return share_constants(model) if share else model
 
 
 def main():
@@ -165,8 +186,9 @@ def main():
     parser.add_argument("--depth", type=float, default=0.33, help="depth multiple (n: 0.33)")
     parser.add_argument("--classes", type=int, default=80)
     parser.add_argument("--bn", choices=["folded", "separate"], default="folded")
+    parser.add_argument("--no-share", action="store_true", help="one copy of each constant per reader")
     args = parser.parse_args()
-    model = build(args.size, args.width, args.depth, args.classes, args.bn == "separate")
+    model = build(args.size, args.width, args.depth, args.classes, args.bn == "separate", not args.no_share)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, args.out)
     validate(args.out)
