@@ -48,8 +48,9 @@ extension ChannelRules {
             return
         }
         // Where the sizes live: the `split` attribute (opset < 13), a constant input, or nowhere (equal parts).
+        // A constant shared with other Splits (exporters store equal sizes once) is copied when rewritten.
         let sizesTensor = node.input(1) ?? ""
-        if !sizesTensor.isEmpty && (!b.isConstant(sizesTensor) || b.readers(sizesTensor) > 1) {
+        if !sizesTensor.isEmpty && !b.isConstant(sizesTensor) {
             b.block(layout, because: "\(node.label) splits by sizes that cannot be rewritten")
             return
         }
@@ -159,19 +160,37 @@ extension ChannelRules {
         let requested = node.input(1).flatMap { b.shapes.facts[$0]?.intValues }
         let entry = requested.flatMap { axis < $0.count ? $0[axis] : nil }
         if entry != -1 && !(entry == 0 && axis == layout.axis && newSize == oldSize) {
-            guard let shapeTensor = node.input(1), b.isConstant(shapeTensor), b.readers(shapeTensor) == 1 else {
+            guard let (reader, shapeTensor, element) = node.input(1).flatMap({ rewritableElement(b, of: $0, at: axis, readBy: node) }) else {
                 b.block(layout, because: "\(node.label) has a computed target shape that counts the channels")
                 return
             }
             var position = 0
             for segment in resized.segments {
-                b.append(Member(role: .reshapeTarget, node: node.displayName, tensor: shapeTensor, axis: axis,
+                b.append(Member(role: .reshapeTarget, node: reader.displayName, tensor: shapeTensor, axis: element,
                                 tensorOffset: position, groupOffset: segment.start, length: segment.length,
                                 block: segment.block), to: segment.set)
                 position += segment.length * segment.block
             }
         }
         b.layouts[output] = resized
+    }
+
+    /// The node reading the constant that holds entry `index` of a Reshape target, the constant
+    /// and the entry's element in it: the target itself when it is a constant, or, as PyTorch
+    /// exports compute it (`Concat(Unsqueeze(Gather(Shape(x))), …, [12], [32])`), the constant
+    /// input of the target's Concat that holds the entry (that Concat must feed only this
+    /// Reshape). A constant shared with other readers is copied when rewritten.
+    static func rewritableElement(_ b: GroupBuilder, of target: String, at index: Int, readBy reshape: Node)
+        -> (reader: Node, tensor: String, element: Int)? {
+        if b.isConstant(target) { return (reshape, target, index) }
+        guard b.readers(target) == 1, let concat = b.graph.producer(of: target), concat.opType == "Concat", concat.domain.isEmpty else { return nil }
+        var offset = 0
+        for input in concat.inputs {
+            guard let shape = b.concreteShape(input), shape.count == 1 else { return nil }
+            if index < offset + shape[0] { return b.isConstant(input) ? (concat, input, index - offset) : nil }
+            offset += shape[0]
+        }
+        return nil
     }
 
     /// Where the channel axis lands when `s` is reshaped to `t`, if its channels stay whole and

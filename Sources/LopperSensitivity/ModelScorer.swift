@@ -20,9 +20,9 @@ public final class ModelScorer: @unchecked Sendable {
         if let evaluator = setup.spec.evaluator {
             dense = try JobEvaluator.scoreExternally(setup.model, with: evaluator)
         } else {
-            var accumulator = MetricAccumulator(kind: setup.spec.metric, output: setup.output, topK: setup.spec.topK)
+            var accumulator = setup.metricOptions.accumulator(setup.spec.metric, output: setup.output)
             for (index, outputs) in denseOutputs.enumerated() {
-                try accumulator.add(dense: outputs, candidate: outputs, labels: labels?[index])
+                try accumulator.add(dense: outputs, candidate: outputs, labels: labels?[index], inputs: setup.calibration.batches[index])
             }
             dense = accumulator.value
         }
@@ -32,10 +32,10 @@ public final class ModelScorer: @unchecked Sendable {
     public func score(_ candidate: Model) throws -> Double {
         if let evaluator = setup.spec.evaluator { return try JobEvaluator.scoreExternally(candidate, with: evaluator) }
         let executor = try Executor(model: candidate, options: ExecutorOptions(threads: 1))
-        var accumulator = MetricAccumulator(kind: setup.spec.metric, output: setup.output, topK: setup.spec.topK)
+        var accumulator = setup.metricOptions.accumulator(setup.spec.metric, output: setup.output)
         for (index, batch) in setup.calibration.batches.enumerated() {
             try accumulator.add(dense: denseOutputs[index], candidate: try executor.run(batch),
-                                labels: labels?[index])
+                                labels: labels?[index], inputs: batch)
         }
         return accumulator.value
     }

@@ -21,6 +21,9 @@ public final class ResultsStore: @unchecked Sendable {
         public var output: String
         /// The scoring method, and the external evaluator's command when there is one.
         public var method: String
+        /// The metric's own settings (detection decoding, mask input, CTC blank); absent for
+        /// metrics without any, so older stores still bind.
+        public var metricSettings: String? = nil
     }
 
     public struct Row: Sendable, Equatable {
@@ -94,16 +97,13 @@ public final class ResultsStore: @unchecked Sendable {
             ("labels_sha256", identity.labelsSHA256 ?? ""), ("metric", identity.metric.rawValue),
             ("samples", String(identity.samples)), ("batch_size", String(identity.batchSize)), ("output", identity.output),
             ("method", identity.method),
-        ]
+        ] + (identity.metricSettings.map { [("metric_settings", $0)] } ?? [])
         try database.write { db in
             let existing = Dictionary(uniqueKeysWithValues: try GRDB.Row.fetchAll(db, sql: "SELECT key, value FROM sweep").map {
                 ($0["key"] as String, $0["value"] as String)
             })
             if existing.isEmpty {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                let specJSON = String(decoding: try encoder.encode(spec), as: UTF8.self)
-                for (key, value) in fields + [("spec", specJSON), ("created_at", ISO8601DateFormatter().string(from: Date()))] {
+                for (key, value) in fields + [("spec", Self.canonicalJSON(spec)), ("created_at", ISO8601DateFormatter().string(from: Date()))] {
                     try db.execute(sql: "INSERT INTO sweep (key, value) VALUES (?, ?)", arguments: [key, value])
                 }
                 return
@@ -113,6 +113,13 @@ public final class ResultsStore: @unchecked Sendable {
                                  file: path)
             }
         }
+    }
+
+    /// JSON with sorted keys: the same value always gives the same text.
+    static func canonicalJSON(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
     }
 
     public func register(groups: [PruneGroup], jobs: [SweepJob]) throws {

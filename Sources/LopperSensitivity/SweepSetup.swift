@@ -45,7 +45,24 @@ public struct SweepSetup: @unchecked Sendable {
             modelSHA256: try FileDigest.sha256(spec.model), calibrationSHA256: try FileDigest.sha256(spec.calibration),
             labelsSHA256: try spec.labels.map(FileDigest.sha256), metric: spec.metric, samples: calibration.samples,
             batchSize: spec.batchSize, output: output,
-            method: spec.evaluator.map { "external: \($0.command)" } ?? spec.method.rawValue)
+            method: spec.evaluator.map { "external: \($0.command)" } ?? spec.method.rawValue,
+            metricSettings: metricSettings)
+    }
+
+    /// The settings that change the metric's value beyond its kind (nil when none do).
+    var metricSettings: String? {
+        switch spec.metric {
+        case .detectionMAP50, .detectionMAP: spec.detection.map(ResultsStore.canonicalJSON)
+        case .embeddingCosine: spec.maskInput.map { "mask_input: \($0)" }
+        case .sequenceAgreement: "ctc_blank: \(spec.ctcBlank)"
+        default: nil
+        }
+    }
+
+    /// The evaluator options this sweep's spec gives (metric settings included).
+    var metricOptions: JobEvaluator.Options {
+        .init(metric: spec.metric, output: spec.output, topK: spec.topK, method: spec.method, evaluator: spec.evaluator,
+              detection: spec.detection, maskInput: spec.maskInput, ctcBlank: spec.ctcBlank)
     }
 
     /// Opens the store, binds it to this sweep's inputs and registers the groups and jobs.
@@ -58,10 +75,11 @@ public struct SweepSetup: @unchecked Sendable {
 
     /// An evaluator for this sweep's jobs, caching dense values for `preparing` (default: all).
     public func evaluator(cacheBytes: Int, prefixReuse: Bool = true, preparing: [SweepJob]? = nil) throws -> JobEvaluator {
-        try JobEvaluator(model: model, groups: groups, calibration: calibration, labels: labels, jobs: jobs,
-                         options: .init(metric: spec.metric, output: spec.output, topK: spec.topK, prefixReuse: prefixReuse,
-                                        cacheBytes: cacheBytes, method: spec.method, evaluator: spec.evaluator),
-                         preparing: preparing)
+        var options = metricOptions
+        options.prefixReuse = prefixReuse
+        options.cacheBytes = cacheBytes
+        return try JobEvaluator(model: model, groups: groups, calibration: calibration, labels: labels, jobs: jobs,
+                                options: options, preparing: preparing)
     }
 
     /// Integer class labels, one per sample, from a `.npy`.

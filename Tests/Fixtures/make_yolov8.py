@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from make_fixtures import Builder, tensor, validate
+from make_fixtures import Builder, share_constants, tensor, validate
 
 REG_MAX = 16           # DFL bins per box side
 STRIDES = (8, 16, 32)  # P3, P4, P5
@@ -151,24 +151,6 @@ def anchor_grid(size):
         strides.append(np.full(cells * cells, stride))
     return (np.concatenate(points, axis=1)[None].astype(np.float32),
             np.concatenate(strides)[None, None].astype(np.float32))
-
-
-def share_constants(model):
-    """Points every reader of an initializer at the first one with the same type, shape and bytes."""
-    first, renamed, kept = {}, {}, []
-    for t in model.graph.initializer:
-        key = (t.data_type, tuple(t.dims), t.raw_data)
-        if key in first:
-            renamed[t.name] = first[key]
-        else:
-            first[key] = t.name
-            kept.append(t)
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(kept)
-    for node in model.graph.node:
-        for i, name in enumerate(node.input):
-            node.input[i] = renamed.get(name, name)
-    return model
 
 
 def build(size=320, width=0.25, depth=0.33, classes=80, separate_bn=False, share=True):

@@ -8,8 +8,18 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.contains { $0.contains("conv_1") && $0.contains("16") && $0.hasSuffix("yes") })
-        #expect(lines.contains { $0.contains("conv_5") && $0.contains("no: 'reshape_0' (Reshape) has a computed target shape") })
-        #expect(lines.last == "5 groups, 4 prunable (56 of 62 channels)")
+        #expect(lines.contains { $0.contains("conv_5") && $0.contains("no: reaches graph output 'output0'") })
+        #expect(lines.suffix(2) == ["5 groups, 4 prunable (56 of 62 channels)",
+                                    "coverage: 56 of 56 channels prunable (100.0%), not counting 1 group that defines a model output"])
+    }
+
+    @Test func coverageCountsRefusalsByReason() throws {
+        let result = try LopperBinary.run(["groups", Fixtures.model("residual")])
+        #expect(result.status == 0, "\(result.stderr)")
+        // conv_1 and conv_3 add to the graph input 'x', and the sum is the output: both define it.
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.suffix(2) == ["3 groups, 2 prunable (16 of 24 channels)",
+                                    "coverage: 16 of 16 channels prunable (100.0%), not counting 1 group that defines a model output"])
     }
 
     @Test func jsonListsMembers() throws {

@@ -76,7 +76,7 @@ import Testing
     }
 
     @Test(.enabled(if: Reference.isAvailable && Fixtures.hasRealModels),
-          arguments: [Fixtures.ocrDetector, Fixtures.ocrClassifier])
+          arguments: [Fixtures.ocrDetector, Fixtures.ocrClassifier, Fixtures.yolov8Detector])
     func allGroupsTogetherOnRealModels(path: String) throws {
         try expectInvariant(path) { Self.halfOfEachGroup($0, seed: 11) }
     }
