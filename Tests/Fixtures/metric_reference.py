@@ -6,6 +6,10 @@ Every subcommand reads two .npy outputs (dense, pruned) and prints one JSON obje
   detection DENSE PRUNED --layout yolov8|yolov5 --classes C [--conf 0.25] [--iou 0.45]
             [--max-det 300]                     {"map50", "map", "dense_boxes", "pruned_boxes"}
 
+  embedding DENSE PRUNED [--mask MASK.npy]      {"cosine"}  [N, S, D] mean-pooled over the mask
+  mean-iou DENSE PRUNED                         {"miou"}    argmax over axis 1 of [N, C, ...]
+  ctc DENSE PRUNED [--blank 0]                  {"agreement"}  greedy decoding of [N, T, C]
+
 Detection: boxes above the confidence threshold, per-class greedy NMS, then COCO-style AP
 (101-point interpolated precision envelope) per class with a dense box, averaged over
 classes, at IoU 0.5 and at 0.5:0.05:0.95.
@@ -107,6 +111,36 @@ def cmd_detection(args):
             "dense_boxes": sum(len(s) for _, s, _ in truth), "pruned_boxes": sum(len(s) for _, s, _ in pred)}
 
 
+def cmd_embedding(args):
+    dense, pruned = np.load(args.dense).astype(np.float64), np.load(args.pruned).astype(np.float64)
+    mask = np.load(args.mask).astype(np.float64) if args.mask else np.ones(dense.shape[:2])
+    pool = lambda h: (h * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-12)
+    a, b = pool(dense), pool(pruned)
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return {"cosine": float(cos.mean())}
+
+
+def cmd_mean_iou(args):
+    want, got = np.argmax(np.load(args.dense), axis=1), np.argmax(np.load(args.pruned), axis=1)
+    ious = []
+    for c in np.union1d(np.unique(want), np.unique(got)):
+        union = np.logical_or(want == c, got == c).sum()
+        ious.append(np.logical_and(want == c, got == c).sum() / union)
+    return {"miou": float(np.mean(ious))}
+
+
+def cmd_ctc(args):
+    def decode(output):
+        best = np.argmax(output, axis=2)
+        sequences = []
+        for row in best:
+            merged = [k for t, k in enumerate(row) if t == 0 or k != row[t - 1]]
+            sequences.append([int(k) for k in merged if k != args.blank])
+        return sequences
+    want, got = decode(np.load(args.dense)), decode(np.load(args.pruned))
+    return {"agreement": float(np.mean([a == b for a, b in zip(want, got)]))}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -119,6 +153,15 @@ def main():
     d.add_argument("--iou", type=float, default=0.45)
     d.add_argument("--max-det", type=int, default=300)
     d.set_defaults(func=cmd_detection)
+    for name, func in [("embedding", cmd_embedding), ("mean-iou", cmd_mean_iou), ("ctc", cmd_ctc)]:
+        c = sub.add_parser(name)
+        c.add_argument("dense")
+        c.add_argument("pruned")
+        if name == "embedding":
+            c.add_argument("--mask")
+        if name == "ctc":
+            c.add_argument("--blank", type=int, default=0)
+        c.set_defaults(func=func)
     args = p.parse_args()
     print(json.dumps(args.func(args)))
     return 0
