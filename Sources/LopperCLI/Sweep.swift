@@ -21,7 +21,11 @@ struct SweepOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Integer class labels, one per sample (.npy).", valueName: "file"))
     var labels: String?
 
-    @Option(help: "relative-l2 (default), kl, top1-agreement, cosine, accuracy, top-k, cross-entropy.")
+    @Option(help: """
+        relative-l2 (default); classifiers: kl, top1-agreement, cosine, accuracy, top-k, cross-entropy; \
+        detectors: detection-map50, detection-map (the detection section of --config); encoders: \
+        embedding-cosine; segmenters: mean-iou; CTC sequence models: sequence-agreement.
+        """)
     var metric: MetricKind?
 
     @Option(help: "The output classifier metrics read (default: the first).")

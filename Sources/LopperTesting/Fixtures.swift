@@ -26,10 +26,12 @@ public enum Fixtures {
     public static let digitsClassifier = real("digits_mlp.onnx")
     /// The YOLOv8-style detector of `make_yolov8.py` at the n scale, 320 × 320 (built, not fetched).
     public static let yolov8Detector = real("yolov8n_320.onnx")
+    /// all-MiniLM-L6-v2 from its PyPI wheel, as `make_minilm.py` writes it (PyTorch export style).
+    public static let sentenceEncoder = real("minilm_l6.onnx")
 
     /// Whether the real models were fetched. In CI their absence is an error, not a skip.
     public static var hasRealModels: Bool {
-        let present = [ocrDetector, ocrClassifier, digitsClassifier, yolov8Detector].allSatisfy { FileManager.default.fileExists(atPath: $0) }
+        let present = [ocrDetector, ocrClassifier, digitsClassifier, yolov8Detector, sentenceEncoder].allSatisfy { FileManager.default.fileExists(atPath: $0) }
         if !present && isCI {
             fatalError("CI must fetch the real models first: python3 Tests/Fixtures/fetch_real_models.py")
         }

@@ -66,6 +66,25 @@ import Testing
         #expect(throws: (any Error).self) { try SweepSpec(model: "m", calibration: "c", metric: .detectionMAP).validate() }
     }
 
+    @Test func sweepFileDetectionSection() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("detector.yaml").path
+        func load(_ text: String) throws -> SweepSpec {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return try SweepSpec.load(yaml: path)
+        }
+        let head = "model: m.onnx\ncalibration: c.npz\nmetric: detection-map\n"
+        let spec = try load(head + "detection:\n  layout: yolov5\n  classes: 3\n  iou: 0.6\n")
+        #expect(spec.detection == DetectionDecoding(layout: .yolov5, classes: 3, confidence: 0.25, iou: 0.6))
+        #expect { try load(head) } throws: { "\($0)".contains("needs a detection section") }
+        #expect { try load(head + "detection:\n  layout: yolov8\n  classes: 3\n  nms: 0.5\n") } throws: { "\($0)".contains("nms") }
+        #expect { try load(head + "detection:\n  layout: yolov9\n  classes: 3\n") } throws: { "\($0)".contains("yolov9") }
+        #expect { try load(head + "detection:\n  layout: yolov8\n  classes: 3\n  confidence: 1.5\n") } throws: {
+            "\($0)".contains("detection.confidence") && "\($0)".contains("1.5")
+        }
+    }
+
     /// Many overlapping boxes in two images, three classes; the pruned output is the dense one
     /// with noise. Lopper's decoding, NMS and mAP match the numpy reference's.
     @Test(.enabled(if: Reference.isAvailable)) func matchesNumpyReference() throws {
