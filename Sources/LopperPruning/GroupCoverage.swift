@@ -48,9 +48,10 @@ public struct GroupCoverage: Sendable, Equatable {
         refused = reasons.map { Refusal(reason: $0.key, groups: $0.value) }.sorted { $0.groups > $1.groups || ($0.groups == $1.groups && $0.reason < $1.reason) }
     }
 
-    /// A reason without the node it names (`'reshape_40' (Reshape) reshapes …` → `(Reshape) reshapes …`),
-    /// so equal refusals at different nodes count together.
+    /// A reason without the names in it (`'add_3' (Add) joins the channels with 'x', …` →
+    /// `(Add) joins the channels with '…', …`), so equal refusals at different places count together.
     static func kind(of reason: String) -> String {
         reason.replacingOccurrences(of: #"'[^']*' \("#, with: "(", options: .regularExpression)
+            .replacingOccurrences(of: #"'[^']*'"#, with: "'…'", options: .regularExpression)
     }
 }

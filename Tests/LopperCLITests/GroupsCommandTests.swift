@@ -20,6 +20,13 @@ import Testing
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.suffix(2) == ["3 groups, 2 prunable (16 of 24 channels)",
                                     "coverage: 16 of 16 channels prunable (100.0%), not counting 1 group that defines a model output"])
+        // The inverted residual adds to the graph input: refused, counted by reason without the names.
+        let mobile = try LopperBinary.run(["groups", Fixtures.model("mobilenet_block")])
+        #expect(mobile.stdout.hasSuffix("""
+            coverage: 48 of 64 channels prunable (75.0%), not counting 1 group that defines a model output
+              refused 1× (Add) joins the channels with '…', which no prunable layer produces
+
+            """), "\(mobile.stdout)")
     }
 
     @Test func jsonListsMembers() throws {
