@@ -18,7 +18,10 @@ struct SweepOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Calibration inputs: a .npz with one array per model input (samples first), or a .npy.", valueName: "file"))
     var calib: String?
 
-    @Option(help: ArgumentHelp("Integer class labels, one per sample (.npy).", valueName: "file"))
+    @Option(help: ArgumentHelp("""
+        Integer class labels, one per sample (.npy); for the detection metrics, boxes: rows of \
+        (sample, class, cx, cy, w, h).
+        """, valueName: "file"))
     var labels: String?
 
     @Option(help: """

@@ -96,6 +96,35 @@ public struct DetectionDecoding: Codable, Equatable, Sendable {
     }
 }
 
+extension DetectionDecoding {
+    /// Ground-truth boxes per calibration sample from a `.npy` of rows (sample, class, centre x,
+    /// centre y, width, height), in the coordinates of the model's output boxes.
+    static func readLabels(_ path: String, samples: Int, available: Int, classes: Int) throws -> [[Detection]] {
+        let data = try NumPy.read(path: path)
+        guard data.shape.count == 2, data.shape[1] == 6 else {
+            throw ModelError("box labels must be rows of (sample, class, cx, cy, w, h): shape [m, 6], found \(data.shape)", file: path)
+        }
+        let values = data.doubles()
+        var boxes = [[Detection]](repeating: [], count: samples)
+        for row in 0..<data.shape[0] {
+            let v = Array(values[(row * 6)..<(row * 6 + 6)])
+            guard v[0] == v[0].rounded(), v[0] >= 0, v[0] < Double(available) else {
+                throw ModelError("row \(row): sample \(v[0]) is not one of the \(available) calibration samples", file: path)
+            }
+            guard v[1] == v[1].rounded(), v[1] >= 0, v[1] < Double(classes) else {
+                throw ModelError("row \(row): class \(v[1]) is outside 0..<\(classes)", file: path)
+            }
+            guard v[4] >= 0, v[5] >= 0, v.allSatisfy(\.isFinite) else {
+                throw ModelError("row \(row): a box needs finite coordinates and a size of 0 or more, found \(v[2...])", file: path)
+            }
+            guard Int(v[0]) < samples else { continue }
+            boxes[Int(v[0])].append(Detection(box: Box(x1: v[2] - v[4] / 2, y1: v[3] - v[5] / 2, x2: v[2] + v[4] / 2, y2: v[3] + v[5] / 2),
+                                              score: 1, classIndex: Int(v[1])))
+        }
+        return boxes
+    }
+}
+
 struct Box: Equatable {
     var x1, y1, x2, y2: Double
 

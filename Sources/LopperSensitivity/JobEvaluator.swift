@@ -22,6 +22,8 @@ public final class JobEvaluator: @unchecked Sendable {
         public var detection: DetectionDecoding?
         public var maskInput: String?
         public var ctcBlank: Int
+        /// Labelled boxes per sample for the detection metrics (set by `SweepSetup`).
+        var groundTruth: [[Detection]]?
 
         public init(metric: MetricKind, output: String? = nil, topK: Int = 5, prefixReuse: Bool = true, cacheBytes: Int = 512 << 20,
                     method: SweepMethod = .oneShot, evaluator: ExternalEvaluator? = nil, detection: DetectionDecoding? = nil,
@@ -40,7 +42,8 @@ public final class JobEvaluator: @unchecked Sendable {
 
         /// A fresh accumulator of `kind` with these settings.
         func accumulator(_ kind: MetricKind, output: String) -> MetricAccumulator {
-            MetricAccumulator(kind: kind, output: output, topK: topK, detection: detection, maskInput: maskInput, blank: ctcBlank)
+            MetricAccumulator(kind: kind, output: output, topK: topK, detection: detection, maskInput: maskInput, blank: ctcBlank,
+                              groundTruth: groundTruth)
         }
     }
 

@@ -18,7 +18,8 @@ public enum MetricKind: String, Codable, CaseIterable, Sendable {
     case topK = "top-k"
     /// Mean −log p(label).
     case crossEntropy = "cross-entropy"
-    /// mAP@0.5 of the pruned model's detections against the dense model's (`DetectionDecoding`).
+    /// mAP@0.5 of the pruned model's detections against the dense model's (`DetectionDecoding`),
+    /// or against labelled boxes when the sweep has labels.
     case detectionMAP50 = "detection-map50"
     /// mAP@0.5:0.95 (COCO's ten IoU thresholds) against the dense model's detections.
     case detectionMAP = "detection-map"
@@ -52,6 +53,9 @@ struct MetricAccumulator {
     let maskInput: String?
     /// The blank class of CTC decoding.
     let blank: Int
+    /// Labelled boxes per calibration sample: the reference of the detection metrics instead of
+    /// the dense model's boxes.
+    let groundTruth: [[Detection]]?
     private var intersections: [Int: Double] = [:], unions: [Int: Double] = [:]
     private var denseDetections: [[Detection]] = []
     private var candidateDetections: [[Detection]] = []
@@ -59,7 +63,9 @@ struct MetricAccumulator {
     private var denominator: [String: Double] = [:]
     private var relativeError = RelativeError()
 
-    init(kind: MetricKind, output: String, topK: Int, detection: DetectionDecoding? = nil, maskInput: String? = nil, blank: Int = 0) {
+    init(kind: MetricKind, output: String, topK: Int, detection: DetectionDecoding? = nil, maskInput: String? = nil, blank: Int = 0,
+         groundTruth: [[Detection]]? = nil) {
+        self.groundTruth = groundTruth
         self.kind = kind
         self.output = output
         self.topK = topK
@@ -79,8 +85,15 @@ struct MetricAccumulator {
         if kind.decodesDetections {
             guard let detection else { throw ModelError("metric \(kind.rawValue) needs detection settings", field: "detection") }
             let values = try Self.values(candidate, output, like: reference)
-            denseDetections += try detection.detections(reference.doubles, shape: reference.shape, output: output)
-            candidateDetections += try detection.detections(values, shape: reference.shape, output: output)
+            let found = try detection.detections(values, shape: reference.shape, output: output)
+            if let groundTruth {
+                let first = candidateDetections.count
+                guard first + found.count <= groundTruth.count else { throw ModelError("more samples than box labels") }
+                denseDetections += groundTruth[first..<(first + found.count)]
+            } else {
+                denseDetections += try detection.detections(reference.doubles, shape: reference.shape, output: output)
+            }
+            candidateDetections += found
             return
         }
         if [.embeddingCosine, .meanIoU, .sequenceAgreement].contains(kind) {

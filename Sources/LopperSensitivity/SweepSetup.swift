@@ -12,6 +12,8 @@ public struct SweepSetup: @unchecked Sendable {
     public let groups: [PruneGroup]
     public let calibration: Calibration
     public let labels: [Int64]?
+    /// Labelled boxes per sample, when a detection metric has labels.
+    let boxLabels: [[Detection]]?
     public let jobs: [SweepJob]
     /// The output the metric reads.
     public let output: String
@@ -27,7 +29,14 @@ public struct SweepSetup: @unchecked Sendable {
         }
         let groups = try DependencyAnalysis.groups(of: model)
         let calibration = try Calibration(path: spec.calibration, for: model, limit: spec.samples, batchSize: spec.batchSize)
-        labels = try spec.labels.map { try Self.readLabels($0, calibration: calibration) }
+        if spec.metric.decodesDetections, let detection = spec.detection {
+            boxLabels = try spec.labels.map { try DetectionDecoding.readLabels($0, samples: calibration.samples,
+                                                                             available: calibration.available, classes: detection.classes) }
+            labels = nil
+        } else {
+            boxLabels = nil
+            labels = try spec.labels.map { try Self.readLabels($0, calibration: calibration) }
+        }
         jobs = SweepRunner.jobs(for: spec, groups: groups, model: model)
         guard !jobs.isEmpty else {
             throw ModelError("has no prunable group for \(spec.granularities.map(\.rawValue).joined(separator: ", ")) (lopper groups lists why)", file: spec.model)
@@ -61,8 +70,11 @@ public struct SweepSetup: @unchecked Sendable {
 
     /// The evaluator options this sweep's spec gives (metric settings included).
     var metricOptions: JobEvaluator.Options {
-        .init(metric: spec.metric, output: spec.output, topK: spec.topK, method: spec.method, evaluator: spec.evaluator,
-              detection: spec.detection, maskInput: spec.maskInput, ctcBlank: spec.ctcBlank)
+        var options = JobEvaluator.Options(metric: spec.metric, output: spec.output, topK: spec.topK, method: spec.method,
+                                           evaluator: spec.evaluator, detection: spec.detection, maskInput: spec.maskInput,
+                                           ctcBlank: spec.ctcBlank)
+        options.groundTruth = boxLabels
+        return options
     }
 
     /// Opens the store, binds it to this sweep's inputs and registers the groups and jobs.

@@ -10,7 +10,9 @@ public struct SweepSpec: Codable, Equatable, Sendable {
     public var model: String
     /// Calibration inputs: `.npz` with one array per model input (samples first), or `.npy`.
     public var calibration: String
-    /// Integer class labels (`.npy`, one per sample) for the labelled metrics.
+    /// Integer class labels (`.npy`, one per sample) for the labelled metrics; for the detection
+    /// metrics, labelled boxes (rows of sample, class, cx, cy, w, h), scored against instead of
+    /// the dense model's boxes.
     public var labels: String?
     public var metric: MetricKind
     /// The output the classifier metrics read; the model's first output when absent.

@@ -66,6 +66,33 @@ import Testing
         #expect(throws: (any Error).self) { try SweepSpec(model: "m", calibration: "c", metric: .detectionMAP).validate() }
     }
 
+    @Test func againstLabelledBoxes() throws {
+        // The label is the second object: the pruned model ranks a false positive first (score
+        // 0.9), then finds it (precision 1/2 at recall 1), so AP = 0.5 at every recall point.
+        let truth = [[Detection(box: Box(x1: 45, y1: 45, x2: 55, y2: 55), score: 1, classIndex: 0)]]
+        let output = Self.yolov8([[10, 10, 10, 10, 0.9, 0.1], [50, 50, 10, 10, 0.8, 0.0]])
+        var accumulator = MetricAccumulator(kind: .detectionMAP50, output: "y", topK: 1, detection: Self.decoding, groundTruth: truth)
+        try accumulator.add(dense: ["y": output], candidate: ["y": output], labels: nil)
+        #expect(accumulator.value == 0.5)
+        #expect { try accumulator.add(dense: ["y": output], candidate: ["y": output], labels: nil) } throws: {
+            "\($0)".contains("more samples than box labels")
+        }
+
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("boxes.npy").path
+        func read(_ rows: [[Float]], samples: Int = 1) throws -> [[Detection]] {
+            try NumPy.write(TensorData(floats: rows.flatMap { $0 }, shape: [rows.count, rows.first?.count ?? 6]), to: path)
+            return try DetectionDecoding.readLabels(path, samples: samples, available: 2, classes: 2)
+        }
+        // Sample 1 is beyond the samples used: ignored.
+        #expect(try read([[0, 1, 50, 50, 10, 20], [1, 0, 5, 5, 2, 2]]) == [[Detection(box: Box(x1: 45, y1: 40, x2: 55, y2: 60), score: 1, classIndex: 1)]])
+        #expect { try read([[0, 2, 50, 50, 10, 20]]) } throws: { "\($0)".contains("\(path): row 0: class 2.0 is outside 0..<2") }
+        #expect { try read([[2, 0, 50, 50, 10, 20]]) } throws: { "\($0)".contains("row 0: sample 2.0 is not one of the 2 calibration samples") }
+        #expect { try read([[0, 0, 50, 50, -1, 20]]) } throws: { "\($0)".contains("row 0: a box needs finite coordinates") }
+        #expect { try read([[0, 0, 50, 50, 10]]) } throws: { "\($0)".contains("shape [m, 6], found [1, 5]") }
+    }
+
     @Test func sweepFileDetectionSection() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
