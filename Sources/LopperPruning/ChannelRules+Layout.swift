@@ -73,6 +73,43 @@ extension ChannelRules {
         }
     }
 
+    /// A Slice that leaves the channel axis alone passes the channels through. One that cuts a
+    /// contiguous range of channels (step 1, constant starts and ends, opset 10 on) gives the
+    /// output that range, like one output of a Split; its start and (unless it runs to the end)
+    /// its end count the channels before them, so they are members and are rewritten.
+    static func slice(_ b: inout GroupBuilder, _ node: Node) throws {
+        guard let input = node.input(0), let layout = b.layouts[input], let shape = b.shape(input),
+              let output = node.outputs.first, let out = b.shape(output), out.count == shape.count else {
+            try keepsAxisUnlessMixed(&b, node)
+            return
+        }
+        guard out[layout.axis] != shape[layout.axis] else {
+            b.layouts[output] = layout
+            return
+        }
+        let facts = (1...4).map { node.input($0).flatMap { b.shapes.facts[$0]?.intValues } }
+        guard b.opset >= 10, let starts = facts[0], let ends = facts[1], let startsTensor = node.input(1), let endsTensor = node.input(2),
+              b.isConstant(startsTensor), b.isConstant(endsTensor),
+              let k = (facts[2] ?? Array(0..<starts.count)).firstIndex(where: { ($0 < 0 ? $0 + shape.count : $0) == layout.axis }),
+              (facts[3]?[k] ?? 1) == 1, starts[k] >= 0, ends[k] >= starts[k] else {
+            b.block(layout, because: "\(node.label) slices the channel axis by bounds that cannot be rewritten")
+            return
+        }
+        let width = layout.width, end = min(ends[k], width)
+        guard let part = layout.slice(from: starts[k], count: end - starts[k]), let before = layout.slice(from: 0, count: starts[k]),
+              let upToEnd = layout.slice(from: 0, count: end) else {
+            b.block(layout, because: "\(node.label) cuts through a block of channel elements")
+            return
+        }
+        for (bound, tensor) in [(before, startsTensor)] + (ends[k] < width ? [(upToEnd, endsTensor)] : []) {
+            for segment in bound.segments {
+                b.append(Member(role: .sliceBound, node: node.displayName, tensor: tensor, axis: k, tensorOffset: 0,
+                                groupOffset: segment.start, length: segment.length, block: segment.block), to: segment.set)
+            }
+        }
+        b.layouts[output] = part
+    }
+
     static func transpose(_ b: inout GroupBuilder, _ node: Node) throws {
         guard let input = node.input(0), var layout = b.layouts[input], let rank = b.shape(input)?.count else { return }
         let perm = try node.ints("perm") ?? Array((0..<rank).reversed())

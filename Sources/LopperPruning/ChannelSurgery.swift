@@ -23,8 +23,8 @@ public enum ChannelSurgery {
     /// - Parameter removing: for each group id, the channels to remove (in the group's numbering).
     public static func prune(_ model: Model, groups: [PruneGroup], removing: [Int: [Int]]) throws -> Model {
         var shrink: [Member.Role: [String: [Int: Int]]] = [.splitSize: [:], .convGroups: [:]]
-        // Reshape targets by (reading node, constant): a constant shared by several readers is
-        // rewritten for each reader separately.
+        // Reshape targets and Slice bounds by (reading node, constant): a constant shared by
+        // several readers is rewritten for each reader separately.
         var targets: [ConstantReader: [Int: Int]] = [:]
         var splitTensors: [String: String] = [:]
         for (id, channels) in removing where !channels.isEmpty {
@@ -41,7 +41,7 @@ public enum ChannelSurgery {
                 switch member.role {
                 case .output, .input, .parameter:
                     break  // tensor cuts: `cuts(groups:removing:)`
-                case .reshapeTarget:
+                case .reshapeTarget, .sliceBound:
                     targets[ConstantReader(node: member.node, tensor: member.tensor), default: [:]][member.axis, default: 0] += hit.count * member.block
                 case .splitSize:
                     shrink[.splitSize]![member.node, default: [:]][member.axis, default: 0] += hit.count * member.block
@@ -62,7 +62,7 @@ public enum ChannelSurgery {
         }
         var rewrites: [String: [String: TensorData]] = [:]
         for (reader, elements) in targets {
-            guard let data = try pruned.graph.constant(reader.tensor) else { throw ModelError("reshape target '\(reader.tensor)' is not a constant") }
+            guard let data = try pruned.graph.constant(reader.tensor) else { throw ModelError("'\(reader.tensor)' read by '\(reader.node)' is not a constant") }
             var values = data.int64s()
             for (index, amount) in elements { values[index] -= Int64(amount) }
             rewrites[reader.tensor, default: [:]][reader.node] = TensorData(int64s: values, shape: data.shape)

@@ -43,7 +43,7 @@ public enum Fixtures {
     /// The committed fixtures that run in ONNX Runtime (all but the deliberately broken ones).
     public static let runnableFixtures = ["conv_chain", "residual", "c2f_block", "paddle_constants",
                                           "transformer_encoder", "transformer_shape_computed", "nhwc_input", "mobilenet_block",
-                                          "yolov8_tiny"]
+                                          "yolov8_tiny", "channel_slice"]
 
     /// Concrete input shapes for fixtures and real models whose inputs have symbolic sizes beyond
     /// the batch, keyed by file name without extension.

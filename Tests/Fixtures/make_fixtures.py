@@ -149,6 +149,19 @@ def c2f_block():
                    [tensor("output0", [1, 4096, 6])], 13)
 
 
+def channel_slice():
+    """Slices on the channel axis: channels 4..11 of a conv's 16, and its last 6 (to the end)."""
+    b = Builder()
+    h = b.op("Relu", [b.conv("x", 3, 16)])
+    int64 = lambda prefix, v: b.const(prefix, v, np.int64)
+    middle = b.op("Slice", [h, int64("starts", [4]), int64("ends", [12]), int64("axes", [1]), int64("steps", [1])])
+    tail = b.op("Slice", [h, int64("starts", [10]), int64("ends", [2**62]), int64("axes", [1])])
+    h = b.op("Concat", [b.op("Relu", [b.conv(middle, 8, 8)]), tail], axis=1)
+    b.nodes.append(helper.make_node("Conv", [h, b.const("w", b.normal((4, 14, 1, 1), 0.3))], ["y"], name="conv_out",
+                                    kernel_shape=[1, 1]))
+    return b.model("channel_slice", [tensor("x", ["N", 3, 16, 16])], [tensor("y", ["N", 4, 16, 16])], 13)
+
+
 def paddle_constants():
     # Paddle style: every weight is an unnamed Constant node; HardSwish is decomposed
     # (x * Clip(x + 3, 0, 6) / 6) because the HardSwish op only exists from opset 14.
@@ -323,7 +336,7 @@ def main():
         return make_yolov8.build(size=64, width=0.0625, classes=8)
 
     for build in [conv_chain, chain24, residual, c2f_block, paddle_constants, transformer_encoder,
-                  transformer_shape_computed, nhwc_input, mobilenet_block, yolov8_tiny]:
+                  transformer_shape_computed, nhwc_input, mobilenet_block, yolov8_tiny, channel_slice]:
         model, path = build(), MODELS / f"{build.__name__}.onnx"
         onnx.save(model, path)
         validate(path)

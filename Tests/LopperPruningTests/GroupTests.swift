@@ -72,6 +72,19 @@ import Testing
         #expect(coverage.fraction == 1 && coverage.refused.isEmpty && coverage.outputGroups.count == refused.count)
     }
 
+    @Test func channelAxisSlices() throws {
+        let groups = try groups("channel_slice")
+        let first = try #require(groups.first)
+        #expect(first.isPrunable && first.size == 16)
+        // The middle slice's start counts channels 0..<4, its end 0..<12; the tail's start 0..<10
+        // (its end runs to the end and stays).
+        let bounds = first.members.filter { $0.role == .sliceBound }.map { "\($0.node) \($0.tensor) \($0.units)" }
+        #expect(bounds == ["slice_0 starts_0 0..<4", "slice_0 ends_0 0..<12", "slice_1 starts_1 0..<10"])
+        // The convs reading the slices read channels 4..<12 and 10..<16 of the group.
+        let inputs = first.members.filter { $0.role == .input }.map { "\($0.node) \($0.units) at \($0.tensorOffset)" }
+        #expect(inputs == ["conv_1 4..<12 at 0", "conv_out 10..<16 at 8"])
+    }
+
     @Test func attentionHeadsWithComputedTargets() throws {
         // The PyTorch export style: Reshape targets Concat(Unsqueeze(Gather(Shape(x))), [heads], [size]).
         let groups = try groups("transformer_shape_computed")
