@@ -69,5 +69,11 @@ struct Groups: ParsableCommand {
         let removable = blocks.filter(\.isRemovable).count
         print("\n\(groups.count) groups, \(prunable.count) prunable (\(channels(prunable)) of \(channels(groups)) channels)"
               + (blocks.isEmpty ? "" : "; \(blocks.count) residual block\(blocks.count == 1 ? "" : "s"), \(removable) removable"))
+        let coverage = GroupCoverage(model: loaded, groups: groups)
+        let percent = String(format: "%.1f", 100 * coverage.fraction)
+        let outputs = coverage.outputGroups.count
+        print("coverage: \(coverage.prunableChannels) of \(coverage.channels) channels prunable (\(percent)%), "
+              + "not counting \(outputs) group\(outputs == 1 ? "" : "s") that define\(outputs == 1 ? "s" : "") a model output")
+        for refusal in coverage.refused { print("  refused \(refusal.groups)× \(refusal.reason)") }
     }
 }

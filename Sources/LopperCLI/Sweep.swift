@@ -18,10 +18,17 @@ struct SweepOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Calibration inputs: a .npz with one array per model input (samples first), or a .npy.", valueName: "file"))
     var calib: String?
 
-    @Option(help: ArgumentHelp("Integer class labels, one per sample (.npy).", valueName: "file"))
+    @Option(help: ArgumentHelp("""
+        Integer class labels, one per sample (.npy); for the detection metrics, boxes: rows of \
+        (sample, class, cx, cy, w, h).
+        """, valueName: "file"))
     var labels: String?
 
-    @Option(help: "relative-l2 (default), kl, top1-agreement, cosine, accuracy, top-k, cross-entropy.")
+    @Option(help: """
+        relative-l2 (default); classifiers: kl, top1-agreement, cosine, accuracy, top-k, cross-entropy; \
+        detectors: detection-map50, detection-map (the detection section of --config); encoders: \
+        embedding-cosine; segmenters: mean-iou; CTC sequence models: sequence-agreement.
+        """)
     var metric: MetricKind?
 
     @Option(help: "The output classifier metrics read (default: the first).")

@@ -48,8 +48,9 @@ extension ChannelRules {
             return
         }
         // Where the sizes live: the `split` attribute (opset < 13), a constant input, or nowhere (equal parts).
+        // A constant shared with other Splits (exporters store equal sizes once) is copied when rewritten.
         let sizesTensor = node.input(1) ?? ""
-        if !sizesTensor.isEmpty && (!b.isConstant(sizesTensor) || b.readers(sizesTensor) > 1) {
+        if !sizesTensor.isEmpty && !b.isConstant(sizesTensor) {
             b.block(layout, because: "\(node.label) splits by sizes that cannot be rewritten")
             return
         }
@@ -70,6 +71,43 @@ extension ChannelRules {
             if !output.isEmpty { b.layouts[output] = part }
             offset += size
         }
+    }
+
+    /// A Slice that leaves the channel axis alone passes the channels through. One that cuts a
+    /// contiguous range of channels (step 1, constant starts and ends, opset 10 on) gives the
+    /// output that range, like one output of a Split; its start and (unless it runs to the end)
+    /// its end count the channels before them, so they are members and are rewritten.
+    static func slice(_ b: inout GroupBuilder, _ node: Node) throws {
+        guard let input = node.input(0), let layout = b.layouts[input], let shape = b.shape(input),
+              let output = node.outputs.first, let out = b.shape(output), out.count == shape.count else {
+            try keepsAxisUnlessMixed(&b, node)
+            return
+        }
+        guard out[layout.axis] != shape[layout.axis] else {
+            b.layouts[output] = layout
+            return
+        }
+        let facts = (1...4).map { node.input($0).flatMap { b.shapes.facts[$0]?.intValues } }
+        guard b.opset >= 10, let starts = facts[0], let ends = facts[1], let startsTensor = node.input(1), let endsTensor = node.input(2),
+              b.isConstant(startsTensor), b.isConstant(endsTensor),
+              let k = (facts[2] ?? Array(0..<starts.count)).firstIndex(where: { ($0 < 0 ? $0 + shape.count : $0) == layout.axis }),
+              (facts[3]?[k] ?? 1) == 1, starts[k] >= 0, ends[k] >= starts[k] else {
+            b.block(layout, because: "\(node.label) slices the channel axis by bounds that cannot be rewritten")
+            return
+        }
+        let width = layout.width, end = min(ends[k], width)
+        guard let part = layout.slice(from: starts[k], count: end - starts[k]), let before = layout.slice(from: 0, count: starts[k]),
+              let upToEnd = layout.slice(from: 0, count: end) else {
+            b.block(layout, because: "\(node.label) cuts through a block of channel elements")
+            return
+        }
+        for (bound, tensor) in [(before, startsTensor)] + (ends[k] < width ? [(upToEnd, endsTensor)] : []) {
+            for segment in bound.segments {
+                b.append(Member(role: .sliceBound, node: node.displayName, tensor: tensor, axis: k, tensorOffset: 0,
+                                groupOffset: segment.start, length: segment.length, block: segment.block), to: segment.set)
+            }
+        }
+        b.layouts[output] = part
     }
 
     static func transpose(_ b: inout GroupBuilder, _ node: Node) throws {
@@ -159,19 +197,37 @@ extension ChannelRules {
         let requested = node.input(1).flatMap { b.shapes.facts[$0]?.intValues }
         let entry = requested.flatMap { axis < $0.count ? $0[axis] : nil }
         if entry != -1 && !(entry == 0 && axis == layout.axis && newSize == oldSize) {
-            guard let shapeTensor = node.input(1), b.isConstant(shapeTensor), b.readers(shapeTensor) == 1 else {
+            guard let (reader, shapeTensor, element) = node.input(1).flatMap({ rewritableElement(b, of: $0, at: axis, readBy: node) }) else {
                 b.block(layout, because: "\(node.label) has a computed target shape that counts the channels")
                 return
             }
             var position = 0
             for segment in resized.segments {
-                b.append(Member(role: .reshapeTarget, node: node.displayName, tensor: shapeTensor, axis: axis,
+                b.append(Member(role: .reshapeTarget, node: reader.displayName, tensor: shapeTensor, axis: element,
                                 tensorOffset: position, groupOffset: segment.start, length: segment.length,
                                 block: segment.block), to: segment.set)
                 position += segment.length * segment.block
             }
         }
         b.layouts[output] = resized
+    }
+
+    /// The node reading the constant that holds entry `index` of a Reshape target, the constant
+    /// and the entry's element in it: the target itself when it is a constant, or, as PyTorch
+    /// exports compute it (`Concat(Unsqueeze(Gather(Shape(x))), …, [12], [32])`), the constant
+    /// input of the target's Concat that holds the entry (that Concat must feed only this
+    /// Reshape). A constant shared with other readers is copied when rewritten.
+    static func rewritableElement(_ b: GroupBuilder, of target: String, at index: Int, readBy reshape: Node)
+        -> (reader: Node, tensor: String, element: Int)? {
+        if b.isConstant(target) { return (reshape, target, index) }
+        guard b.readers(target) == 1, let concat = b.graph.producer(of: target), concat.opType == "Concat", concat.domain.isEmpty else { return nil }
+        var offset = 0
+        for input in concat.inputs {
+            guard let shape = b.concreteShape(input), shape.count == 1 else { return nil }
+            if index < offset + shape[0] { return b.isConstant(input) ? (concat, input, index - offset) : nil }
+            offset += shape[0]
+        }
+        return nil
     }
 
     /// Where the channel axis lands when `s` is reshaped to `t`, if its channels stay whole and

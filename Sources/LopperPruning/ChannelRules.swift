@@ -29,9 +29,10 @@ enum ChannelRules {
         rules["Size"] = readsShapeOnly
         rules["Constant"] = readsShapeOnly
         for op in ["Softmax", "LogSoftmax", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2",
-                   "LayerNormalization", "Slice", "Pad"] {
+                   "LayerNormalization", "Pad"] {
             rules[op] = keepsAxisUnlessMixed
         }
+        rules["Slice"] = slice
         return rules
     }()
 

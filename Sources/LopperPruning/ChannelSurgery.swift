@@ -22,7 +22,10 @@ public enum ChannelSurgery {
 
     /// - Parameter removing: for each group id, the channels to remove (in the group's numbering).
     public static func prune(_ model: Model, groups: [PruneGroup], removing: [Int: [Int]]) throws -> Model {
-        var shrink: [Member.Role: [String: [Int: Int]]] = [.reshapeTarget: [:], .splitSize: [:], .convGroups: [:], .hiddenSize: [:]]
+        var shrink: [Member.Role: [String: [Int: Int]]] = [.splitSize: [:], .convGroups: [:], .hiddenSize: [:]]
+        // Reshape targets and Slice bounds by (reading node, constant): a constant shared by
+        // several readers is rewritten for each reader separately.
+        var targets: [ConstantReader: [Int: Int]] = [:]
         var splitTensors: [String: String] = [:]
         for (id, channels) in removing where !channels.isEmpty {
             guard let group = groups.first(where: { $0.id == id }) else { throw ModelError("there is no group \(id)") }
@@ -38,8 +41,8 @@ public enum ChannelSurgery {
                 switch member.role {
                 case .output, .input, .parameter:
                     break  // tensor cuts: `cuts(groups:removing:)`
-                case .reshapeTarget:
-                    shrink[.reshapeTarget]![member.tensor, default: [:]][member.axis, default: 0] += hit.count * member.block
+                case .reshapeTarget, .sliceBound:
+                    targets[ConstantReader(node: member.node, tensor: member.tensor), default: [:]][member.axis, default: 0] += hit.count * member.block
                 case .splitSize:
                     shrink[.splitSize]![member.node, default: [:]][member.axis, default: 0] += hit.count * member.block
                     splitTensors[member.node] = member.tensor
@@ -57,12 +60,14 @@ public enum ChannelSurgery {
             }
             try pruned.graph.setConstant(tensor, to: data)
         }
-        for (tensor, elements) in shrink[.reshapeTarget]! {
-            guard let data = try pruned.graph.constant(tensor) else { throw ModelError("reshape target '\(tensor)' is not a constant") }
+        var rewrites: [String: [String: TensorData]] = [:]
+        for (reader, elements) in targets {
+            guard let data = try pruned.graph.constant(reader.tensor) else { throw ModelError("'\(reader.tensor)' read by '\(reader.node)' is not a constant") }
             var values = data.int64s()
             for (index, amount) in elements { values[index] -= Int64(amount) }
-            try pruned.graph.setConstant(tensor, to: TensorData(int64s: values, shape: data.shape))
+            rewrites[reader.tensor, default: [:]][reader.node] = TensorData(int64s: values, shape: data.shape)
         }
+        for (tensor, values) in rewrites.sorted(by: { $0.key < $1.key }) { try rewrite(&pruned, constant: tensor, for: values) }
         // Split sizes come from the dense model's shapes, inferred only when a Split is touched.
         if !shrink[.splitSize]!.isEmpty {
             let shapes = try ShapeInference.run(model)
@@ -106,7 +111,7 @@ public enum ChannelSurgery {
         for (index, amount) in shrinking { sizes[index] -= amount }
         let opset = original.opset() ?? 1
         if !tensor.isEmpty {
-            try model.graph.setConstant(tensor, to: TensorData(int64s: sizes.map(Int64.init), shape: [sizes.count]))
+            try rewrite(&model, constant: tensor, for: [name: TensorData(int64s: sizes.map(Int64.init), shape: [sizes.count])])
         } else if opset < 13 {
             try model.graph.modifyNode(at: position) { $0.setAttribute("split", ints: sizes) }
         } else {
@@ -118,4 +123,31 @@ public enum ChannelSurgery {
             }
         }
     }
+
+    /// Gives readers of a constant (by node name) new values. The constant is rewritten in place
+    /// when every reader gets the same value; otherwise each listed reader gets a copy of its own
+    /// and the others keep the original.
+    private static func rewrite(_ model: inout Model, constant tensor: String, for values: [String: TensorData]) throws {
+        let readers = (model.graph.consumers[tensor] ?? []).map { model.graph.nodes[$0].displayName }
+        let distinct = Set(values.values.map { $0.int64s() })
+        if Set(readers) == Set(values.keys), distinct.count == 1, let value = values.values.first {
+            try model.graph.setConstant(tensor, to: value)
+            return
+        }
+        for (reader, value) in values.sorted(by: { $0.key < $1.key }) {
+            guard let position = model.graph.nodes.firstIndex(where: { $0.displayName == reader }) else {
+                throw ModelError("node '\(reader)' reading '\(tensor)' is missing")
+            }
+            let copy = model.graph.addInitializer(value, nameBase: "\(tensor)_\(reader)")
+            try model.graph.modifyNode(at: position) { node in
+                for index in node.proto.input.indices where node.proto.input[index] == tensor { node.proto.input[index] = copy }
+            }
+        }
+    }
+}
+
+/// A node reading a constant: where a shared constant's rewrite applies.
+private struct ConstantReader: Hashable {
+    var node: String
+    var tensor: String
 }

@@ -51,6 +51,9 @@ public struct Member: Codable, Sendable, Equatable {
         case reshapeTarget
         /// One output's size in a `Split` along the channel axis.
         case splitSize
+        /// A `Slice` start or end on the channel axis: it counts the channels before it and
+        /// shrinks by each one removed (`axis` is the element of the starts or ends constant).
+        case sliceBound
         /// The `group` attribute of a depthwise Conv, which equals its channel count.
         case convGroups
         /// The `hidden_size` attribute of an RNN, GRU or LSTM.
@@ -62,7 +65,7 @@ public struct Member: Codable, Sendable, Equatable {
     public var node: String
     /// The tensor or value name; for `splitSize`, the split sizes' constant (empty when an attribute).
     public var tensor: String
-    /// Axis of `tensor`; for `reshapeTarget` and `splitSize`, the element index.
+    /// Axis of `tensor`; for `reshapeTarget`, `splitSize` and `sliceBound`, the element index.
     public var axis: Int
     /// Where the member's range starts along `axis` (in elements of the tensor).
     public var tensorOffset: Int

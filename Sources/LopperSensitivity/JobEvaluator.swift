@@ -19,9 +19,15 @@ public final class JobEvaluator: @unchecked Sendable {
         public var cacheBytes: Int
         public var method: SweepMethod
         public var evaluator: ExternalEvaluator?
+        public var detection: DetectionDecoding?
+        public var maskInput: String?
+        public var ctcBlank: Int
+        /// Labelled boxes per sample for the detection metrics (set by `SweepSetup`).
+        var groundTruth: [[Detection]]?
 
         public init(metric: MetricKind, output: String? = nil, topK: Int = 5, prefixReuse: Bool = true, cacheBytes: Int = 512 << 20,
-                    method: SweepMethod = .oneShot, evaluator: ExternalEvaluator? = nil) {
+                    method: SweepMethod = .oneShot, evaluator: ExternalEvaluator? = nil, detection: DetectionDecoding? = nil,
+                    maskInput: String? = nil, ctcBlank: Int = 0) {
             self.metric = metric
             self.output = output
             self.topK = topK
@@ -29,6 +35,15 @@ public final class JobEvaluator: @unchecked Sendable {
             self.cacheBytes = cacheBytes
             self.method = method
             self.evaluator = evaluator
+            self.detection = detection
+            self.maskInput = maskInput
+            self.ctcBlank = ctcBlank
+        }
+
+        /// A fresh accumulator of `kind` with these settings.
+        func accumulator(_ kind: MetricKind, output: String) -> MetricAccumulator {
+            MetricAccumulator(kind: kind, output: output, topK: topK, detection: detection, maskInput: maskInput, blank: ctcBlank,
+                              groundTruth: groundTruth)
         }
     }
 
@@ -101,10 +116,10 @@ public final class JobEvaluator: @unchecked Sendable {
         let storing = try (preparing ?? jobs).reduce(into: Set(model.graph.outputs.map(\.name))) { needed, job in
             needed.formUnion(try neededValues(for: job))
         }
-        var accumulator = MetricAccumulator(kind: options.metric, output: output, topK: options.topK)
+        var accumulator = options.accumulator(options.metric, output: output)
         try runDense(storing: storing, ifRoom: observedValues.subtracting(storing)) { index, values in
             let outputs = Dictionary(uniqueKeysWithValues: model.graph.outputs.map { ($0.name, values[$0.name]!) })
-            try accumulator.add(dense: outputs, candidate: outputs, labels: self.labels?[index])
+            try accumulator.add(dense: outputs, candidate: outputs, labels: self.labels?[index], inputs: calibration.batches[index])
         }
         baseline = accumulator.value
         if let evaluator = options.evaluator {
@@ -205,7 +220,7 @@ public final class JobEvaluator: @unchecked Sendable {
             runnable = try runnable.restricted(toOutputs: referenceNames)
         }
         let executor = try Executor(model: runnable, options: ExecutorOptions(threads: 1))
-        var accumulator = MetricAccumulator(kind: options.method == .local ? .relativeL2 : options.metric, output: output, topK: options.topK)
+        var accumulator = options.accumulator(options.method == .local ? .relativeL2 : options.metric, output: output)
         var macs = 0
         var macsPerBatchSize: [Int: Int] = [:]
         for (index, batch) in calibration.batches.enumerated() {
@@ -218,7 +233,7 @@ public final class JobEvaluator: @unchecked Sendable {
             let outputs = try executor.run(feeds)
             var dense: [String: Tensor] = [:]
             for name in referenceNames { dense[name] = try cache.load(batch: index, value: name) }
-            try accumulator.add(dense: dense, candidate: outputs, labels: labels?[index])
+            try accumulator.add(dense: dense, candidate: outputs, labels: labels?[index], inputs: batch)
             let batchSize = batch.values.first?.shape.first ?? 0
             if macsPerBatchSize[batchSize] == nil {
                 let shapes = Dictionary(uniqueKeysWithValues: feeds.map { ($0.key, $0.value.shape) })

@@ -18,11 +18,27 @@ public enum MetricKind: String, Codable, CaseIterable, Sendable {
     case topK = "top-k"
     /// Mean −log p(label).
     case crossEntropy = "cross-entropy"
+    /// mAP@0.5 of the pruned model's detections against the dense model's (`DetectionDecoding`),
+    /// or against labelled boxes when the sweep has labels.
+    case detectionMAP50 = "detection-map50"
+    /// mAP@0.5:0.95 (COCO's ten IoU thresholds) against the dense model's detections.
+    case detectionMAP = "detection-map"
+    /// Mean cosine of mean-pooled token embeddings (`[N, S, D]`, pooled over `mask_input`).
+    case embeddingCosine = "embedding-cosine"
+    /// Mean over classes of the IoU of the argmax masks (`[N, C, …]`), summed over all samples.
+    case meanIoU = "mean-iou"
+    /// Fraction of samples whose CTC greedy decoding (`[N, T, C]`) equals the dense model's.
+    case sequenceAgreement = "sequence-agreement"
 
     public var needsLabels: Bool { [.accuracy, .topK, .crossEntropy].contains(self) }
 
+    /// Whether the metric decodes boxes, which needs the spec's `detection` settings.
+    public var decodesDetections: Bool { [.detectionMAP50, .detectionMAP].contains(self) }
+
     /// Whether a larger value means a better model (accuracy) rather than more damage (error).
-    public var higherIsBetter: Bool { [.top1Agreement, .cosine, .accuracy, .topK].contains(self) }
+    public var higherIsBetter: Bool {
+        [.top1Agreement, .cosine, .accuracy, .topK, .detectionMAP50, .detectionMAP, .embeddingCosine, .meanIoU, .sequenceAgreement].contains(self)
+    }
 }
 
 /// Accumulates a metric over batches in order. Sums are kept in Double and added batch by batch,
@@ -32,23 +48,58 @@ struct MetricAccumulator {
     /// The output classifier metrics read.
     let output: String
     let topK: Int
+    let detection: DetectionDecoding?
+    /// The input holding the attention mask that embedding agreement pools over.
+    let maskInput: String?
+    /// The blank class of CTC decoding.
+    let blank: Int
+    /// Labelled boxes per calibration sample: the reference of the detection metrics instead of
+    /// the dense model's boxes.
+    let groundTruth: [[Detection]]?
+    private var intersections: [Int: Double] = [:], unions: [Int: Double] = [:]
+    private var denseDetections: [[Detection]] = []
+    private var candidateDetections: [[Detection]] = []
     private var numerator: [String: Double] = [:]
     private var denominator: [String: Double] = [:]
     private var relativeError = RelativeError()
 
-    init(kind: MetricKind, output: String, topK: Int) {
+    init(kind: MetricKind, output: String, topK: Int, detection: DetectionDecoding? = nil, maskInput: String? = nil, blank: Int = 0,
+         groundTruth: [[Detection]]? = nil) {
+        self.groundTruth = groundTruth
         self.kind = kind
         self.output = output
         self.topK = topK
+        self.detection = detection
+        self.maskInput = maskInput
+        self.blank = blank
     }
 
-    /// Adds one batch: the dense model's outputs, the candidate's, and the batch's labels.
-    mutating func add(dense: [String: Tensor], candidate: [String: Tensor], labels: [Int64]?) throws {
+    /// Adds one batch: the dense model's outputs, the candidate's, the batch's labels, and its
+    /// inputs (for the attention mask).
+    mutating func add(dense: [String: Tensor], candidate: [String: Tensor], labels: [Int64]?, inputs: [String: Tensor] = [:]) throws {
         if kind == .relativeL2 {
             try relativeError.add(reference: dense, candidate: candidate)
             return
         }
         guard let reference = dense[output] else { throw ModelError("the model has no output '\(output)'") }
+        if kind.decodesDetections {
+            guard let detection else { throw ModelError("metric \(kind.rawValue) needs detection settings", field: "detection") }
+            let values = try Self.values(candidate, output, like: reference)
+            let found = try detection.detections(values, shape: reference.shape, output: output)
+            if let groundTruth {
+                let first = candidateDetections.count
+                guard first + found.count <= groundTruth.count else { throw ModelError("more samples than box labels") }
+                denseDetections += groundTruth[first..<(first + found.count)]
+            } else {
+                denseDetections += try detection.detections(reference.doubles, shape: reference.shape, output: output)
+            }
+            candidateDetections += found
+            return
+        }
+        if [.embeddingCosine, .meanIoU, .sequenceAgreement].contains(kind) {
+            try addTaskBatch(dense: reference, candidate: try Self.values(candidate, output, like: reference), inputs: inputs)
+            return
+        }
         let rows = try Self.rows(try Self.values(candidate, output, like: reference), shape: reference.shape)
         let denseRows = try Self.rows(reference.doubles, shape: reference.shape)
         if kind.needsLabels {
@@ -79,7 +130,7 @@ struct MetricAccumulator {
                 let label = Int(labels![i])
                 guard label >= 0, label < row.count else { throw ModelError("label \(label) is outside 0..<\(row.count)") }
                 total -= log(max(Self.probabilities(row)[label], 1e-12))
-            case .relativeL2:
+            case .relativeL2, .detectionMAP50, .detectionMAP, .embeddingCosine, .meanIoU, .sequenceAgreement:
                 fatalError("handled above")
             }
         }
@@ -93,8 +144,47 @@ struct MetricAccumulator {
             let errors = relativeError.perOutput.sorted { $0.key < $1.key }.map(\.value)
             return errors.isEmpty ? 0 : errors.reduce(0, +) / Double(errors.count)
         }
+        if kind.decodesDetections {
+            return MeanAveragePrecision.value(predicted: candidateDetections, reference: denseDetections,
+                                              thresholds: kind == .detectionMAP50 ? MeanAveragePrecision.coarse : MeanAveragePrecision.coco)
+        }
+        if kind == .meanIoU {
+            let classes = unions.keys.filter { unions[$0]! > 0 }.sorted()
+            return classes.isEmpty ? 1 : classes.reduce(0) { $0 + intersections[$1, default: 0] / unions[$1]! } / Double(classes.count)
+        }
         let n = denominator[output] ?? 0
         return n > 0 ? numerator[output]! / n : 0
+    }
+
+    private mutating func addTaskBatch(dense reference: Tensor, candidate values: [Double], inputs: [String: Tensor]) throws {
+        let shape = reference.shape
+        switch kind {
+        case .embeddingCosine:
+            var mask: [Double]?
+            if let maskInput {
+                guard let tensor = inputs[maskInput] else { throw ModelError("the calibration data has no input '\(maskInput)'", field: "mask_input") }
+                mask = tensor.doubles
+            }
+            let cosines = try TaskMetrics.embeddingCosines(dense: reference.doubles, candidate: values, shape: shape, mask: mask)
+            numerator[output, default: 0] += cosines.reduce(0, +)
+            denominator[output, default: 0] += Double(cosines.count)
+        case .meanIoU:
+            let want = try TaskMetrics.argmaxMasks(reference.doubles, shape: shape), got = try TaskMetrics.argmaxMasks(values, shape: shape)
+            for (a, b) in zip(want, got) {
+                if a == b {
+                    intersections[a, default: 0] += 1
+                    unions[a, default: 0] += 1
+                } else {
+                    unions[a, default: 0] += 1
+                    unions[b, default: 0] += 1
+                }
+            }
+        default:
+            let want = try TaskMetrics.greedyCTC(reference.doubles, shape: shape, blank: blank)
+            let got = try TaskMetrics.greedyCTC(values, shape: shape, blank: blank)
+            numerator[output, default: 0] += Double(zip(want, got).filter { $0 == $1 }.count)
+            denominator[output, default: 0] += Double(want.count)
+        }
     }
 
     private static func values(_ outputs: [String: Tensor], _ name: String, like reference: Tensor) throws -> [Double] {

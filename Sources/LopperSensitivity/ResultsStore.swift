@@ -27,6 +27,9 @@ public final class ResultsStore: @unchecked Sendable {
         /// The scoring method, and the external evaluator's command when there is one.
         public var method: String
         public var topK: Int
+        /// The metric's own settings (detection decoding, mask input, CTC blank); absent for
+        /// metrics without any, so older stores still bind.
+        public var metricSettings: String? = nil
 
         /// The fields by the names the store keeps them under, in a fixed order.
         var fields: [(key: String, value: String)] {
@@ -34,7 +37,7 @@ public final class ResultsStore: @unchecked Sendable {
              ("model_data_sha256", modelDataSHA256.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")),
              ("calibration_sha256", calibrationSHA256), ("labels_sha256", labelsSHA256 ?? ""), ("metric", metric.rawValue),
              ("samples", String(samples)), ("batch_size", String(batchSize)), ("output", output), ("method", method),
-             ("top_k", String(topK))]
+             ("top_k", String(topK))] + (metricSettings.map { [("metric_settings", $0)] } ?? [])
         }
 
         /// SHA-256 (hex) of every field and the sorted job keys: the same for every process
@@ -117,10 +120,7 @@ public final class ResultsStore: @unchecked Sendable {
                 ($0["key"] as String, $0["value"] as String)
             })
             if existing.isEmpty {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                let specJSON = String(decoding: try encoder.encode(spec), as: UTF8.self)
-                for (key, value) in fields + [("spec", specJSON), ("created_at", ISO8601DateFormatter().string(from: Date()))] {
+                for (key, value) in fields + [("spec", Self.canonicalJSON(spec)), ("created_at", ISO8601DateFormatter().string(from: Date()))] {
                     try db.execute(sql: "INSERT INTO sweep (key, value) VALUES (?, ?)", arguments: [key, value])
                 }
                 return
@@ -134,6 +134,13 @@ public final class ResultsStore: @unchecked Sendable {
                                  file: path)
             }
         }
+    }
+
+    /// JSON with sorted keys: the same value always gives the same text.
+    static func canonicalJSON(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
     }
 
     /// Residual blocks are rows of `groups` too, after the channel groups (id `groups.count +

@@ -14,6 +14,8 @@ public struct SweepSetup: @unchecked Sendable {
     public let blocks: [ResidualBlock]
     public let calibration: Calibration
     public let labels: [Int64]?
+    /// Labelled boxes per sample, when a detection metric has labels.
+    let boxLabels: [[Detection]]?
     public let jobs: [SweepJob]
     /// The output the metric reads.
     public let output: String
@@ -29,7 +31,14 @@ public struct SweepSetup: @unchecked Sendable {
         }
         let groups = try DependencyAnalysis.groups(of: model)
         let calibration = try Calibration(path: spec.calibration, for: model, limit: spec.samples, batchSize: spec.batchSize)
-        labels = try spec.labels.map { try Self.readLabels($0, calibration: calibration) }
+        if spec.metric.decodesDetections, let detection = spec.detection {
+            boxLabels = try spec.labels.map { try DetectionDecoding.readLabels($0, samples: calibration.samples,
+                                                                             available: calibration.available, classes: detection.classes) }
+            labels = nil
+        } else {
+            boxLabels = nil
+            labels = try spec.labels.map { try Self.readLabels($0, calibration: calibration) }
+        }
         let blocks = spec.granularities.contains(.layer) ? try ResidualBlocks.find(in: model) : []
         jobs = SweepRunner.jobs(for: spec, groups: groups, blocks: blocks, model: model)
         guard !jobs.isEmpty else {
@@ -52,12 +61,32 @@ public struct SweepSetup: @unchecked Sendable {
             modelSHA256: try FileDigest.sha256(spec.model), modelDataSHA256: sideFiles, calibrationSHA256: try FileDigest.sha256(spec.calibration),
             labelsSHA256: try spec.labels.map(FileDigest.sha256), metric: spec.metric, samples: calibration.samples,
             batchSize: spec.batchSize, output: output,
-            method: spec.evaluator.map { "external: \($0.command)" } ?? spec.method.rawValue, topK: spec.topK)
+            method: spec.evaluator.map { "external: \($0.command)" } ?? spec.method.rawValue, topK: spec.topK,
+            metricSettings: metricSettings)
     }
 
     /// Where the model's external-data side file named `location` is.
     public func modelDataPath(_ location: String) -> String {
         URL(fileURLWithPath: spec.model).deletingLastPathComponent().appendingPathComponent(location).path
+    }
+
+    /// The settings that change the metric's value beyond its kind (nil when none do).
+    var metricSettings: String? {
+        switch spec.metric {
+        case .detectionMAP50, .detectionMAP: spec.detection.map(ResultsStore.canonicalJSON)
+        case .embeddingCosine: spec.maskInput.map { "mask_input: \($0)" }
+        case .sequenceAgreement: "ctc_blank: \(spec.ctcBlank)"
+        default: nil
+        }
+    }
+
+    /// The evaluator options this sweep's spec gives (metric settings included).
+    var metricOptions: JobEvaluator.Options {
+        var options = JobEvaluator.Options(metric: spec.metric, output: spec.output, topK: spec.topK, method: spec.method,
+                                           evaluator: spec.evaluator, detection: spec.detection, maskInput: spec.maskInput,
+                                           ctcBlank: spec.ctcBlank)
+        options.groundTruth = boxLabels
+        return options
     }
 
     /// Opens the store, binds it to this sweep's inputs and registers the groups and jobs.
@@ -70,10 +99,11 @@ public struct SweepSetup: @unchecked Sendable {
 
     /// An evaluator for this sweep's jobs, caching dense values for `preparing` (default: all).
     public func evaluator(cacheBytes: Int, prefixReuse: Bool = true, preparing: [SweepJob]? = nil) throws -> JobEvaluator {
-        try JobEvaluator(model: model, groups: groups, blocks: blocks, calibration: calibration, labels: labels, jobs: jobs,
-                         options: .init(metric: spec.metric, output: spec.output, topK: spec.topK, prefixReuse: prefixReuse,
-                                        cacheBytes: cacheBytes, method: spec.method, evaluator: spec.evaluator),
-                         preparing: preparing)
+        var options = metricOptions
+        options.prefixReuse = prefixReuse
+        options.cacheBytes = cacheBytes
+        return try JobEvaluator(model: model, groups: groups, blocks: blocks, calibration: calibration, labels: labels, jobs: jobs,
+                                options: options, preparing: preparing)
     }
 
     /// Integer class labels, one per sample, from a `.npy`.

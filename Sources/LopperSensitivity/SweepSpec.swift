@@ -10,7 +10,9 @@ public struct SweepSpec: Codable, Equatable, Sendable {
     public var model: String
     /// Calibration inputs: `.npz` with one array per model input (samples first), or `.npy`.
     public var calibration: String
-    /// Integer class labels (`.npy`, one per sample) for the labelled metrics.
+    /// Integer class labels (`.npy`, one per sample) for the labelled metrics; for the detection
+    /// metrics, labelled boxes (rows of sample, class, cx, cy, w, h), scored against instead of
+    /// the dense model's boxes.
     public var labels: String?
     public var metric: MetricKind
     /// The output the classifier metrics read; the model's first output when absent.
@@ -28,6 +30,13 @@ public struct SweepSpec: Codable, Equatable, Sendable {
     public var method: SweepMethod
     /// A command that scores a pruned model in the user's own framework (task metrics such as mAP).
     public var evaluator: ExternalEvaluator?
+    /// How the detection metrics read boxes from the output.
+    public var detection: DetectionDecoding?
+    /// The calibration input holding the attention mask that embedding agreement pools over
+    /// (all tokens when absent).
+    public var maskInput: String?
+    /// The blank class of sequence agreement's CTC decoding.
+    public var ctcBlank: Int
 
     public static let defaultLevels: [Double] = (1...9).map { Double($0) / 10 }
     public static let knownCriteria = Criterion.allCases.map(\.rawValue)
@@ -35,7 +44,8 @@ public struct SweepSpec: Codable, Equatable, Sendable {
     public init(model: String, calibration: String, labels: String? = nil, metric: MetricKind = .relativeL2,
                 output: String? = nil, granularities: [SweepGranularity] = [.channel], criteria: [String] = ["l1"],
                 levels: [Double] = SweepSpec.defaultLevels, samples: Int? = nil, batchSize: Int = 8, topK: Int = 5,
-                method: SweepMethod = .oneShot, evaluator: ExternalEvaluator? = nil) {
+                method: SweepMethod = .oneShot, evaluator: ExternalEvaluator? = nil, detection: DetectionDecoding? = nil,
+                maskInput: String? = nil, ctcBlank: Int = 0) {
         self.model = model
         self.calibration = calibration
         self.labels = labels
@@ -49,6 +59,9 @@ public struct SweepSpec: Codable, Equatable, Sendable {
         self.topK = topK
         self.method = method
         self.evaluator = evaluator
+        self.detection = detection
+        self.maskInput = maskInput
+        self.ctcBlank = ctcBlank
     }
 
     /// Reads a YAML sweep file. Relative paths in it are resolved against the file's folder.
@@ -84,18 +97,28 @@ public struct SweepSpec: Codable, Equatable, Sendable {
             guard method == .oneShot else { throw ModelError("an external evaluator scores whole models: use method one-shot", field: "method") }
             try evaluator.validate()
         }
+        if metric.decodesDetections && detection == nil && evaluator == nil {
+            throw ModelError("metric \(metric.rawValue) needs a detection section (layout, classes)", field: "detection")
+        }
+        try detection?.validate()
+        guard ctcBlank >= 0 else { throw ModelError("must be a class index (0 or more)", field: "ctc_blank") }
         if metric.needsLabels && labels == nil && evaluator == nil && method == .oneShot {
             throw ModelError("metric \(metric.rawValue) needs labels (--labels y.npy)", field: "labels")
         }
     }
 
     /// The keys a sweep file may hold.
-    static let yamlSchema = YAMLSettings.Schema.mapping(Dictionary(uniqueKeysWithValues: CodingKeys.allCases.map {
-        ($0.stringValue, $0 == .evaluator ? .mapping(Dictionary(uniqueKeysWithValues: ExternalEvaluator.CodingKeys.allCases.map { ($0.stringValue, .value) })) : .value)
+    static let yamlSchema = YAMLSettings.Schema.mapping(Dictionary(uniqueKeysWithValues: CodingKeys.allCases.map { key in
+        let section: [String]? = switch key {
+        case .evaluator: ExternalEvaluator.CodingKeys.allCases.map(\.stringValue)
+        case .detection: DetectionDecoding.CodingKeys.allCases.map(\.stringValue)
+        default: nil
+        }
+        return (key.stringValue, section.map { .mapping(Dictionary(uniqueKeysWithValues: $0.map { ($0, .value) })) } ?? .value)
     }))
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case model, calibration, labels, metric, output, granularities, criteria, levels, samples, batchSize = "batch_size", topK = "top_k", method, evaluator
+        case model, calibration, labels, metric, output, granularities, criteria, levels, samples, batchSize = "batch_size", topK = "top_k", method, evaluator, detection, maskInput = "mask_input", ctcBlank = "ctc_blank"
     }
 
     public init(from decoder: Decoder) throws {
@@ -112,6 +135,9 @@ public struct SweepSpec: Codable, Equatable, Sendable {
         topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? topK
         method = try c.decodeIfPresent(SweepMethod.self, forKey: .method) ?? method
         evaluator = try c.decodeIfPresent(ExternalEvaluator.self, forKey: .evaluator)
+        detection = try c.decodeIfPresent(DetectionDecoding.self, forKey: .detection)
+        maskInput = try c.decodeIfPresent(String.self, forKey: .maskInput)
+        ctcBlank = try c.decodeIfPresent(Int.self, forKey: .ctcBlank) ?? ctcBlank
     }
 }
 

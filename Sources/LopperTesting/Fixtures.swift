@@ -24,10 +24,14 @@ public enum Fixtures {
     public static let ocrDetector = real("ch_PP-OCRv4_det_infer.onnx")
     public static let ocrClassifier = real("ch_ppocr_mobile_v2.0_cls_infer.onnx")
     public static let digitsClassifier = real("digits_mlp.onnx")
+    /// The YOLOv8-style detector of `make_yolov8.py` at the n scale, 320 × 320 (built, not fetched).
+    public static let yolov8Detector = real("yolov8n_320.onnx")
+    /// all-MiniLM-L6-v2 from its PyPI wheel, as `make_minilm.py` writes it (PyTorch export style).
+    public static let sentenceEncoder = real("minilm_l6.onnx")
 
     /// Whether the real models were fetched. In CI their absence is an error, not a skip.
     public static var hasRealModels: Bool {
-        let present = [ocrDetector, ocrClassifier, digitsClassifier].allSatisfy { FileManager.default.fileExists(atPath: $0) }
+        let present = [ocrDetector, ocrClassifier, digitsClassifier, yolov8Detector, sentenceEncoder].allSatisfy { FileManager.default.fileExists(atPath: $0) }
         if !present && isCI {
             fatalError("CI must fetch the real models first: python3 Tests/Fixtures/fetch_real_models.py")
         }
@@ -38,13 +42,14 @@ public enum Fixtures {
 
     /// The committed fixtures that run in ONNX Runtime (all but the deliberately broken ones).
     public static let runnableFixtures = ["conv_chain", "residual", "c2f_block", "paddle_constants",
-                                          "transformer_encoder", "nhwc_input", "mobilenet_block",
-                                          "wake_word", "recurrent_variants", "control_flow", "more_ops"]
+                                          "transformer_encoder", "transformer_shape_computed", "nhwc_input", "mobilenet_block",
+                                          "yolov8_tiny", "channel_slice", "wake_word", "recurrent_variants", "control_flow", "more_ops"]
 
     /// Concrete input shapes for fixtures and real models whose inputs have symbolic sizes beyond
     /// the batch, keyed by file name without extension.
     public static let inputShapes: [String: [Int]] = [
         "transformer_encoder": [1, 16, 64],
+        "transformer_shape_computed": [1, 16, 64],
         "ch_PP-OCRv4_det_infer": [1, 3, 320, 320],
         "ch_ppocr_mobile_v2.0_cls_infer": [1, 3, 48, 192],
     ]

@@ -15,15 +15,16 @@ public enum Reference {
         return ok
     }()
 
-    /// Runs `onnx_reference.py SUBCOMMAND ARGS…` and decodes its JSON output.
-    public static func call(_ arguments: [String]) throws -> [String: Any] {
-        let script = Fixtures.root.appendingPathComponent("onnx_reference.py").path
+    /// Runs `onnx_reference.py SUBCOMMAND ARGS…` (or another script of `Tests/Fixtures`, such as
+    /// the task metrics' `metric_reference.py`) and decodes its JSON output.
+    public static func call(_ arguments: [String], script name: String = "onnx_reference.py") throws -> [String: Any] {
+        let script = Fixtures.root.appendingPathComponent(name).path
         let result = try run(["python3", script] + arguments)
         guard result.status == 0 else {
-            throw Failure(description: "onnx_reference.py \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.stderr)")
+            throw Failure(description: "\(name) \(arguments.joined(separator: " ")) failed (\(result.status)): \(result.stderr)")
         }
         guard let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
-            throw Failure(description: "onnx_reference.py printed no JSON object: \(result.stdout)")
+            throw Failure(description: "\(name) printed no JSON object: \(result.stdout)")
         }
         return object
     }

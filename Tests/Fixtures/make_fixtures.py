@@ -149,6 +149,19 @@ def c2f_block():
                    [tensor("output0", [1, 4096, 6])], 13)
 
 
+def channel_slice():
+    """Slices on the channel axis: channels 4..11 of a conv's 16, and its last 6 (to the end)."""
+    b = Builder()
+    h = b.op("Relu", [b.conv("x", 3, 16)])
+    int64 = lambda prefix, v: b.const(prefix, v, np.int64)
+    middle = b.op("Slice", [h, int64("starts", [4]), int64("ends", [12]), int64("axes", [1]), int64("steps", [1])])
+    tail = b.op("Slice", [h, int64("starts", [10]), int64("ends", [2**62]), int64("axes", [1])])
+    h = b.op("Concat", [b.op("Relu", [b.conv(middle, 8, 8)]), tail], axis=1)
+    b.nodes.append(helper.make_node("Conv", [h, b.const("w", b.normal((4, 14, 1, 1), 0.3))], ["y"], name="conv_out",
+                                    kernel_shape=[1, 1]))
+    return b.model("channel_slice", [tensor("x", ["N", 3, 16, 16])], [tensor("y", ["N", 4, 16, 16])], 13)
+
+
 def paddle_constants():
     # Paddle style: every weight is an unnamed Constant node; HardSwish is decomposed
     # (x * Clip(x + 3, 0, 6) / 6) because the HardSwish op only exists from opset 14.
@@ -175,21 +188,30 @@ def paddle_constants():
     return m
 
 
-def transformer_encoder():
+def transformer_encoder(computed_targets=False):
+    """A BERT-style layer. With computed_targets, the heads' Reshape targets are computed from
+    Shape as PyTorch exports them, and equal constants are shared."""
     b = Builder()
     heads, dh, d = 4, 16, 64
 
+    def target(t, tail):
+        if not computed_targets:
+            return b.const("shape", [0, 0, *tail], np.int64)
+        shape = b.op("Shape", [t])
+        dims = [b.op("Unsqueeze", [b.op("Gather", [shape, b.const("index", i, np.int64)], axis=0),
+                                   b.const("axes", [0], np.int64)]) for i in (0, 1)]
+        return b.op("Concat", dims + [b.const("size", [n], np.int64) for n in tail], axis=0)
+
     def split_heads(t, perm):
-        shape = b.const("shape", [0, 0, heads, dh], np.int64)
-        return b.op("Transpose", [b.op("Reshape", [t, shape])], perm=perm)
+        return b.op("Transpose", [b.op("Reshape", [t, target(t, [heads, dh])])], perm=perm)
 
     q = split_heads(b.linear("x", d, d), [0, 2, 1, 3])                   # [N,4,S,16]
     k = split_heads(b.linear("x", d, d), [0, 2, 3, 1])                   # [N,4,16,S]
     v = split_heads(b.linear("x", d, d), [0, 2, 1, 3])
     scores = b.op("Div", [b.op("MatMul", [q, k]), b.const("scale", math.sqrt(dh))])
     ctx = b.op("MatMul", [b.op("Softmax", [scores], axis=-1), v])
-    ctx = b.op("Reshape", [b.op("Transpose", [ctx], perm=[0, 2, 1, 3]),
-                           b.const("shape", [0, 0, d], np.int64)])
+    ctx = b.op("Transpose", [ctx], perm=[0, 2, 1, 3])
+    ctx = b.op("Reshape", [ctx, target(ctx, [d])])
 
     def layer_norm(t):
         gamma, beta = b.const("gamma", 1 + b.normal(d, 0.1)), b.const("beta", b.normal(d, 0.1))
@@ -202,8 +224,31 @@ def transformer_encoder():
     u = b.op("Mul", [u, b.const("half", 0.5)])
     layer_norm(b.op("Add", [b.linear(u, 4 * d, d), h]))
     b.nodes[-1].output[0] = "y"
-    return b.model("transformer_encoder", [tensor("x", ["N", "S", d])],
-                   [tensor("y", ["N", "S", d])], 17)
+    model = b.model("transformer_encoder", [tensor("x", ["N", "S", d])], [tensor("y", ["N", "S", d])], 17)
+    return share_constants(model) if computed_targets else model
+
+
+def transformer_shape_computed():
+    return transformer_encoder(computed_targets=True)
+
+
+def share_constants(model):
+    """Points every reader of an initializer at the first one with the same type, shape and
+    bytes, as the PyTorch exporter stores equal constants once."""
+    first, renamed, kept = {}, {}, []
+    for t in model.graph.initializer:
+        key = (t.data_type, tuple(t.dims), t.raw_data)
+        if key in first:
+            renamed[t.name] = first[key]
+        else:
+            first[key] = t.name
+            kept.append(t)
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            node.input[i] = renamed.get(name, name)
+    return model
 
 
 def nhwc_input():
@@ -280,8 +325,14 @@ def summarize(name, model, path):
 
 def main():
     MODELS.mkdir(parents=True, exist_ok=True)
+    import make_yolov8  # imports this module's Builder
+
+    def yolov8_tiny():
+        """The YOLOv8 detector's structure at 1/16 width, 8 classes, 64 × 64: every group in a second."""
+        return make_yolov8.build(size=64, width=0.0625, classes=8)
+
     for build in [conv_chain, chain24, residual, c2f_block, paddle_constants, transformer_encoder,
-                  nhwc_input, mobilenet_block]:
+                  transformer_shape_computed, nhwc_input, mobilenet_block, yolov8_tiny, channel_slice]:
         model, path = build(), MODELS / f"{build.__name__}.onnx"
         onnx.save(model, path)
         validate(path)

@@ -19,7 +19,9 @@ import Testing
         return removing
     }
 
-    func expectInvariant(_ path: String, removing choose: ([PruneGroup]) -> [Int: [Int]]) throws {
+    /// - Parameter inputShapes: shapes of inputs with symbolic sizes, by input name (default: the
+    ///   fixture's single input from `Fixtures.inputShape(for:)`).
+    func expectInvariant(_ path: String, inputShapes: [String: [Int]]? = nil, removing choose: ([PruneGroup]) -> [Int: [Int]]) throws {
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         let model = try Model.load(path: path)
         let groups = try DependencyAnalysis.groups(of: model)
@@ -36,15 +38,22 @@ import Testing
 
         #expect(try Reference.checkerError(prunedPath) == nil, "\(name)")
         let shape = Fixtures.inputShape(for: path)
-        let comparison = try Reference.call(["compare", maskedPath, prunedPath, "--rtol", "1e-4", "--atol", "1e-5"] + Fixtures.shapeArguments(for: path))
+        let shapeArguments = inputShapes.map { shapes in
+            shapes.sorted { $0.key < $1.key }.flatMap { ["--shape", "\($0.key)=" + $0.value.map(String.init).joined(separator: "x")] }
+        } ?? Fixtures.shapeArguments(for: path)
+        let comparison = try Reference.call(["compare", maskedPath, prunedPath, "--rtol", "1e-4", "--atol", "1e-5"] + shapeArguments)
         #expect(comparison["close"] as? Bool == true, "\(name) in ONNX Runtime: \(comparison)")
 
         // The same invariant in Lopper's own runtime.
         var feeds: [String: Tensor] = [:]
         var random = SeededGenerator(seed: 99)
         for input in model.graph.feedInputs {
-            let dims = shape ?? (input.type?.shape ?? []).enumerated().map { $0.element.value ?? ($0.offset == 0 ? 1 : 16) }
-            feeds[input.name] = Tensor(floats: random.floats(dims.reduce(1, *)), shape: dims)
+            let dims = inputShapes?[input.name] ?? shape ?? (input.type?.shape ?? []).enumerated().map { $0.element.value ?? ($0.offset == 0 ? 1 : 16) }
+            let count = dims.reduce(1, *)
+            // Integer inputs (token ids, masks) from [0, 10), as the reference draws them.
+            feeds[input.name] = input.type?.elementType == .int64
+                ? Tensor(int64s: (0..<count).map { _ in Int64.random(in: 0..<10, using: &random) }, shape: dims)
+                : Tensor(floats: random.floats(count), shape: dims)
         }
         let expected = try Executor(model: masked, options: ExecutorOptions(threads: 1)).run(feeds)
         let actual = try Executor(model: pruned, options: ExecutorOptions(threads: 1)).run(feeds)
@@ -76,9 +85,19 @@ import Testing
     }
 
     @Test(.enabled(if: Reference.isAvailable && Fixtures.hasRealModels),
-          arguments: [Fixtures.ocrDetector, Fixtures.ocrClassifier])
+          arguments: [Fixtures.ocrDetector, Fixtures.ocrClassifier, Fixtures.yolov8Detector])
     func allGroupsTogetherOnRealModels(path: String) throws {
         try expectInvariant(path) { Self.halfOfEachGroup($0, seed: 11) }
+    }
+
+    /// The pretrained encoder as PyTorch exports it: half of every head group and FFN group.
+    @Test(.enabled(if: Reference.isAvailable && Fixtures.hasRealModels)) func realEncoderHeadsAndNeurons() throws {
+        let groups = try DependencyAnalysis.groups(of: try Model.load(path: Fixtures.sentenceEncoder))
+        #expect(groups.filter { $0.isPrunable && $0.isHeads }.map(\.size) == Array(repeating: 12, count: 6))
+        #expect(groups.filter { $0.isPrunable && !$0.isHeads }.map(\.size) == Array(repeating: 1536, count: 6))
+        try expectInvariant(Fixtures.sentenceEncoder, inputShapes: ["input_ids": [1, 12], "attention_mask": [1, 12]]) {
+            Self.halfOfEachGroup($0, seed: 13)
+        }
     }
 
     @Test func refusesBlockedGroupsAndEmptyResults() throws {

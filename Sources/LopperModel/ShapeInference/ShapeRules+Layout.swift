@@ -3,29 +3,30 @@
 enum LayoutRules {
     static func reshape(_ c: ShapeContext) throws -> [ValueFacts] {
         let x = try c.input(0)
-        let target: [Int]?
+        // The target's elements may be symbolic: `Concat(Gather(Shape(x)), …)` copies x's sizes.
+        let target: [Dim]?
         if c.opset < 5 {
-            target = try c.node.ints("shape")
+            target = try c.node.ints("shape")?.map(Dim.value)
         } else {
-            target = c.intValues(1)
+            target = c.optionalInput(1)?.ints
             if target == nil, let rank = try c.shape(1)?.first?.value {
                 return [ValueFacts(TensorType(elementType: x.elementType, shape: Array(repeating: .unknown, count: rank)))]
             }
         }
         guard let target else { return c.unknownOutputs(x.elementType) }
         let allowZero = try c.node.int("allowzero", default: 0) != 0
-        guard target.filter({ $0 == -1 }).count <= 1, target.allSatisfy({ $0 >= -1 }) else {
+        guard target.filter({ $0 == .value(-1) }).count <= 1, target.allSatisfy({ ($0.value ?? 0) >= -1 }) else {
             throw ModelError("target shape \(target) may hold at most one -1 and no other negative value")
         }
         var dims: [Dim] = try target.enumerated().map { i, t in
-            if t == 0 && !allowZero {
+            if t == .value(0) && !allowZero {
                 guard let xs = x.shape else { return .unknown }
                 guard i < xs.count else { throw ModelError("target shape \(target) copies dimension \(i) of a rank-\(xs.count) input") }
                 return xs[i]
             }
-            return t == -1 ? .unknown : .value(t)
+            return t == .value(-1) ? .unknown : t
         }
-        if let inferred = target.firstIndex(of: -1) {
+        if let inferred = target.firstIndex(of: .value(-1)) {
             dims[inferred] = try inferMissing(input: x.shape, known: dims.enumerated().filter { $0.offset != inferred }.map(\.element))
         } else if let input = x.shape, let a = try Dim.product(input).value, let b = try Dim.product(dims).value, a != b {
             throw ModelError("cannot reshape \(input) (\(a) elements) to \(dims) (\(b) elements)")
