@@ -62,6 +62,8 @@ let package = Package(
             dependencies: ["LopperModel", "LopperRuntime", "LopperPruning", "LopperHardware", "LopperSensitivity", "LopperAllocation",
                            .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // The HTML report: a sweep and its exports as inline SVG charts and tables in one file.
+        .target(name: "LopperReport", dependencies: ["LopperExport", "LopperSensitivity", "LopperAllocation", "LopperModel"]),
         // A thin Swift layer over libnng: sockets, contexts, async send/receive, owned messages.
         .target(name: "LopperMessaging", dependencies: ["CNNG"]),
         // Sensitivity sweeps: jobs, metrics, prefix reuse, the SQLite results store.
@@ -106,6 +108,7 @@ let package = Package(
                 "LopperHardware",
                 "LopperAllocation",
                 "LopperExport",
+                "LopperReport",
                 "LopperSensitivity",
                 "LopperCoordination",
                 "LopperMessaging",
@@ -144,6 +147,7 @@ let package = Package(
                            .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "LopperExportTests", dependencies: ["LopperExport", "LopperAllocation", "LopperHardware", "LopperSensitivity", "LopperPruning", "LopperTesting"]),
+        .testTarget(name: "LopperReportTests", dependencies: ["LopperReport", "LopperExport", "LopperHardware", "LopperSensitivity", "LopperModel", "LopperTesting", "lopper"]),
         .testTarget(name: "LopperHardwareTests", dependencies: ["LopperHardware", "LopperPruning", "LopperTesting"]),
         .testTarget(name: "LopperRuntimeTests", dependencies: ["LopperRuntime", "LopperTesting", "ONNXProto"]),
     ],

@@ -13,6 +13,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
             the model and data by SHA-256, pull jobs, and send results; every change is in the store (--db) \
             before it is acknowledged, so a coordinator restarted on the same store resumes. Exits when \
             every job is done or failed.
+
+            Example (then start workers with lopper worker --connect tcp://127.0.0.1:7450 --token-file token):
+              head -c 32 /dev/urandom | base64 > token
+              lopper coordinator --config Config/sweeps/chain24.yaml --db chain24.db \\
+                --listen tcp://127.0.0.1:7450 --token-file token
             """)
 
     @OptionGroup var sweep: SweepOptions

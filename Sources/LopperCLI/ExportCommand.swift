@@ -21,7 +21,8 @@ struct ExportCommand: ParsableCommand {
             reported with its reason and the others go on; the exit status is 1 if any failed.
 
             Example:
-              lopper export --db chain24.db --profiles raspberry-pi-5 stm32h7 --budget latency=0.5x --out exports
+              lopper export --db chain24.db --profiles raspberry-pi-5 stm32h7 \\
+                --budget latency=0.5x --out exports
             """)
 
     @Argument(help: "The sweep's model (optional: checked against the one the sweep measured).")
@@ -54,6 +55,9 @@ struct ExportCommand: ParsableCommand {
         }
         let exporter = try Exporter(setup: setup, table: table, constraints: try allocation.constraints, version: Lopper.configuration.version)
         var rows: [(String, Result<Manifest, Error>)] = []
+        func failures() -> Int { rows.filter { if case .failure = $0.1 { return true } else { return false } }.count }
+        let bar = ProgressBar(label: "export", unit: "profiles")
+        bar.update(done: 0, total: profiles.count)
         for reference in profiles {
             let outcome = Result<Manifest, Error> {
                 let profile = try ProfileSearch.profile(reference)
@@ -63,7 +67,9 @@ struct ExportCommand: ParsableCommand {
             }
             if case .failure(let error) = outcome { FileHandle.standardError.write(Data("\(reference): \(error)\n".utf8)) }
             rows.append((reference, outcome))
+            bar.update(done: rows.count, total: profiles.count, failed: failures())
         }
+        bar.finish()
         print(Self.summary(rows, out: out))
         let summary = rows.map { reference, outcome -> [String: String] in
             switch outcome {
@@ -76,7 +82,7 @@ struct ExportCommand: ParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try encoder.encode(summary).write(to: URL(fileURLWithPath: (out as NSString).appendingPathComponent("summary.json")))
-        if rows.contains(where: { if case .failure = $0.1 { return true } else { return false } }) { throw ExitCode(1) }
+        if failures() > 0 { throw ExitCode(1) }
     }
 
     static func summary(_ rows: [(String, Result<Manifest, Error>)], out: String) -> String {

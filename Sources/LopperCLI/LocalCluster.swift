@@ -38,7 +38,7 @@ struct LocalCluster {
         }
     }
 
-    func run(progress report: @escaping (SweepRunner.Progress) -> Void) async throws -> SweepRunner.Progress {
+    func run(progress report: @escaping (SweepRunner.Progress, _ liveWorkers: Int) -> Void) async throws -> SweepRunner.Progress {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-local-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -79,7 +79,8 @@ struct LocalCluster {
             group.addTask {
                 try await coordinator.run { progress in
                     report(SweepRunner.Progress(done: progress.done + progress.failed - start, total: total - start,
-                                                failed: progress.failed, elapsed: progress.elapsed))
+                                                failed: progress.failed, elapsed: progress.elapsed),
+                           processes.filter(\.isRunning).count)
                 }
             }
             group.addTask {
@@ -93,8 +94,13 @@ struct LocalCluster {
             }
             throw CancellationError()
         }
-        for process in processes { process.waitUntilExit() }
-        if let failed = processes.first(where: { $0.terminationStatus != 0 }) {
+        // Workers hear that the sweep is over when they next ask. One that had not reached the
+        // coordinator before a short sweep ended would wait out its patience: it is stopped.
+        let deadline = Date().addingTimeInterval(options.lingerSeconds + 3)
+        while Date() < deadline && processes.contains(where: \.isRunning) { usleep(20_000) }
+        let stopped = Set(processes.filter(\.isRunning).map(\.processIdentifier))
+        Self.stop(processes)
+        if let failed = processes.first(where: { $0.terminationStatus != 0 && !stopped.contains($0.processIdentifier) }) {
             logger.warning("a worker exited with status \(failed.terminationStatus)")
         }
         return SweepRunner.Progress(done: Int(status.jobsDone + status.jobsFailed), total: total, failed: Int(status.jobsFailed),
