@@ -57,7 +57,6 @@ struct ExportCommand: ParsableCommand {
         var rows: [(String, Result<Manifest, Error>)] = []
         func failures() -> Int { rows.filter { if case .failure = $0.1 { return true } else { return false } }.count }
         let bar = ProgressBar(label: "export", unit: "profiles")
-        bar.update(done: 0, total: profiles.count)
         for reference in profiles {
             let outcome = Result<Manifest, Error> {
                 let profile = try ProfileSearch.profile(reference)

@@ -11,6 +11,8 @@ public struct Report {
     public var generator: String
     /// Reload the page every so many seconds (the coordinator's live status page).
     public var refreshSeconds: Int?
+    /// Rows shown first in the summary (the coordinator's counters on the live page).
+    public var status: [[String]] = []
 
     public init(input: ReportInput, generator: String, refreshSeconds: Int? = nil) {
         self.input = input
@@ -60,7 +62,7 @@ public struct Report {
 
     private func summary() -> String {
         let states = Dictionary(grouping: input.rows, by: \.state).mapValues(\.count)
-        var rows: [[String]] = [["metric", input.metric]]
+        var rows = status + [["metric", input.metric]]
         rows.append(["dense score", input.denseScore.map { format($0) } ?? "not measured yet"])
         rows.append(["groups", "\(input.groups.count) (\(input.groups.filter(\.prunable).count) prunable)"])
         rows.append(["jobs", "\(input.rows.count): " + ["done", "running", "pending", "failed"].map { "\(states[$0] ?? 0) \($0)" }.joined(separator: ", ")])
