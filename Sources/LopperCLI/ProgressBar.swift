@@ -15,6 +15,7 @@ final class ProgressBar {
     private let write: (String) -> Void
     private let now: () -> Double
     private let start: Double
+    /// When the line was last drawn or logged.
     private var lastLog = -Double.infinity
     private var lastLogged: Int?
     private var drawn = false
@@ -54,16 +55,19 @@ final class ProgressBar {
             : whole >= 60 ? String(format: "%dm%02ds", whole / 60, whole % 60) : "\(whole)s"
     }
 
-    func update(done: Int, total: Int, failed: Int = 0, workers: Int? = nil) {
+    /// Redraws (at most ten times a second, and at the end) or logs; `workers` is asked only then.
+    func update(done: Int, total: Int, failed: Int = 0, workers: @autoclosure () -> Int? = nil) {
         guard !quiet else { return }
         let time = now(), elapsed = time - start
         if terminal {
-            write("\r\u{1B}[K" + Self.text(label: label, unit: unit, done: done, total: total, failed: failed, workers: workers, elapsed: elapsed, bar: true))
+            guard time - lastLog >= 0.1 || done == total || !drawn else { return }
+            lastLog = time
+            write("\r\u{1B}[K" + Self.text(label: label, unit: unit, done: done, total: total, failed: failed, workers: workers(), elapsed: elapsed, bar: true))
             drawn = true
         } else if lastLogged != done, time - lastLog >= logInterval || done == total {
             lastLog = time
             lastLogged = done
-            write(Self.text(label: label, unit: unit, done: done, total: total, failed: failed, workers: workers, elapsed: elapsed, bar: false) + "\n")
+            write(Self.text(label: label, unit: unit, done: done, total: total, failed: failed, workers: workers(), elapsed: elapsed, bar: false) + "\n")
         }
     }
 

@@ -28,13 +28,20 @@ import Testing
         #expect(lines.allSatisfy { $0.hasSuffix("\n") && !$0.contains("[") })
     }
 
-    /// On a terminal the line is redrawn in place and ended once.
+    /// On a terminal the line is redrawn in place, at most ten times a second and at the end,
+    /// and ended once; live workers are asked for only when a line is drawn.
     @Test func redrawnInPlaceOnATerminal() {
-        var output = ""
-        let bar = ProgressBar(label: "export", unit: "profiles", terminal: true, write: { output += $0 }, now: { 1 })
-        bar.update(done: 1, total: 2)
-        bar.update(done: 2, total: 2)
+        var output = "", clock = 1.0, asked = 0
+        let bar = ProgressBar(label: "export", unit: "profiles", terminal: true, write: { output += $0 }, now: { clock })
+        func workers() -> Int { asked += 1; return 2 }
+        bar.update(done: 1, total: 4, workers: workers())
+        clock = 1.05
+        bar.update(done: 2, total: 4, workers: workers())  // too soon: not drawn
+        clock = 1.2
+        bar.update(done: 3, total: 4, workers: workers())
+        bar.update(done: 4, total: 4, workers: workers())  // the end: always drawn
         bar.finish()
-        #expect(output.components(separatedBy: "\r\u{1B}[K").count == 3 && output.hasSuffix("\n") && output.filter { $0 == "\n" }.count == 1)
+        #expect(output.components(separatedBy: "\r\u{1B}[K").count == 4 && output.hasSuffix("\n") && output.filter { $0 == "\n" }.count == 1)
+        #expect(asked == 3 && !output.contains("2/4") && output.contains("2 workers"))
     }
 }
