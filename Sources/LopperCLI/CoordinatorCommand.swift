@@ -16,7 +16,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             before it is acknowledged, so a coordinator restarted on the same store resumes. Exits when \
             every job is done or failed.
 
-            Example (then start workers with lopper worker --connect tcp://127.0.0.1:7450 --token-file token):
+            Example (then run the example of lopper worker --help, in another terminal):
               head -c 32 /dev/urandom | base64 > token
               lopper coordinator --config Config/sweeps/chain24.yaml --db chain24.db \\
                 --listen tcp://127.0.0.1:7450 --token-file token
