@@ -157,7 +157,7 @@ let package = Package(
                            .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "LopperExportTests", dependencies: ["LopperExport", "LopperAllocation", "LopperHardware", "LopperSensitivity", "LopperPruning", "LopperTesting"]),
-        .testTarget(name: "LopperReportTests", dependencies: ["LopperReport", "LopperExport", "LopperHardware", "LopperSensitivity", "LopperModel", "LopperTesting", "lopper"]),
+        .testTarget(name: "LopperReportTests", dependencies: ["LopperReport", "LopperExport", "LopperHardware", "LopperSensitivity", "LopperModel", "LopperTesting"]),
         .testTarget(name: "LopperHardwareTests", dependencies: ["LopperHardware", "LopperPruning", "LopperTesting"]),
         .testTarget(name: "LopperRuntimeTests", dependencies: ["LopperRuntime", "LopperTesting", "ONNXProto"]),
     ],
