@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian, wrapped as thin system-library targets.
@@ -62,6 +64,15 @@ let package = Package(
             dependencies: ["LopperModel", "LopperRuntime", "LopperPruning", "LopperHardware", "LopperSensitivity", "LopperAllocation",
                            .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // The HTML report: a sweep and its exports as inline SVG charts and tables in one file.
+        .target(name: "LopperReport", dependencies: ["LopperExport", "LopperSensitivity", "LopperAllocation", "LopperModel"]),
+        // The coordinator's live status over HTTP: the report page, JSON and Prometheus metrics.
+        .target(
+            name: "LopperStatus",
+            dependencies: ["LopperReport", "LopperSensitivity",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Prometheus", package: "swift-prometheus")]
+        ),
         // A thin Swift layer over libnng: sockets, contexts, async send/receive, owned messages.
         .target(name: "LopperMessaging", dependencies: ["CNNG"]),
         // Sensitivity sweeps: jobs, metrics, prefix reuse, the SQLite results store.
@@ -106,6 +117,8 @@ let package = Package(
                 "LopperHardware",
                 "LopperAllocation",
                 "LopperExport",
+                "LopperReport",
+                "LopperStatus",
                 "LopperSensitivity",
                 "LopperCoordination",
                 "LopperMessaging",
@@ -143,6 +156,7 @@ let package = Package(
                            .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "LopperExportTests", dependencies: ["LopperExport", "LopperAllocation", "LopperHardware", "LopperSensitivity", "LopperPruning", "LopperTesting"]),
+        .testTarget(name: "LopperReportTests", dependencies: ["LopperReport", "LopperExport", "LopperHardware", "LopperSensitivity", "LopperModel", "LopperTesting"]),
         .testTarget(name: "LopperHardwareTests", dependencies: ["LopperHardware", "LopperPruning", "LopperTesting"]),
         .testTarget(name: "LopperRuntimeTests", dependencies: ["LopperRuntime", "LopperTesting", "ONNXProto"]),
     ],

@@ -88,7 +88,8 @@ struct AllocateCommand: ParsableCommand {
             budget, and the uniform, global magnitude and LAMP baselines at the same budgets.
 
             Example:
-              lopper allocate --db chain24.db --profile raspberry-pi-5 --budget latency=0.5x -o plan.json
+              lopper allocate --db chain24.db --profile raspberry-pi-5 \\
+                --budget latency=0.5x -o plan.json
             """)
 
     @OptionGroup var allocation: AllocationOptions

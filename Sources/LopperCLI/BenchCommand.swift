@@ -10,6 +10,9 @@ struct Bench: ParsableCommand {
             Inputs are random normal values; a symbolic leading (batch) dimension takes --batch and other \
             symbolic sizes need --input-shape. FLOPs are twice the multiply-accumulates that `lopper inspect` \
             counts. The first --warmup runs are not timed.
+
+            Example:
+              lopper bench Tests/Fixtures/models/conv_chain.onnx --runs 5
             """)
 
     @OptionGroup var modelOptions: ModelOptions

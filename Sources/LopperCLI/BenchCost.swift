@@ -18,7 +18,8 @@ struct BenchCost: ParsableCommand {
             error and Spearman rank correlation of the prediction, and of MACs alone.
 
             Example:
-              lopper bench-cost Tests/Fixtures/models/conv_chain.onnx --profile host --out /tmp/variants
+              lopper bench-cost Tests/Fixtures/models/conv_chain.onnx --profile host \\
+                --out variants
             """)
 
     @OptionGroup var modelOptions: ModelOptions

@@ -16,6 +16,9 @@ struct BenchDispatch: AsyncParsableCommand {
             A coordinator in this process serves empty jobs to --workers simulated workers in a child \
             process, over tcp loopback with HMAC on every message and every state change committed to \
             SQLite before it is acknowledged. CPU figures are this process's (the coordinator's) only.
+
+            Example:
+              lopper bench-dispatch --workers 8 --jobs 2000 --queued 10000
             """)
 
     @Option(help: "Simulated workers, each with its own socket.")

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import LopperCoordination
+import LopperProtocol
 import LopperSensitivity
+import LopperStatus
 
 struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,6 +15,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
             the model and data by SHA-256, pull jobs, and send results; every change is in the store (--db) \
             before it is acknowledged, so a coordinator restarted on the same store resumes. Exits when \
             every job is done or failed.
+
+            Example (then run the example of lopper worker --help, in another terminal):
+              head -c 32 /dev/urandom | base64 > token
+              lopper coordinator --config Config/sweeps/chain24.yaml --db chain24.db \\
+                --listen tcp://127.0.0.1:7450 --token-file token
             """)
 
     @OptionGroup var sweep: SweepOptions
@@ -36,10 +43,26 @@ struct CoordinatorCommand: AsyncParsableCommand {
                                valueName: "seconds"))
     var workerPatience: Double?
 
+    @Option(help: ArgumentHelp("Serve a live status page, /status.json and Prometheus /metrics at this address (loopback, or with --token-file: clients then send the token).",
+                               valueName: "host:port"))
+    var http: String?
+
     @Flag(help: "Print only warnings and errors.")
     var quiet = false
 
+    /// `127.0.0.1:8080` or `[::1]:8080` as host and port.
+    static func hostAndPort(_ text: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port),
+              colon > text.startIndex else {
+            throw ValidationError("--http takes host:port (for example 127.0.0.1:8080), got '\(text)'.")
+        }
+        return (String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+    }
+
     func validate() throws {
+        if let http, !StatusServer.isLoopback(try Self.hostAndPort(http).host), try network.token() == nil {
+            throw ValidationError("--http \(http) is not a loopback address: give --token-file too (status clients must then send the token).")
+        }
         guard leaseSeconds > 0, heartbeatSeconds > 0 else { throw ValidationError("--lease-seconds and --heartbeat-seconds must be positive.") }
         guard heartbeatSeconds < leaseSeconds else { throw ValidationError("--heartbeat-seconds must be shorter than --lease-seconds.") }
         if let workerPatience, workerPatience <= 0 { throw ValidationError("--worker-patience must be positive.") }
@@ -66,11 +89,47 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let setup = try SweepSetup(spec: try sweep.spec())
         let store = try setup.openStore(at: sweep.db)
         let coordinator = try Coordinator(store: store, offer: try SweepOffer(setup: setup), options: try options(), logger: logger)
-        let status = try await coordinator.run()
+        let bar = ProgressBar(label: "sweep", unit: "jobs", quiet: quiet)
+        let status = try await run(coordinator, logger: logger) { progress in
+            bar.update(done: progress.done + progress.failed, total: progress.total, failed: progress.failed,
+                       workers: Int(coordinator.status().workersAlive))
+        }
+        bar.finish()
         let refused = status.rejected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         logger.notice("coordinator done: \(status.jobsDone) done, \(status.jobsFailed) failed; leases expired \(status.leasesExpired), results ignored \(status.resultsIgnored), speculative leases \(status.speculativeLeases); refused: \(refused.isEmpty ? "none" : refused)")
         if !quiet {
             print("\(status.jobsDone) of \(status.jobsTotal) jobs done\(status.jobsFailed > 0 ? ", \(status.jobsFailed) failed" : "") → \(sweep.db)")
         }
+    }
+
+    /// Runs the coordinator, and beside it the status server when --http is given (stopped when the sweep ends).
+    private func run(_ coordinator: Coordinator, logger: Logger, progress: @escaping @Sendable (Coordinator.Progress) -> Void) async throws -> Lopper_Wire_Status {
+        guard let http else { return try await coordinator.run(progress: progress) }
+        let (host, port) = try Self.hostAndPort(http)
+        let token = StatusServer.isLoopback(host) ? nil : try network.token()
+        let server = StatusServer(host: host, port: port, authorize: token.map { token in { @Sendable secret in token.matches(secret: secret) } }, storePath: sweep.db,
+                                  generator: "lopper \(Lopper.configuration.version)", snapshot: { StatusSnapshot(coordinator.status()) })
+        return try await withThrowingTaskGroup(of: Lopper_Wire_Status?.self) { group in
+            group.addTask {
+                try await server.run { port in logger.notice("status page at http://\(host.contains(":") ? "[\(host)]" : host):\(port)/ (also /status.json, /metrics)") }
+                return nil
+            }
+            group.addTask { try await coordinator.run(progress: progress) }
+            while let result = try await group.next() {
+                guard let status = result else { continue }
+                group.cancelAll()
+                return status
+            }
+            throw CancellationError()
+        }
+    }
+}
+
+extension StatusSnapshot {
+    init(_ status: Lopper_Wire_Status) {
+        self.init(sweepID: status.sweepID, jobsTotal: Int(status.jobsTotal), jobsQueued: Int(status.jobsQueued), jobsLeased: Int(status.jobsLeased),
+                  jobsDone: Int(status.jobsDone), jobsFailed: Int(status.jobsFailed), workersAlive: Int(status.workersAlive),
+                  bytesSent: Int(status.bytesSent), bytesReceived: Int(status.bytesReceived),
+                  refused: status.rejected.mapValues { Int($0) }, uptimeSeconds: status.uptimeSeconds, complete: status.complete)
     }
 }

@@ -27,7 +27,8 @@ struct ExportCommand: AsyncParsableCommand {
             processes anywhere. The files are written here, and are the same bytes either way.
 
             Example:
-              lopper export --db chain24.db --profiles raspberry-pi-5 stm32h7 --budget latency=0.5x --out exports
+              lopper export --db chain24.db --profiles raspberry-pi-5 stm32h7 \\
+                --budget latency=0.5x --out exports
             """)
 
     @Argument(help: "The sweep's model (optional: checked against the one the sweep measured).")
@@ -90,7 +91,8 @@ struct ExportCommand: AsyncParsableCommand {
             throw ValidationError("\(model) is not the model the sweep in \(allocation.db) measured (\(setup.spec.model)).")
         }
         let requests = profiles.map { reference in Result { try request(for: reference) } }
-        let outcomes = ExportOutcomes(count: profiles.count)
+        let bar = ProgressBar(label: "export", unit: "profiles")
+        let outcomes = ExportOutcomes(count: profiles.count, progress: bar)
         for (index, request) in requests.enumerated() {
             if case .failure(let error) = request { outcomes.record(index, profile: profiles[index], .failure(error)) }
         }
@@ -106,6 +108,7 @@ struct ExportCommand: AsyncParsableCommand {
         } else {
             try await runOnWorkers(jobs, setup: setup, table: table, outcomes: outcomes)
         }
+        bar.finish()
         let rows = zip(profiles, outcomes.all).map { ($0, $1) }
         print(Self.summary(rows, out: out))
         let summary = rows.map { reference, outcome -> [String: String] in
@@ -122,7 +125,7 @@ struct ExportCommand: AsyncParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try encoder.encode(summary).write(to: URL(fileURLWithPath: (out as NSString).appendingPathComponent("summary.json")))
-        if rows.contains(where: { if case .failure = $0.1 { return true } else { return false } }) { throw ExitCode(1) }
+        if failures() > 0 { throw ExitCode(1) }
     }
 
     /// One profile's job: the profile read here (its YAML travels with the job) and its budgets.

@@ -37,14 +37,21 @@ struct ExportJobHandler: JobHandler {
 final class ExportOutcomes: @unchecked Sendable {
     private let lock = NSLock()
     private var outcomes: [Result<Manifest, Error>?]
+    private let progress: ProgressBar?
 
-    init(count: Int) { outcomes = Array(repeating: nil, count: count) }
+    init(count: Int, progress: ProgressBar? = nil) {
+        outcomes = Array(repeating: nil, count: count)
+        self.progress = progress
+    }
 
-    /// Keeps the first outcome of profile `index`; a failure is reported on standard error at once.
+    /// Keeps the first outcome of profile `index` (and shows the progress); a failure is reported
+    /// on standard error at once.
     func record(_ index: Int, profile reference: String, _ outcome: Result<Manifest, Error>) {
         let first = lock.withLock {
             guard outcomes[index] == nil else { return false }
             outcomes[index] = outcome
+            let failed = outcomes.filter { if case .failure = $0 { return true } else { return false } }.count
+            progress?.update(done: outcomes.filter { $0 != nil }.count, total: outcomes.count, failed: failed)
             return true
         }
         if first, case .failure(let error) = outcome { FileHandle.standardError.write(Data("\(reference): \(error)\n".utf8)) }

@@ -11,6 +11,9 @@ struct Groups: ParsableCommand {
             input channels of every layer that reads them, and whatever residual Adds, Concats and Splits \
             tie to them. A group that reaches a graph output, an operator Lopper cannot prune through or \
             a reshape it cannot rewrite is not prunable; the reason is shown.
+
+            Example:
+              lopper groups Tests/Fixtures/models/conv_chain.onnx
             """)
 
     @Argument(help: "The ONNX model file.")

@@ -9,6 +9,9 @@ struct Inspect: ParsableCommand {
             Symbolic input sizes must be known to count MACs: a symbolic leading (batch) dimension \
             defaults to --batch, other symbolic sizes need --input-shape (e.g. --input-shape x=1x3x640x640). \
             Operators Lopper does not support yet are listed with the nodes that use them.
+
+            Example:
+              lopper inspect Tests/Fixtures/models/conv_chain.onnx
             """)
 
     @OptionGroup var modelOptions: ModelOptions

@@ -39,8 +39,10 @@ struct LocalCluster {
 
     /// Runs the coordinator `make` builds from the local options (address, token, timings) with
     /// the local workers until its jobs are over; returns its final counters.
-    /// - Parameter kept: what became of the finished jobs, for the error when the workers all exit.
-    func run(kept: String, progress: (@Sendable (Coordinator.Progress) -> Void)? = nil,
+    /// - Parameters:
+    ///   - kept: what became of the finished jobs, for the error when the workers all exit.
+    ///   - progress: the coordinator's progress and how many workers are running.
+    func run(kept: String, progress: (@Sendable (Coordinator.Progress, _ liveWorkers: Int) -> Void)? = nil,
              _ make: @escaping (Coordinator.Options) throws -> Coordinator) async throws -> CoordinatorStatus {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-local-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -72,7 +74,9 @@ struct LocalCluster {
         options.workerPatience = 120
         let coordinator = try make(options)
         let status = try await withThrowingTaskGroup(of: CoordinatorStatus?.self) { group in
-            group.addTask { try await coordinator.run(progress: progress) }
+            group.addTask {
+                try await coordinator.run(progress: progress.map { report in { report($0, processes.filter(\.isRunning).count) } })
+            }
             group.addTask {
                 try await Self.watch(processes, coordinator: coordinator, kept: kept, signals: signals)
                 return nil
@@ -84,15 +88,21 @@ struct LocalCluster {
             }
             throw CancellationError()
         }
-        for process in processes { process.waitUntilExit() }
-        if let failed = processes.first(where: { $0.terminationStatus != 0 }) {
+        // Workers hear that the jobs are over when they next ask. One that had not reached the
+        // coordinator before a short run ended would wait out its patience: it is stopped.
+        let deadline = Date().addingTimeInterval(options.lingerSeconds + 3)
+        while Date() < deadline && processes.contains(where: \.isRunning) { usleep(20_000) }
+        let stopped = Set(processes.filter(\.isRunning).map(\.processIdentifier))
+        Self.stop(processes)
+        if let failed = processes.first(where: { $0.terminationStatus != 0 && !stopped.contains($0.processIdentifier) }) {
             logger.warning("a worker exited with status \(failed.terminationStatus)")
         }
         return status
     }
 
     /// A sweep on the local workers, resuming the store at `storePath`.
-    func sweep(_ spec: SweepSpec, storePath: String, retryFailed: Bool, progress report: @escaping (SweepRunner.Progress) -> Void) async throws -> SweepRunner.Progress {
+    func sweep(_ spec: SweepSpec, storePath: String, retryFailed: Bool,
+               progress report: @escaping (SweepRunner.Progress, _ liveWorkers: Int) -> Void) async throws -> SweepRunner.Progress {
         let setup = try SweepSetup(spec: spec)
         let store = try setup.openStore(at: storePath)
         let wanted = Set(setup.jobs.map(\.key))
@@ -100,9 +110,9 @@ struct LocalCluster {
         let total = setup.jobs.count
         let logger = self.logger
         let kept = " and are kept in \(storePath): run the same command again to resume"
-        let status = try await run(kept: kept, progress: { progress in
+        let status = try await run(kept: kept, progress: { progress, live in
             report(SweepRunner.Progress(done: progress.done + progress.failed - start, total: total - start,
-                                        failed: progress.failed, elapsed: progress.elapsed))
+                                        failed: progress.failed, elapsed: progress.elapsed), live)
         }) { options in
             var options = options
             options.retryFailed = retryFailed

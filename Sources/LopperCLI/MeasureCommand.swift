@@ -18,7 +18,8 @@ struct MeasureCommand: ParsableCommand {
             device itself (Lopper builds on Linux ARM64) to add a device, or to refresh Config/profiles/host.yaml.
 
             Example:
-              lopper measure Tests/Fixtures/models/conv_chain.onnx --table conv_chain-latency.csv --profile-out host.yaml
+              lopper measure Tests/Fixtures/models/conv_chain.onnx \\
+                --table conv_chain-latency.csv --profile-out host.yaml
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -81,8 +82,8 @@ struct MeasureCommand: ParsableCommand {
         }
         var measured = LatencyTable()
         for (label, variant) in variants {
-            var bar = ProgressLine(label: "measuring \(label)")
-            let result = try timer.measureSteps(of: variant, inputShapes: shapes, profile: profile) { done, total in bar.update(done, total) }
+            let bar = ProgressBar(label: "measuring \(label)", unit: "steps")
+            let result = try timer.measureSteps(of: variant, inputShapes: shapes, profile: profile) { done, total in bar.update(done: done, total: total) }
             bar.finish()
             for entry in result.entries { measured.insert(entry) }
             if result.unattributed > 0.01 {
@@ -107,33 +108,5 @@ struct MeasureCommand: ParsableCommand {
 
     func log(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
-}
-
-/// One line of progress on a terminal (done/total, rate, ETA), a line per tenth otherwise.
-struct ProgressLine {
-    let label: String
-    let start = Date()
-    var lastTenth = -1
-    let terminal = isatty(STDERR_FILENO) != 0
-
-    init(label: String) { self.label = label }
-
-    mutating func update(_ done: Int, _ total: Int) {
-        guard total > 0 else { return }
-        let elapsed = Date().timeIntervalSince(start)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
-        let eta = rate > 0 ? Double(total - done) / rate : 0
-        let text = String(format: "%@ %d/%d  %.1f/s  ETA %.0fs", label, done, total, rate, eta)
-        if terminal {
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
-        } else if done * 10 / total > lastTenth {
-            lastTenth = done * 10 / total
-            FileHandle.standardError.write(Data((text + "\n").utf8))
-        }
-    }
-
-    func finish() {
-        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }

@@ -16,6 +16,10 @@ struct Prune: ParsableCommand {
             head          removes whole attention heads (Q, K, V and the output projection together).
             nm            keeps N of every M weights along each layer's reduction axis (--pattern 2:4).
             unstructured  zeroes the smallest weights, per layer or across layers (--scope global).
+
+            Example:
+              lopper prune Tests/Fixtures/models/conv_chain.onnx \\
+                --granularity channel --sparsity 0.5 -o pruned.onnx
             """)
 
     enum Granularity: String, ExpressibleByArgument, CaseIterable {

@@ -1,12 +1,19 @@
 import ArgumentParser
 import Foundation
+import LopperExport
 import LopperModel
+import LopperReport
 import LopperSensitivity
 
 struct Results: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a sweep's sensitivity table: groups × sparsity levels.",
-        discussion: "csv and json give one row per job, for pandas and other tools; svg draws the sensitivity curves.")
+        discussion: """
+            csv and json give one row per job, for pandas and other tools; svg draws the sensitivity curves.
+
+            Example:
+              lopper results --db chain24.db --format csv
+            """)
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
         case table, csv, json, svg
@@ -28,9 +35,9 @@ struct Results: ParsableCommand {
         let names = Dictionary(uniqueKeysWithValues: try store.groups().map { ($0.id, $0.name) })
         switch format {
         case .table: print(try table(rows, names: names, store: store))
-        case .csv: print(csv(rows, names: names))
+        case .csv: print(SweepTables.csv(rows, names: names))
         case .json: print(try json(rows, names: names, store: store))
-        case .svg: print(SensitivityPlot.svg(rows, names: names, metric: try store.metadata("metric") ?? "score"))
+        case .svg: print(SensitivityDocument.svg(try SensitivityTable(store: store), names: names))
         }
     }
 
@@ -63,42 +70,7 @@ struct Results: ParsableCommand {
         return sections.joined(separator: "\n\n")
     }
 
-    static let columns = ["group_id", "group", "granularity", "criterion", "level", "state", "score", "removed",
-                          "wall_seconds", "macs_executed", "worker", "error", "stderr"]
-
-    private func fields(_ row: ResultsStore.Row, names: [Int: String]) -> [String: Any] {
-        var result: [String: Any] = [
-            "group_id": row.job.group, "group": names[row.job.group] ?? "", "granularity": row.job.granularity.rawValue,
-            "criterion": row.job.criterion, "level": row.job.level, "state": row.state,
-        ]
-        result["score"] = row.score
-        result["removed"] = row.removed
-        result["wall_seconds"] = row.seconds
-        result["macs_executed"] = row.macsExecuted
-        result["worker"] = row.worker
-        result["error"] = row.error
-        result["stderr"] = row.stderr
-        return result
-    }
-
-    private func csv(_ rows: [ResultsStore.Row], names: [Int: String]) -> String {
-        func quote(_ value: Any?) -> String {
-            guard let value else { return "" }
-            let text: String
-            if let double = value as? Double { text = String(describing: double) } else { text = "\(value)" }
-            return text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-        }
-        let lines = rows.map { row in
-            let values = fields(row, names: names)
-            return Self.columns.map { quote(values[$0]) }.joined(separator: ",")
-        }
-        return ([Self.columns.joined(separator: ",")] + lines).joined(separator: "\n")
-    }
-
     private func json(_ rows: [ResultsStore.Row], names: [Int: String], store: ResultsStore) throws -> String {
-        var object: [String: Any] = ["jobs": rows.map { fields($0, names: names) }, "metric": try store.metadata("metric") ?? ""]
-        if let baseline = try store.baseline() { object["baseline"] = baseline.value }
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        return String(decoding: data, as: UTF8.self)
+        try SweepTables.json(rows, names: names, metric: try store.metadata("metric") ?? "", baseline: try store.baseline()?.value)
     }
 }

@@ -25,6 +25,10 @@ struct Run: ParsableCommand {
             archive member NAME (or its only member). Outputs are written to --output-dir as \
             OUTPUT.npy, with characters other than letters, digits, '.', '_' and '-' replaced by '_' \
             (and _2, _3, … added where two outputs would share a file).
+
+            Example:
+              lopper run Tests/Fixtures/models/chain24.onnx \\
+                --input x=Tests/Fixtures/models/chain24_calib.npz --output-dir outputs
             """)
 
     @OptionGroup var modelOptions: ModelOptions

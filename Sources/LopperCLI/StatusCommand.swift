@@ -5,7 +5,11 @@ import LopperCoordination
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Print a running coordinator's counters: jobs, workers, traffic, refused messages.")
+        abstract: "Print a running coordinator's counters: jobs, workers, traffic, refused messages.",
+        discussion: """
+            Example:
+              lopper status --connect tcp://127.0.0.1:7450 --token-file token
+            """)
 
     @Option(help: ArgumentHelp("The coordinator's address.", valueName: "url"))
     var connect: String

@@ -119,6 +119,9 @@ struct Sweep: AsyncParsableCommand {
 
             With --workers N the sweep runs as on a cluster: a coordinator in this process and N worker \
             processes on this machine, talking over ipc://. Scores are the same bits either way.
+
+            Example:
+              lopper sweep --config Config/sweeps/chain24.yaml --db chain24.db --workers 2
             """)
 
     @OptionGroup var sweep: SweepOptions
@@ -148,16 +151,9 @@ struct Sweep: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "lopper.sweep")
         logger.logLevel = quiet ? .warning : .info
-        let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0)
-        var lastLog = 0.0, loggedDone = -1
-        let report: (SweepRunner.Progress) -> Void = { progress in
-            if bar.enabled {
-                bar.show(progress)
-            } else if !quiet, progress.done != loggedDone, progress.elapsed - lastLog >= 10 || progress.done == progress.total {
-                lastLog = progress.elapsed
-                loggedDone = progress.done
-                logger.info("\(progress.done)/\(progress.total) jobs, \(String(format: "%.2f", progress.jobsPerSecond)) jobs/s")
-            }
+        let bar = ProgressBar(label: "sweep", unit: "jobs", quiet: quiet)
+        let report: (SweepRunner.Progress, Int?) -> Void = { progress, workers in
+            bar.update(done: progress.done, total: progress.total, failed: progress.failed, workers: workers)
         }
         let final: SweepRunner.Progress
         if workers > 0 {
@@ -169,7 +165,7 @@ struct Sweep: AsyncParsableCommand {
                                      parallelJobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, cacheBytes: cacheMB << 20,
                                      prefixReuse: !noPrefixReuse, logger: logger)
             runner.retryFailed = sweep.retryFailed
-            final = try runner.run(progress: report)
+            final = try runner.run { report($0, nil) }
         }
         bar.finish()
         if !quiet {
@@ -181,26 +177,3 @@ struct Sweep: AsyncParsableCommand {
 
 extension MetricKind: ExpressibleByArgument {}
 extension SweepMethod: ExpressibleByArgument {}
-
-/// A one-line progress bar on a terminal: done/total, jobs/s, ETA.
-final class ProgressBar {
-    let enabled: Bool
-    private var shown = false
-
-    init(enabled: Bool) { self.enabled = enabled }
-
-    func show(_ p: SweepRunner.Progress) {
-        let width = 30
-        let filled = p.total > 0 ? width * p.done / p.total : width
-        let remaining = p.jobsPerSecond > 0 ? Double(p.total - p.done) / p.jobsPerSecond : 0
-        let eta = remaining >= 60 ? String(format: "%dm%02ds", Int(remaining) / 60, Int(remaining) % 60) : String(format: "%.0fs", remaining)
-        let line = "[\(String(repeating: "=", count: filled))\(String(repeating: " ", count: width - filled))] "
-            + "\(p.done)/\(p.total) jobs  \(String(format: "%.2f", p.jobsPerSecond)) jobs/s  ETA \(eta)"
-        FileHandle.standardError.write(Data(("\r" + line).utf8))
-        shown = true
-    }
-
-    func finish() {
-        if shown { FileHandle.standardError.write(Data("\n".utf8)) }
-    }
-}

@@ -10,6 +10,9 @@ struct WorkerCommand: AsyncParsableCommand {
         discussion: """
             Fetches the sweep's model and data by SHA-256 into --cache-dir (skipped when already there), \
             then pulls jobs. Each job runs single-threaded; --jobs jobs run at once.
+
+            Example:
+              lopper worker --connect tcp://127.0.0.1:7450 --token-file token
             """)
 
     @Option(help: ArgumentHelp("The coordinator's address, e.g. tcp://host:7450.", valueName: "url"))

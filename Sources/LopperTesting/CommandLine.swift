@@ -13,6 +13,20 @@ public enum LopperBinary {
         return directory.appendingPathComponent("lopper").path
     }
 
+    /// Starts `lopper ARGS…` in the background, its output and errors going to `log`.
+    public static func start(_ arguments: [String], log: URL, environment: [String: String]? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
     /// Runs `lopper ARGS…` and returns its exit status and output.
     public static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         try Reference.run([path] + arguments, environment: ["COLUMNS": "100"])

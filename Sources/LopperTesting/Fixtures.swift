@@ -1,4 +1,5 @@
 import Foundation
+import LopperModel
 
 /// Locations of the test material under `Tests/Fixtures`.
 ///
@@ -62,6 +63,16 @@ public enum Fixtures {
     /// `--shape x=…` arguments of `onnx_reference.py` for a model file (its single input is `x`).
     public static func shapeArguments(for path: String) -> [String] {
         inputShape(for: path).map { ["--shape", "x=" + $0.map(String.init).joined(separator: "x")] } ?? []
+    }
+
+    /// Writes `samples` random calibration inputs `x` of `shape` (per sample), uniform in [-2, 2],
+    /// to `calib.npz` in `directory`, and returns its path.
+    public static func randomCalibration(in directory: URL, seed: UInt64, samples: Int, shape: [Int]) throws -> String {
+        var random = SeededGenerator(seed: seed)
+        let path = directory.appendingPathComponent("calib.npz").path
+        let count = samples * shape.reduce(1, *)
+        try NumPy.writeArchive(["x": TensorData(floats: random.floats(count, in: -2...2), shape: [samples] + shape)], to: path)
+        return path
     }
 
     /// A fresh temporary directory, removed by the caller when done.

@@ -130,11 +130,4 @@ import Testing
             #expect(try Data(contentsOf: URL(fileURLWithPath: "\(out)/stm32h7/\(file)")) == Data(contentsOf: URL(fileURLWithPath: "\(again)/stm32h7/\(file)")), "\(file)")
         }
     }
-
-    @Test(arguments: ["cost", "measure", "allocate", "export", "bench-cost"])
-    func helpHasAnExample(command: String) throws {
-        let help = try LopperBinary.run([command, "--help"])
-        #expect(help.status == 0)
-        #expect(help.stdout.contains("Example:\n  lopper \(command) ") || help.stdout.contains("Example:\n    lopper \(command) "), "\(help.stdout)")
-    }
 }

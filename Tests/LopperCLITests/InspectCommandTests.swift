@@ -3,34 +3,6 @@ import LopperTesting
 import Testing
 
 @Suite struct InspectCommandTests {
-    @Test func helpDescribesTheCommand() throws {
-        let result = try LopperBinary.run(["inspect", "--help"])
-        #expect(result.status == 0)
-        #expect(result.stdout == """
-            OVERVIEW: Show a model's layers: shapes, parameters, MACs and the pruning granularities that apply.
-
-            Symbolic input sizes must be known to count MACs: a symbolic leading (batch) dimension defaults to
-            --batch, other symbolic sizes need --input-shape (e.g. --input-shape x=1x3x640x640). Operators
-            Lopper does not support yet are listed with the nodes that use them.
-
-            USAGE: lopper inspect <model> [--input-shape <name=d0xd1x...> ...] [--batch <batch>] [--json]
-
-            ARGUMENTS:
-              <model>                 The ONNX model file.
-
-            OPTIONS:
-              --input-shape <name=d0xd1x...>
-                                      Shape of a graph input, for symbolic sizes (repeatable).
-              --batch <batch>         Value for a symbolic leading (batch) dimension of inputs without
-                                      --input-shape. (default: 1)
-              --json                  Print machine-readable JSON instead of a table.
-              --version               Show the version.
-              -h, --help              Show help information.
-
-
-            """)
-    }
-
     @Test func tableListsLayersAndTotals() throws {
         let result = try LopperBinary.run(["inspect", Fixtures.model("conv_chain")])
         #expect(result.status == 0, "\(result.stderr)")

@@ -60,7 +60,7 @@ import Glibc
     /// is still running however busy the machine is) started as a user would,
     /// its temporary folder made inside the test's own (TMPDIR) so it can be looked for.
     final class LongSweep: @unchecked Sendable {
-        let process = Process()
+        let process: Process
         let db: String
         let log: URL
         let temporary: URL
@@ -73,17 +73,9 @@ import Glibc
             log = directory.appendingPathComponent("sweep.log")
             temporary = directory.appendingPathComponent("tmp")
             try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
-            process.executableURL = URL(fileURLWithPath: LopperBinary.path)
-            process.arguments = ["sweep", "--config", LocalClusterTests.config, "--db", db, "--workers", "2", "--jobs", "1", "--quiet",
-                                 "--levels", LongSweep.levels.map { String($0) }.joined(separator: ",")]
-            var environment = ProcessInfo.processInfo.environment
-            environment["TMPDIR"] = temporary.path
-            process.environment = environment
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: log)
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
+            process = try LopperBinary.start(["sweep", "--config", LocalClusterTests.config, "--db", db, "--workers", "2", "--jobs", "1", "--quiet",
+                                              "--levels", LongSweep.levels.map { String($0) }.joined(separator: ",")],
+                                             log: log, environment: ["TMPDIR": temporary.path])
         }
 
         deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }

@@ -63,13 +63,4 @@ import Testing
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--threads must be at least 1."))
     }
-
-    @Test func helpTextsDescribeTheCommands() throws {
-        let run = try LopperBinary.run(["run", "--help"])
-        #expect(run.stdout.hasPrefix("OVERVIEW: Run a model on inputs from .npy files and write each output as .npy."))
-        #expect(run.stdout.contains("USAGE: lopper run <model> [--input-shape <name=d0xd1x...> ...] [--batch <batch>] [--threads <threads>] [--input <name=file.npy> ...] [--output-dir <output-dir>]"))
-        let bench = try LopperBinary.run(["bench", "--help"])
-        #expect(bench.stdout.hasPrefix("OVERVIEW: Time a model on random inputs: median and p90 latency and achieved GFLOP/s."))
-        #expect(bench.stdout.contains("--runs <runs>           Timed runs. (default: 20)"))
-    }
 }

@@ -16,9 +16,7 @@ import Testing
 
     init() throws {
         directory = try Fixtures.temporaryDirectory()
-        var random = SeededGenerator(seed: 5)
-        let calibration = directory.appendingPathComponent("calib.npz").path
-        try NumPy.writeArchive(["x": TensorData(floats: random.floats(8 * 3 * 32 * 32, in: -2...2), shape: [8, 3, 32, 32])], to: calibration)
+        let calibration = try Fixtures.randomCalibration(in: directory, seed: 5, samples: 8, shape: [3, 32, 32])
         let spec = SweepSpec(model: Fixtures.model("conv_chain"), calibration: calibration, criteria: ["l1", "l2"],
                              levels: [0.25, 0.5, 0.75], samples: 8, batchSize: 4)
         let store = directory.appendingPathComponent("sweep.db").path
