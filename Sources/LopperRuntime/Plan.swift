@@ -10,6 +10,17 @@ struct Plan {
         let outputs: [Int?]
         /// Slots whose last reader is this step.
         var release: [Int] = []
+        /// Where this step writes its output inside a later Concat step's result.
+        var placement: Placement?
+        /// For a Concat whose parts are written in place: the shape of its result.
+        var gatheredShape: [Int]?
+    }
+
+    /// `shape`'s elements starting `elements` into the result of step `concat`.
+    struct Placement {
+        let concat: Int
+        let elements: Int
+        let shape: [Int]
     }
 
     /// A node on its way into the plan; folding and fusion rewrite its inputs and outputs.
@@ -22,7 +33,8 @@ struct Plan {
         var unary: Activation?
     }
 
-    private(set) var steps: [Step] = []
+    /// Set by the initializer only (`placeIntoConcats` lives in Plan+Concat.swift).
+    var steps: [Step] = []
     /// Value name → slot.
     private(set) var slots: [String: Int] = [:]
     /// Slots filled before a run: constants; `nil` elsewhere.
@@ -39,12 +51,13 @@ struct Plan {
         let graphOutputs = Set(graph.outputs.map(\.name))
         let trace = ProcessInfo.processInfo.environment["LOPPER_TRACE"] != nil
         var pending = graph.nodes.map { Pending(node: $0, inputs: $0.inputs, outputs: $0.outputs, activation: nil, unary: nil) }
+        let facts = optimize ? try? ShapeInference.run(model) : nil
         if optimize {
-            pending = try Plan.fold(pending, &constants, model: model, opset: opset)
+            pending = try Plan.fold(pending, &constants, model: model, opset: opset, facts: facts)
             pending = try Plan.foldBatchNorm(pending, &constants, keep: graphOutputs)
             pending = Plan.recognizeHardSwish(pending, constants, opset: opset, keep: graphOutputs)
-            let facts = try? ShapeInference.run(model)
             pending = Plan.recognizeUnary(pending, constants, opset: opset, facts: facts)
+            pending = Plan.recognizeSiLU(pending, keep: graphOutputs)
             pending = Plan.mergeUnary(pending, keep: graphOutputs)
             pending = try Plan.fuseActivations(pending, constants, opset: opset, keep: graphOutputs)
         }
@@ -85,12 +98,12 @@ struct Plan {
                 steps[position].release.append(s)
             }
         }
+        if let facts { placeIntoConcats(facts) }
     }
 
     /// Evaluates at load time every node whose inputs are all constant, and every node whose
     /// integer outputs static shape inference already knows (shape arithmetic on fixed sizes).
-    private static func fold(_ nodes: [Pending], _ constants: inout [String: Tensor], model: Model, opset: Int) throws -> [Pending] {
-        let facts = try? ShapeInference.run(model)
+    private static func fold(_ nodes: [Pending], _ constants: inout [String: Tensor], model: Model, opset: Int, facts: ShapeTable?) throws -> [Pending] {
         let context = ExecutionContext(threads: 1)
         var kept: [Pending] = []
         for item in nodes {
@@ -182,13 +195,7 @@ struct Plan {
             guard let t = constants[name], t.kind == .float, t.count == 1 else { return nil }
             return t.f[0]
         }
-        /// The single reader of a node's only output, when nothing else needs that output.
-        func onlyReader(_ position: Int) -> Int? {
-            let item = nodes[position]
-            guard item.outputs.count == 1, !keep.contains(item.outputs[0]),
-                  let list = readers[item.outputs[0]], list.count == 1, !removed.contains(list[0]) else { return nil }
-            return list[0]
-        }
+        func onlyReader(_ position: Int) -> Int? { Plan.onlyReader(of: position, nodes, readers, keep: keep, removed: removed) }
         func isOp(_ item: Pending, _ op: String) -> Bool { item.node.opType == op && item.node.domain.isEmpty && item.unary == nil }
         for position in nodes.indices where isOp(nodes[position], "Add") && nodes[position].inputs.count == 2 {
             let add = nodes[position]
@@ -205,6 +212,32 @@ struct Plan {
             nodes[scaleAt].inputs = [x]
             nodes[scaleAt].unary = .hardSwish
             removed.formUnion([position, clipAt, mulAt])
+        }
+        return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// The single reader of a node's only output, when nothing else needs that output.
+    private static func onlyReader(of position: Int, _ nodes: [Pending], _ readers: [String: [Int]], keep: Set<String>, removed: Set<Int>) -> Int? {
+        let item = nodes[position]
+        guard item.outputs.count == 1, !keep.contains(item.outputs[0]),
+              let list = readers[item.outputs[0]], list.count == 1, !removed.contains(list[0]) else { return nil }
+        return list[0]
+    }
+
+    /// Replaces `Mul(x, Sigmoid(x))` by one SiLU step of `x` (after `recognizeUnary` marked the
+    /// float Sigmoids), so that a Conv producing `x` has one reader and can fuse it.
+    private static func recognizeSiLU(_ nodes: [Pending], keep: Set<String>) -> [Pending] {
+        var nodes = nodes
+        var removed = Set<Int>()
+        let readers = readers(nodes)
+        for position in nodes.indices {
+            guard case .sigmoid? = nodes[position].unary, let x = nodes[position].inputs.first,
+                  let mulAt = onlyReader(of: position, nodes, readers, keep: keep, removed: removed),
+                  nodes[mulAt].node.opType == "Mul", nodes[mulAt].node.domain.isEmpty, nodes[mulAt].unary == nil,
+                  nodes[mulAt].inputs.count == 2, Set(nodes[mulAt].inputs) == [x, nodes[position].outputs[0]] else { continue }
+            nodes[mulAt].inputs = [x]
+            nodes[mulAt].unary = .silu
+            removed.insert(position)
         }
         return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }

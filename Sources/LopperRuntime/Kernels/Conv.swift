@@ -46,7 +46,7 @@ enum ConvKernels {
     }
 }
 
-struct Conv: ActivationFusing {
+struct Conv: ActivationFusing, DestinationWriting {
     let window: WindowAttributes
     let group: Int
     let activation: Activation?
@@ -70,7 +70,7 @@ struct Conv: ActivationFusing {
             throw ModelError("kernel_shape \(declared) differs from the weight's \(kernel)")
         }
         let geometry = try Window(input: Array(x.shape[2...]), kernel: kernel, attributes: window)
-        let out = try Tensor(uninitialized: .float32, shape: [batch, filters] + geometry.output)
+        let out = try context.output(.float32, shape: [batch, filters] + geometry.output)
         let g = geometry.as3D
         let inSize = g.input.reduce(1, *), outSize = g.output.reduce(1, *)
 
