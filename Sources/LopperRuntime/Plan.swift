@@ -24,7 +24,7 @@ struct Plan {
     }
 
     /// A node on its way into the plan; folding and fusion rewrite its inputs and outputs.
-    private struct Pending {
+    struct Pending {
         var node: Node
         var inputs: [String]
         var outputs: [String]
@@ -56,6 +56,7 @@ struct Plan {
             pending = try Plan.fold(pending, &constants, model: model, opset: opset, facts: facts)
             pending = try Plan.foldBatchNorm(pending, &constants, keep: graphOutputs)
             pending = Plan.recognizeHardSwish(pending, constants, opset: opset, keep: graphOutputs)
+            pending = Plan.recognizeGELU(pending, constants, keep: graphOutputs)
             pending = Plan.recognizeUnary(pending, constants, opset: opset, facts: facts)
             pending = Plan.recognizeSiLU(pending, keep: graphOutputs)
             pending = Plan.mergeUnary(pending, keep: graphOutputs)
@@ -139,7 +140,7 @@ struct Plan {
     }
 
     /// Consumers of each value among `nodes`.
-    private static func readers(_ nodes: [Pending]) -> [String: [Int]] {
+    static func readers(_ nodes: [Pending]) -> [String: [Int]] {
         var map: [String: [Int]] = [:]
         for (position, item) in nodes.enumerated() {
             for name in Set(item.inputs) where !name.isEmpty { map[name, default: []].append(position) }
@@ -181,62 +182,6 @@ struct Plan {
             constants["\(prefix)/B"] = newBias
             nodes[convPosition].inputs = [conv.inputs[0], "\(prefix)/W", "\(prefix)/B"]
             nodes[convPosition].outputs = [bn.outputs[0]]
-            removed.insert(position)
-        }
-        return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
-    }
-
-    /// Replaces `x * Clip(x + 3, 0, 6) / 6` (how Paddle exports hard-swish) by one HardSwish step.
-    private static func recognizeHardSwish(_ nodes: [Pending], _ constants: [String: Tensor], opset: Int, keep: Set<String>) -> [Pending] {
-        var nodes = nodes
-        var removed = Set<Int>()
-        let readers = readers(nodes)
-        func scalar(_ name: String) -> Float? {
-            guard let t = constants[name], t.kind == .float, t.count == 1 else { return nil }
-            return t.f[0]
-        }
-        func onlyReader(_ position: Int) -> Int? { Plan.onlyReader(of: position, nodes, readers, keep: keep, removed: removed) }
-        func isOp(_ item: Pending, _ op: String) -> Bool { item.node.opType == op && item.node.domain.isEmpty && item.unary == nil }
-        for position in nodes.indices where isOp(nodes[position], "Add") && nodes[position].inputs.count == 2 {
-            let add = nodes[position]
-            let x: String
-            if scalar(add.inputs[1]) == 3 { x = add.inputs[0] } else if scalar(add.inputs[0]) == 3 { x = add.inputs[1] } else { continue }
-            guard constants[x] == nil,
-                  let clipAt = onlyReader(position), isOp(nodes[clipAt], "Clip"), nodes[clipAt].inputs.first == add.outputs[0],
-                  case .clip(0, 6)? = try? Activation.of(nodes[clipAt].node, opset: opset, constants: nodes[clipAt].inputs.map { constants[$0] }),
-                  let mulAt = onlyReader(clipAt), isOp(nodes[mulAt], "Mul"),
-                  Set(nodes[mulAt].inputs) == [x, nodes[clipAt].outputs[0]],
-                  let scaleAt = onlyReader(mulAt), nodes[scaleAt].inputs.first == nodes[mulAt].outputs[0],
-                  nodes[scaleAt].inputs.count == 2, let factor = scalar(nodes[scaleAt].inputs[1]),
-                  (isOp(nodes[scaleAt], "Div") && factor == 6) || (isOp(nodes[scaleAt], "Mul") && abs(factor - 1 / 6) < 1e-7) else { continue }
-            nodes[scaleAt].inputs = [x]
-            nodes[scaleAt].unary = .hardSwish
-            removed.formUnion([position, clipAt, mulAt])
-        }
-        return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
-    }
-
-    /// The single reader of a node's only output, when nothing else needs that output.
-    private static func onlyReader(of position: Int, _ nodes: [Pending], _ readers: [String: [Int]], keep: Set<String>, removed: Set<Int>) -> Int? {
-        let item = nodes[position]
-        guard item.outputs.count == 1, !keep.contains(item.outputs[0]),
-              let list = readers[item.outputs[0]], list.count == 1, !removed.contains(list[0]) else { return nil }
-        return list[0]
-    }
-
-    /// Replaces `Mul(x, Sigmoid(x))` by one SiLU step of `x` (after `recognizeUnary` marked the
-    /// float Sigmoids), so that a Conv producing `x` has one reader and can fuse it.
-    private static func recognizeSiLU(_ nodes: [Pending], keep: Set<String>) -> [Pending] {
-        var nodes = nodes
-        var removed = Set<Int>()
-        let readers = readers(nodes)
-        for position in nodes.indices {
-            guard case .sigmoid? = nodes[position].unary, let x = nodes[position].inputs.first,
-                  let mulAt = onlyReader(of: position, nodes, readers, keep: keep, removed: removed),
-                  nodes[mulAt].node.opType == "Mul", nodes[mulAt].node.domain.isEmpty, nodes[mulAt].unary == nil,
-                  nodes[mulAt].inputs.count == 2, Set(nodes[mulAt].inputs) == [x, nodes[position].outputs[0]] else { continue }
-            nodes[mulAt].inputs = [x]
-            nodes[mulAt].unary = .silu
             removed.insert(position)
         }
         return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)

@@ -53,6 +53,36 @@ struct FusionTests {
         try Self.expectSameBits(model, ["x": Self.randomInput([1, 2, 5, 5], seed: 4)])
     }
 
+    @Test(arguments: [false, true])
+    func exportedGeluFusesIntoTheConv(halvingFirst: Bool) throws {
+        // PyTorch's exact GELU before opset 20: 0.5 · c · (1 + Erf(c / √2)), halving last or first.
+        var builder = ModelBuilder(opset: 13)
+        builder.input("x", [1, 2, 6, 6])
+        builder.constant("w", floats: [0.5, -1, 2, 0.25], shape: [2, 2, 1, 1])
+        for (name, value) in [("root2", 1.414_213_5), ("one", 1), ("half", 0.5)] as [(String, Float)] {
+            builder.constant(name, floats: [value], shape: [])
+        }
+        builder.node("Conv", ["x", "w"], ["c"])
+        builder.node("Div", ["c", "root2"], ["d"])
+        builder.node("Erf", ["d"], ["e"])
+        builder.node("Add", ["one", "e"], ["a"])
+        if halvingFirst {
+            builder.node("Mul", ["c", "half"], ["h"])
+            builder.node("Mul", ["h", "a"], ["y"])
+        } else {
+            builder.node("Mul", ["c", "a"], ["m"])
+            builder.node("Mul", ["m", "half"], ["y"])
+        }
+        builder.output("y")
+        let model = try builder.model()
+        let fused = try Executor(model: model, options: ExecutorOptions(threads: 2))
+        let plain = try Executor(model: model, options: ExecutorOptions(threads: 1, optimize: false))
+        #expect(fused.stepCount == 1)
+        let x = Self.randomInput([1, 2, 6, 6], seed: 9)
+        let a = try #require(try fused.run(["x": x])["y"]), b = try #require(try plain.run(["x": x])["y"])
+        #expect(Comparison.mismatch(a, b, rtol: 1e-5, atol: 1e-6) == nil)
+    }
+
     @Test func c2fBlockPartsAreWrittenIntoTheConcat() throws {
         // Conv → Split → [half1, half2]; half2 + Conv(Conv(half2)) → y; Concat(half1, half2, y).
         let model = try Model.load(path: Fixtures.model("c2f_block"))
