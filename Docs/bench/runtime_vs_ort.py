@@ -8,7 +8,9 @@ an ONNX Runtime session in this process (CPU provider, intra_op_num_threads equa
 inter_op 1, sequential, all graph optimizations on) on random inputs of the same shape. The two
 alternate for --rounds rounds so that load from other processes falls on both; the table gives
 the median over rounds of each side's median (and p90) and the median of the per-round ratios
-Lopper/ORT, then Lopper's peak RSS per model against the model file's size.
+Lopper/ORT, then Lopper's peak RSS per model against the model file's size. The YOLOv8-style
+detectors (random weights, fixed batch 1) are built by Tests/Fixtures/make_yolov8.py into
+Tests/Fixtures/real when missing.
 """
 import argparse
 import json
@@ -22,10 +24,21 @@ import onnxruntime as ort
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 REAL = os.path.join(ROOT, "Tests", "Fixtures", "real")
+# label: (file, input shape without the batch, batch sizes (None: --batches), YOLOv8 input size to build)
 MODELS = {
-    "PP-OCRv4 det": ("ch_PP-OCRv4_det_infer.onnx", [3, 640, 640]),
-    "PP-OCR cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", [3, 48, 192]),
+    "PP-OCRv4 det": ("ch_PP-OCRv4_det_infer.onnx", [3, 640, 640], None, None),
+    "PP-OCR cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", [3, 48, 192], None, None),
+    "YOLOv8n-style 320": ("yolov8n_320.onnx", [3, 320, 320], [1], 320),
+    "YOLOv8n-style 640": ("yolov8n_640.onnx", [3, 640, 640], [1], 640),
 }
+
+
+def ensure_built(file, size):
+    path = os.path.join(REAL, file)
+    if size is not None and not os.path.exists(path):
+        script = os.path.join(ROOT, "Tests", "Fixtures", "make_yolov8.py")
+        subprocess.run([sys.executable, script, "--size", str(size), "--out", path], check=True, capture_output=True)
+    return path
 
 
 def lopper(binary, model, shape, threads, runs, warmup):
@@ -75,9 +88,9 @@ def main():
     worst = 0.0
     rss = {}
     chosen = {label: MODELS[label] for label in args.models.split(",")}
-    for label, (file, sample) in chosen.items():
-        model = os.path.join(REAL, file)
-        for batch in map(int, args.batches.split(",")):
+    for label, (file, sample, batches, size) in chosen.items():
+        model = ensure_built(file, size)
+        for batch in batches or map(int, args.batches.split(",")):
             shape = [batch] + sample
             for threads in map(int, args.threads.split(",")):
                 session = ort_session(model, threads)
@@ -99,7 +112,7 @@ def main():
     print(f"\nworst ratio Lopper/ORT: {worst:.2f}\n")
     print("| model | file size | Lopper peak RSS (largest case) | RSS / file size |")
     print("| --- | ---: | ---: | ---: |")
-    for label, (file, _) in chosen.items():
+    for label, (file, *_) in chosen.items():
         size = os.path.getsize(os.path.join(REAL, file))
         print(f"| {label} | {size / 2**20:.2f} MiB | {rss[label] / 2**20:.0f} MiB | {rss[label] / size:.0f} |")
     return 0

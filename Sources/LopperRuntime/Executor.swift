@@ -135,12 +135,31 @@ public final class Executor: @unchecked Sendable {
         }
         let trace = ProcessInfo.processInfo.environment["LOPPER_TRACE"] != nil
         let timed = trace || timing != nil
-        for step in plan.steps {
+        // Results of Concat steps whose parts are written in place, made when the first part is.
+        var gathered: [Int: Tensor] = [:]
+        func result(ofConcat position: Int) throws -> Tensor {
+            if let existing = gathered[position] { return existing }
+            let made = try destination(of: position) ?? Tensor(uninitialized: .float32, shape: plan.steps[position].gatheredShape!)
+            gathered[position] = made
+            return made
+        }
+        func destination(of position: Int) throws -> Tensor? {
+            guard let placement = plan.steps[position].placement else { return nil }
+            return try result(ofConcat: placement.concat).view(from: placement.elements, shape: placement.shape)
+        }
+        for (position, step) in plan.steps.enumerated() {
             let arguments = step.inputs.map { $0.flatMap { values[$0] } }
             let start = timed ? DispatchTime.now().uptimeNanoseconds : 0
             let results: [Tensor]
             do {
-                results = try step.kernel.run(arguments, context)
+                var stepContext = context
+                if step.gatheredShape != nil {
+                    stepContext.destination = try result(ofConcat: position)
+                    gathered[position] = nil
+                } else if step.placement != nil {
+                    stepContext.destination = try destination(of: position)
+                }
+                results = try step.kernel.run(arguments, stepContext)
             } catch let error as ModelError {
                 throw ModelError(error.message, file: path, node: step.node.label,
                                  field: error.field.map { "opset \(opset), \($0)" } ?? "opset \(opset)")

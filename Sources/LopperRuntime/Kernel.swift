@@ -10,6 +10,10 @@ protocol Kernel {
     func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor]
 }
 
+/// A kernel that allocates its (first) output with `ExecutionContext.output`, so that the plan
+/// can have it written straight into its slice of a Concat's result.
+protocol DestinationWriting: Kernel {}
+
 /// A kernel whose result can pass through an activation before it is written out.
 protocol ActivationFusing: Kernel {
     func fusing(_ activation: Activation) -> Kernel
@@ -71,6 +75,19 @@ enum KernelRegistry {
 /// Threads available to kernels during one run.
 public struct ExecutionContext: Sendable {
     public let threads: Int
+    /// Where the step's output goes when the plan placed it inside a Concat's result.
+    var destination: Tensor?
+
+    init(threads: Int, destination: Tensor? = nil) {
+        self.threads = threads
+        self.destination = destination
+    }
+
+    /// The step's output: the planned destination when it has this type and shape, else new memory.
+    func output(_ type: ElementType, shape: [Int]) throws -> Tensor {
+        if let destination, destination.elementType == type, destination.shape == shape { return destination }
+        return try Tensor(uninitialized: type, shape: shape)
+    }
 
     /// Below this many elementary operations a job runs on the calling thread: waking another
     /// thread costs tens of microseconds.

@@ -10,10 +10,21 @@ struct Plan {
         let outputs: [Int?]
         /// Slots whose last reader is this step.
         var release: [Int] = []
+        /// Where this step writes its output inside a later Concat step's result.
+        var placement: Placement?
+        /// For a Concat whose parts are written in place: the shape of its result.
+        var gatheredShape: [Int]?
+    }
+
+    /// `shape`'s elements starting `elements` into the result of step `concat`.
+    struct Placement {
+        let concat: Int
+        let elements: Int
+        let shape: [Int]
     }
 
     /// A node on its way into the plan; folding and fusion rewrite its inputs and outputs.
-    private struct Pending {
+    struct Pending {
         var node: Node
         var inputs: [String]
         var outputs: [String]
@@ -29,7 +40,8 @@ struct Plan {
         }
     }
 
-    private(set) var steps: [Step] = []
+    /// Set by the initializer only (`placeIntoConcats` lives in Plan+Concat.swift).
+    var steps: [Step] = []
     /// Value name → slot.
     private(set) var slots: [String: Int] = [:]
     /// Slots filled before a run: constants; `nil` elsewhere.
@@ -46,12 +58,14 @@ struct Plan {
         let graphOutputs = Set(graph.outputs.map(\.name))
         let trace = ProcessInfo.processInfo.environment["LOPPER_TRACE"] != nil
         var pending = graph.nodes.map { Pending($0) }
+        let facts = optimize ? try? ShapeInference.run(model) : nil
         if optimize {
-            pending = try Plan.fold(pending, &constants, model: model, opset: opset)
+            pending = try Plan.fold(pending, &constants, model: model, opset: opset, facts: facts)
             pending = try Plan.foldBatchNorm(pending, &constants, keep: graphOutputs)
             pending = Plan.recognizeHardSwish(pending, constants, opset: opset, keep: graphOutputs)
-            let facts = try? ShapeInference.run(model)
+            pending = Plan.recognizeGELU(pending, constants, keep: graphOutputs)
             pending = Plan.recognizeUnary(pending, constants, opset: opset, facts: facts)
+            pending = Plan.recognizeSiLU(pending, keep: graphOutputs)
             pending = Plan.mergeUnary(pending, keep: graphOutputs)
             pending = try Plan.fuseActivations(pending, constants, opset: opset, keep: graphOutputs)
         }
@@ -92,12 +106,12 @@ struct Plan {
                 steps[position].release.append(s)
             }
         }
+        if let facts { placeIntoConcats(facts) }
     }
 
     /// Evaluates at load time every node whose inputs are all constant, and every node whose
     /// integer outputs static shape inference already knows (shape arithmetic on fixed sizes).
-    private static func fold(_ nodes: [Pending], _ constants: inout [String: Tensor], model: Model, opset: Int) throws -> [Pending] {
-        let facts = try? ShapeInference.run(model)
+    private static func fold(_ nodes: [Pending], _ constants: inout [String: Tensor], model: Model, opset: Int, facts: ShapeTable?) throws -> [Pending] {
         let context = ExecutionContext(threads: 1)
         var kept: [Pending] = []
         var work = nodes
@@ -144,7 +158,7 @@ struct Plan {
     }
 
     /// Consumers of each value among `nodes`.
-    private static func readers(_ nodes: [Pending]) -> [String: [Int]] {
+    static func readers(_ nodes: [Pending]) -> [String: [Int]] {
         var map: [String: [Int]] = [:]
         for (position, item) in nodes.enumerated() {
             for name in Set(item.inputs) where !name.isEmpty { map[name, default: []].append(position) }
@@ -187,42 +201,6 @@ struct Plan {
             nodes[convPosition].inputs = [conv.inputs[0], "\(prefix)/W", "\(prefix)/B"]
             nodes[convPosition].outputs = [bn.outputs[0]]
             removed.insert(position)
-        }
-        return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
-    }
-
-    /// Replaces `x * Clip(x + 3, 0, 6) / 6` (how Paddle exports hard-swish) by one HardSwish step.
-    private static func recognizeHardSwish(_ nodes: [Pending], _ constants: [String: Tensor], opset: Int, keep: Set<String>) -> [Pending] {
-        var nodes = nodes
-        var removed = Set<Int>()
-        let readers = readers(nodes)
-        func scalar(_ name: String) -> Float? {
-            guard let t = constants[name], t.kind == .float, t.count == 1 else { return nil }
-            return t.f[0]
-        }
-        /// The single reader of a node's only output, when nothing else needs that output.
-        func onlyReader(_ position: Int) -> Int? {
-            let item = nodes[position]
-            guard item.outputs.count == 1, !keep.contains(item.outputs[0]),
-                  let list = readers[item.outputs[0]], list.count == 1, !removed.contains(list[0]) else { return nil }
-            return list[0]
-        }
-        func isOp(_ item: Pending, _ op: String) -> Bool { item.node.opType == op && item.node.domain.isEmpty && item.unary == nil }
-        for position in nodes.indices where isOp(nodes[position], "Add") && nodes[position].inputs.count == 2 {
-            let add = nodes[position]
-            let x: String
-            if scalar(add.inputs[1]) == 3 { x = add.inputs[0] } else if scalar(add.inputs[0]) == 3 { x = add.inputs[1] } else { continue }
-            guard constants[x] == nil,
-                  let clipAt = onlyReader(position), isOp(nodes[clipAt], "Clip"), nodes[clipAt].inputs.first == add.outputs[0],
-                  case .clip(0, 6)? = try? Activation.of(nodes[clipAt].node, opset: opset, constants: nodes[clipAt].inputs.map { constants[$0] }),
-                  let mulAt = onlyReader(clipAt), isOp(nodes[mulAt], "Mul"),
-                  Set(nodes[mulAt].inputs) == [x, nodes[clipAt].outputs[0]],
-                  let scaleAt = onlyReader(mulAt), nodes[scaleAt].inputs.first == nodes[mulAt].outputs[0],
-                  nodes[scaleAt].inputs.count == 2, let factor = scalar(nodes[scaleAt].inputs[1]),
-                  (isOp(nodes[scaleAt], "Div") && factor == 6) || (isOp(nodes[scaleAt], "Mul") && abs(factor - 1 / 6) < 1e-7) else { continue }
-            nodes[scaleAt].inputs = [x]
-            nodes[scaleAt].unary = .hardSwish
-            removed.formUnion([position, clipAt, mulAt])
         }
         return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     }

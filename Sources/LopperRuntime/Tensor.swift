@@ -81,6 +81,8 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public let elementType: ElementType
     public let shape: [Int]
     let buffer: Buffer
+    /// Where the elements start in `buffer` (views such as Split's parts start inside it).
+    let byteOffset: Int
 
     public var count: Int { Tensor.count(shape) }
     public var rank: Int { shape.count }
@@ -99,19 +101,32 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         elementType = type
         self.shape = shape
         buffer = Buffer(byteCount: Tensor.count(shape) * type.storageKind!.byteSize)
+        byteOffset = 0
     }
 
-    init(_ type: ElementType, shape: [Int], buffer: Buffer) {
+    init(_ type: ElementType, shape: [Int], buffer: Buffer, byteOffset: Int = 0) {
         elementType = type
         self.shape = shape
         self.buffer = buffer
+        self.byteOffset = byteOffset
     }
 
     /// The same elements under another shape (no copy).
-    func reshaped(_ newShape: [Int]) -> Tensor { Tensor(elementType, shape: newShape, buffer: buffer) }
+    func reshaped(_ newShape: [Int]) -> Tensor { Tensor(elementType, shape: newShape, buffer: buffer, byteOffset: byteOffset) }
 
     /// The same elements with another logical type of the same storage (no copy).
-    func retyped(_ type: ElementType) -> Tensor { Tensor(type, shape: shape, buffer: buffer) }
+    func retyped(_ type: ElementType) -> Tensor { Tensor(type, shape: shape, buffer: buffer, byteOffset: byteOffset) }
+
+    /// `shape`'s worth of elements starting `elements` into this tensor's (no copy).
+    func view(from elements: Int, shape: [Int]) -> Tensor {
+        precondition(elements >= 0 && elements + Tensor.count(shape) <= count, "view outside the tensor")
+        return Tensor(elementType, shape: shape, buffer: buffer, byteOffset: byteOffset + elements * kind.byteSize)
+    }
+
+    /// Whether `other` is a view of the same memory `elements` into this tensor's.
+    func holds(_ other: Tensor, at elements: Int) -> Bool {
+        other.buffer === buffer && other.byteOffset == byteOffset + elements * kind.byteSize
+    }
 
     public init(floats: [Float], shape: [Int]) {
         precondition(floats.count == Tensor.count(shape), "shape \(shape) does not match \(floats.count) values")
@@ -134,12 +149,12 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public static func scalar(_ value: Float) -> Tensor { Tensor(floats: [value], shape: []) }
 
     /// Float elements; valid only for `.float` storage.
-    var f: UnsafeMutablePointer<Float> { buffer.raw.assumingMemoryBound(to: Float.self) }
+    var f: UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
     /// Int64 elements; valid only for `.int64` storage.
-    var i: UnsafeMutablePointer<Int64> { buffer.raw.assumingMemoryBound(to: Int64.self) }
+    var i: UnsafeMutablePointer<Int64> { raw.assumingMemoryBound(to: Int64.self) }
     /// Bool elements; valid only for `.bool` storage.
-    var b: UnsafeMutablePointer<Bool> { buffer.raw.assumingMemoryBound(to: Bool.self) }
-    var raw: UnsafeMutableRawPointer { buffer.raw }
+    var b: UnsafeMutablePointer<Bool> { raw.assumingMemoryBound(to: Bool.self) }
+    var raw: UnsafeMutableRawPointer { buffer.raw + byteOffset }
 
     public var floats: [Float] {
         switch kind {

@@ -9,6 +9,8 @@ enum Activation {
     case sigmoid
     case hardSigmoid(alpha: Float, beta: Float)
     case hardSwish
+    /// `x · sigmoid(x)` (SiLU, also called Swish): a Mul of a value by its own Sigmoid.
+    case silu
     case tanh
     case elu(alpha: Float)
     case selu(alpha: Float, gamma: Float)
@@ -25,12 +27,13 @@ enum Activation {
         case .relu: for k in 0..<count { p[k] = Swift.max(p[k], 0) }
         case .leakyRelu(let alpha): for k in 0..<count { let x = p[k]; p[k] = x < 0 ? alpha * x : x }
         case .clip(let lo, let hi): for k in 0..<count { p[k] = Swift.min(Swift.max(p[k], lo), hi) }
-        case .sigmoid: for k in 0..<count { p[k] = Activation.sigmoid(p[k]) }
+        case .sigmoid: VectorMath.map(p, count, VectorMath.sigmoid)
+        case .silu: VectorMath.map(p, count) { $0 * VectorMath.sigmoid($0) }
         case .hardSigmoid(let alpha, let beta):
             for k in 0..<count { p[k] = Swift.min(Swift.max(alpha * p[k] + beta, 0), 1) }
         case .hardSwish:
-            for k in 0..<count { let x = p[k]; p[k] = x * Swift.min(Swift.max(x / 6 + 0.5, 0), 1) }
-        case .tanh: for k in 0..<count { p[k] = tanhf(p[k]) }
+            VectorMath.map(p, count) { x in x * VectorMath.clamp(x / 6 + 0.5, 0, 1) }
+        case .tanh: VectorMath.map(p, count, VectorMath.tanh)
         case .elu(let alpha): for k in 0..<count { let x = p[k]; p[k] = x < 0 ? alpha * (expf(x) - 1) : x }
         case .selu(let alpha, let gamma):
             for k in 0..<count { let x = p[k]; p[k] = gamma * (x <= 0 ? alpha * (expf(x) - 1) : x) }
@@ -48,9 +51,9 @@ enum Activation {
         case .gelu(let approximate):
             if approximate {
                 let c: Float = (2 / Float.pi).squareRoot()
-                for k in 0..<count { let x = p[k]; p[k] = 0.5 * x * (1 + tanhf(c * (x + 0.044715 * x * x * x))) }
+                VectorMath.map(p, count) { x in 0.5 * x * (1 + VectorMath.tanh(c * (x + 0.044715 * x * x * x))) }
             } else {
-                for k in 0..<count { let x = p[k]; p[k] = 0.5 * x * (1 + erff(x * Float(0.70710678118654752))) }
+                VectorMath.map(p, count) { x in 0.5 * x * (1 + VectorMath.erf(x * 0.707_106_78)) }
             }
         }
     }
@@ -64,10 +67,6 @@ enum Activation {
             return .then(x, .affine(scale: a * c, bias: b * c + d))
         }
         return .then(first, second)
-    }
-
-    @inline(__always) static func sigmoid(_ x: Float) -> Float {
-        x >= 0 ? 1 / (1 + expf(-x)) : { let e = expf(x); return e / (1 + e) }()
     }
 
     /// The activation a node computes, when its parameters are known at load time.
@@ -121,13 +120,13 @@ enum ActivationKernels {
         return list
     }()
 
-    struct ActivationKernel: Kernel {
+    struct ActivationKernel: DestinationWriting {
         let activation: Activation
 
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
             let x = try inputs.required(0)
             try x.requireFloat()
-            let out = try Tensor(uninitialized: x.elementType, shape: x.shape)
+            let out = try context.output(x.elementType, shape: x.shape)
             let (src, dst) = (x.f, out.f)
             context.parallel(x.count, grain: 1 << 16) { range in
                 (dst + range.lowerBound).update(from: src + range.lowerBound, count: range.count)

@@ -46,7 +46,7 @@ enum ConvKernels {
     }
 }
 
-struct Conv: ActivationFusing {
+struct Conv: ActivationFusing, DestinationWriting {
     let window: WindowAttributes
     let group: Int
     let activation: Activation?
@@ -70,7 +70,7 @@ struct Conv: ActivationFusing {
             throw ModelError("kernel_shape \(declared) differs from the weight's \(kernel)")
         }
         let geometry = try Window(input: Array(x.shape[2...]), kernel: kernel, attributes: window)
-        let out = try Tensor(uninitialized: .float32, shape: [batch, filters] + geometry.output)
+        let out = try context.output(.float32, shape: [batch, filters] + geometry.output)
         let g = geometry.as3D
         let inSize = g.input.reduce(1, *), outSize = g.output.reduce(1, *)
 
@@ -91,15 +91,22 @@ struct Conv: ActivationFusing {
         // Work items: (image, group, block of output columns), spread over the threads. A pointwise
         // convolution multiplies the input in place; others unfold one tile of lines at a time.
         let blocks = pointwise ? Swift.max(1, Swift.min(context.threads * 2, outSize / 2048)) : tiles
-        context.parallel(batch * group * blocks, cost: batch * filters * outSize * rows) { items in
+        // Small images give fewer items than threads: then each item's filters are split too
+        // (never with one thread, so single-threaded results do not change).
+        let units = batch * group * blocks
+        let filterParts = units < context.threads ? Swift.min(context.threads, Swift.max(1, coutG / 16)) : 1
+        context.parallel(units * filterParts, cost: batch * filters * outSize * rows) { items in
             let col = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: rows * perTile * lineLength)
             defer { col?.deallocate() }
             for item in items {
-                let block = item % blocks, gi = (item / blocks) % group, n = item / (blocks * group)
+                let part = item % filterParts, unit = item / filterParts
+                let block = unit % blocks, gi = (unit / blocks) % group, n = unit / (blocks * group)
+                let firstFilter = gi * coutG + coutG * part / filterParts
+                let filterCount = gi * coutG + coutG * (part + 1) / filterParts - firstFilter
                 let input = src + (n * channels + gi * cinG) * inSize
-                let filter = weights + gi * coutG * rows
-                let result = dst + (n * filters + gi * coutG) * outSize
-                let channelBias = biasValues.map { $0 + gi * coutG }
+                let filter = weights + firstFilter * rows
+                let result = dst + (n * filters + firstFilter) * outSize
+                let channelBias = biasValues.map { $0 + firstFilter }
                 let first: Int, columns: Int, source: UnsafePointer<Float>, ldb: Int
                 if let col {
                     let lineRange = (block * perTile)..<Swift.min(lines, (block + 1) * perTile)
@@ -110,9 +117,9 @@ struct Conv: ActivationFusing {
                     columns = outSize * (block + 1) / blocks - first
                     (source, ldb) = (UnsafePointer(input + first), outSize)
                 }
-                MatMulKernels.sgemm(transA: false, transB: false, m: coutG, n: columns, k: rows,
+                MatMulKernels.sgemm(transA: false, transB: false, m: filterCount, n: columns, k: rows,
                                     a: filter, lda: rows, b: source, ldb: ldb, beta: 0, c: result + first, ldc: outSize)
-                ConvKernels.epilogue(result + first, rows: coutG, columns: columns, stride: outSize,
+                ConvKernels.epilogue(result + first, rows: filterCount, columns: columns, stride: outSize,
                                      bias: channelBias, activation: activation)
             }
         }

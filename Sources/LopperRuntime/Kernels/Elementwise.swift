@@ -47,11 +47,11 @@ enum ElementwiseKernels {
     enum BinaryOp { case add, sub, mul, div, pow, max, min }
     enum CompareOp { case equal, less, greater, lessOrEqual, greaterOrEqual }
 
-    /// `a op b` with broadcasting, into a new tensor of `a`'s type. Each case passes a literal
+    /// `a op b` with broadcasting, into a new tensor of `a`'s type (or the context's destination). Each case passes a literal
     /// closure so the loop is specialised for it.
     static func apply(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ context: ExecutionContext) throws -> Tensor {
         let plan = try Broadcast([a.shape, b.shape])
-        let out = try Tensor(uninitialized: a.elementType, shape: plan.shape)
+        let out = try context.output(a.elementType, shape: plan.shape)
         switch a.kind {
         case .float:
             let (x, y, z) = (a.f, b.f, out.f)
@@ -80,7 +80,7 @@ enum ElementwiseKernels {
         return out.normalized()
     }
 
-    struct Arithmetic: Kernel {
+    struct Arithmetic: DestinationWriting {
         let op: BinaryOp
 
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
@@ -196,12 +196,12 @@ enum ElementwiseKernels {
                 context.parallel(a.count, grain: 1 << 16) { range in
                     switch op {
                     case .sqrt: for k in range { y[k] = x[k].squareRoot() }
-                    case .exp: for k in range { y[k] = expf(x[k]) }
-                    case .log: for k in range { y[k] = logf(x[k]) }
+                    case .exp: VectorMath.map(x + range.lowerBound, y + range.lowerBound, range.count, VectorMath.exp)
+                    case .log: VectorMath.map(x + range.lowerBound, y + range.lowerBound, range.count, VectorMath.log)
                     case .neg: for k in range { y[k] = -x[k] }
                     case .abs: for k in range { y[k] = Swift.abs(x[k]) }
                     case .reciprocal: for k in range { y[k] = 1 / x[k] }
-                    case .erf: for k in range { y[k] = erff(x[k]) }
+                    case .erf: VectorMath.map(x + range.lowerBound, y + range.lowerBound, range.count, VectorMath.erf)
                     }
                 }
             case .int64:

@@ -31,7 +31,7 @@ enum LayoutKernels {
         },
     ]
 
-    struct Concat: Kernel {
+    struct Concat: DestinationWriting {
         let axis: Int
 
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
@@ -47,13 +47,18 @@ enum LayoutKernels {
                 }
                 shape[a] += part.shape[a]
             }
-            let out = try Tensor(uninitialized: first.elementType, shape: shape)
+            let out = try context.output(first.elementType, shape: shape)
             let size = first.kind.byteSize
             let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *) * size
             let row = shape[a] * inner
             var offset = 0
             for part in parts {
                 let block = part.shape[a] * inner
+                // A part its producer already wrote in place (see `Plan.placeIntoConcats`).
+                if outer == 1 && out.holds(part, at: offset / size) {
+                    offset += block
+                    continue
+                }
                 for o in 0..<outer {
                     (out.raw + o * row + offset).copyMemory(from: part.raw + o * block, byteCount: block)
                 }
@@ -84,6 +89,15 @@ enum LayoutKernels {
             let size = x.kind.byteSize
             let outer = x.shape[..<a].reduce(1, *), inner = x.shape[(a + 1)...].reduce(1, *) * size
             var offset = 0
+            if outer == 1 {
+                // Each part is one contiguous piece of the input: a view, no copy.
+                return sizes.map { part in
+                    var shape = x.shape
+                    shape[a] = part
+                    defer { offset += part * inner / size }
+                    return x.view(from: offset, shape: shape)
+                }
+            }
             return try sizes.map { part in
                 var shape = x.shape
                 shape[a] = part

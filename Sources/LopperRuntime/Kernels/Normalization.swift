@@ -123,28 +123,72 @@ enum NormalizationKernels {
             let inner = coerced ? 1 : x.shape[(a + 1)...].reduce(1, *)
             let out = try Tensor(uninitialized: x.elementType, shape: x.shape)
             let (src, dst, log) = (x.f, out.f, self.log)
-            context.parallel(outer * inner, cost: outer * inner * dim * 8) { range in
-                for row in range {
-                    let o = row / inner, i = row % inner
-                    let base = o * dim * inner + i
-                    var peak = -Float.infinity
-                    for d in 0..<dim { peak = Swift.max(peak, src[base + d * inner]) }
-                    var sum: Float = 0
-                    for d in 0..<dim {
-                        let e = expf(src[base + d * inner] - peak)
-                        dst[base + d * inner] = e
-                        sum += e
-                    }
-                    if log {
-                        let shift = peak + logf(sum)
-                        for d in 0..<dim { dst[base + d * inner] = src[base + d * inner] - shift }
-                    } else {
-                        let scale = 1 / sum
-                        for d in 0..<dim { dst[base + d * inner] *= scale }
+            if inner == 1 {
+                context.parallel(outer, cost: outer * dim * 8) { range in
+                    for row in range { Softmax.normalizeRow(src + row * dim, dst + row * dim, count: dim, log: log) }
+                }
+            } else {
+                // Blocks of up to 256 adjacent positions, each normalised along `dim` in vectors.
+                let blocks = (inner + 255) / 256
+                context.parallel(outer * blocks, cost: outer * inner * dim * 8) { range in
+                    for item in range {
+                        let o = item / blocks, first = (item % blocks) * 256, lanes = Swift.min(256, inner - first)
+                        let base = o * dim * inner + first
+                        Softmax.normalize(src + base, dst + base, lanes: lanes, dim: dim, stride: inner, log: log)
                     }
                 }
             }
             return [out]
+        }
+
+        /// (Log-)softmax of `count` adjacent floats.
+        static func normalizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, log: Bool) {
+            var peak = -Float.infinity
+            for k in 0..<count { peak = Swift.max(peak, src[k]) }
+            for k in 0..<count { dst[k] = src[k] - peak }
+            VectorMath.map(dst, count, VectorMath.exp)
+            var sum: Float = 0
+            for k in 0..<count { sum += dst[k] }
+            if log {
+                let shift = peak + logf(sum)
+                for k in 0..<count { dst[k] = src[k] - shift }
+            } else {
+                let scale = 1 / sum
+                for k in 0..<count { dst[k] *= scale }
+            }
+        }
+
+        /// (Log-)softmax along `dim` rows `stride` apart, for each of `lanes` adjacent positions.
+        static func normalize(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, lanes: Int, dim: Int, stride: Int, log: Bool) {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * lanes) { scratch in
+                let peak = scratch.baseAddress!, sum = peak + lanes
+                peak.update(repeating: -.infinity, count: lanes)
+                sum.update(repeating: 0, count: lanes)
+                for d in 0..<dim {
+                    let row = src + d * stride
+                    for i in 0..<lanes { peak[i] = Swift.max(peak[i], row[i]) }
+                }
+                for d in 0..<dim {
+                    let (row, out) = (src + d * stride, dst + d * stride)
+                    for i in 0..<lanes { out[i] = row[i] - peak[i] }
+                    VectorMath.map(out, lanes, VectorMath.exp)
+                    for i in 0..<lanes { sum[i] += out[i] }
+                }
+                if log {
+                    VectorMath.map(sum, lanes, VectorMath.log)
+                    for i in 0..<lanes { sum[i] += peak[i] }
+                    for d in 0..<dim {
+                        let (row, out) = (src + d * stride, dst + d * stride)
+                        for i in 0..<lanes { out[i] = row[i] - sum[i] }
+                    }
+                } else {
+                    for i in 0..<lanes { sum[i] = 1 / sum[i] }
+                    for d in 0..<dim {
+                        let out = dst + d * stride
+                        for i in 0..<lanes { out[i] *= sum[i] }
+                    }
+                }
+            }
         }
     }
 }

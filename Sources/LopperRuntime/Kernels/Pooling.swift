@@ -13,7 +13,7 @@ enum PoolingKernels {
         KernelVersion("GlobalMaxPool") { _ in GlobalPool(max: true) },
     ]
 
-    struct Pool: Kernel {
+    struct Pool: DestinationWriting {
         let window: WindowAttributes
         let kernel: [Int]
         let max: Bool
@@ -48,7 +48,7 @@ enum PoolingKernels {
             let (dd, dh, dw) = (g.dilations[0], g.dilations[1], g.dilations[2])
             let (pd, ph, pw) = (g.pads[0], g.pads[1], g.pads[2])
             let planes = x.shape[0] * x.shape[1]
-            let out = try Tensor(uninitialized: .float32, shape: Array(x.shape[0..<2]) + geometry.output)
+            let out = try context.output(.float32, shape: Array(x.shape[0..<2]) + geometry.output)
             let indices = wantsIndices ? try Tensor(uninitialized: .int64, shape: out.shape) : nil
             let (D, H, W) = (g.input[0], g.input[1], g.input[2])
             let (od, oh, ow) = (g.output[0], g.output[1], g.output[2])
