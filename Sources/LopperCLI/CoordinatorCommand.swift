@@ -103,13 +103,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
     }
 
     /// Runs the coordinator, and beside it the status server when --http is given (stopped when the sweep ends).
-    private func run(_ coordinator: Coordinator, logger: Logger, progress: @escaping @Sendable (Coordinator.Progress) -> Void) async throws -> Lopper_Wire_Status {
+    private func run(_ coordinator: Coordinator, logger: Logger, progress: @escaping @Sendable (Coordinator.Progress) -> Void) async throws -> CoordinatorStatus {
         guard let http else { return try await coordinator.run(progress: progress) }
         let (host, port) = try Self.hostAndPort(http)
         let token = StatusServer.isLoopback(host) ? nil : try network.token()
         let server = StatusServer(host: host, port: port, authorize: token.map { token in { @Sendable secret in token.matches(secret: secret) } }, storePath: sweep.db,
                                   generator: "lopper \(Lopper.configuration.version)", snapshot: { StatusSnapshot(coordinator.status()) })
-        return try await withThrowingTaskGroup(of: Lopper_Wire_Status?.self) { group in
+        return try await withThrowingTaskGroup(of: CoordinatorStatus?.self) { group in
             group.addTask {
                 try await server.run { port in logger.notice("status page at http://\(host.contains(":") ? "[\(host)]" : host):\(port)/ (also /status.json, /metrics)") }
                 return nil
@@ -126,7 +126,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
 }
 
 extension StatusSnapshot {
-    init(_ status: Lopper_Wire_Status) {
+    init(_ status: CoordinatorStatus) {
         self.init(sweepID: status.sweepID, jobsTotal: Int(status.jobsTotal), jobsQueued: Int(status.jobsQueued), jobsLeased: Int(status.jobsLeased),
                   jobsDone: Int(status.jobsDone), jobsFailed: Int(status.jobsFailed), workersAlive: Int(status.workersAlive),
                   bytesSent: Int(status.bytesSent), bytesReceived: Int(status.bytesReceived),

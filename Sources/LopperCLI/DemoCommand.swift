@@ -57,7 +57,7 @@ struct DemoCommand: AsyncParsableCommand {
         print("\n2/3 export: lopper export --db \(db) --profiles \(profiles.joined(separator: " ")) --budget \(budget) --out \(exports)")
         fflush(stdout)
         var export = try ExportCommand.parse(["--db", db, "--profiles"] + profiles + ["--budget", budget, "--out", exports])
-        try export.run()
+        try await export.run()
         print("\n3/3 report: lopper report --db \(db) --exports \(exports) -o \(report)")
         fflush(stdout)
         var html = try ReportCommand.parse(["--db", db, "--exports", exports, "-o", report])

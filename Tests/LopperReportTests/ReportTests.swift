@@ -31,7 +31,7 @@ import Testing
         let exports = directory.appendingPathComponent("exports").path
         for (name, budget) in [("raspberry-pi-5", "macs=0.5x"), ("stm32h7", "latency=0.7x,params=0.7x")] {
             let profile = try HardwareProfile.resolve(name, searching: [Self.profiles])
-            _ = try exporter.export(profile: profile, budgets: budget, into: (exports as NSString).appendingPathComponent(name))
+            try exporter.export(profile: profile, budgets: budget).write(into: (exports as NSString).appendingPathComponent(name))
         }
         input = try ReportInput.load(db: db, exports: exports)
     }
