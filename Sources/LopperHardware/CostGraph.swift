@@ -270,7 +270,7 @@ public struct CostGraph: Sendable {
             let group = try node.int("group", default: 1)
             let channels = node.input(0).flatMap { shapes[$0]?.concreteShape }.map { $0.count > 1 ? $0[1] : 1 } ?? 1
             opClass = group > 1 && group == channels ? .depthwiseConv : .conv
-        case "Gemm", "MatMul": opClass = .gemm
+        case "Gemm", "MatMul", "RNN", "GRU", "LSTM": opClass = .gemm
         case _ where poolingOps.contains(node.opType):
             opClass = .pooling
             window = (try node.ints("kernel_shape"))?.reduce(1, *) ?? 1

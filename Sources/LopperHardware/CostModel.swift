@@ -198,6 +198,16 @@ public struct CostModel: Sendable {
             let n = outRank == 0 ? 1 : shapes.dim(out, outRank - 1)
             let rows = n == 0 ? 0 : shapes.elements(out) / n
             return (shapes.elements(out) * k, rows * profile.aligned(n) * profile.aligned(k))
+        case "RNN", "GRU", "LSTM":
+            // Per step, sequence and direction: every gate row of W and R meets the input and the
+            // previous hidden state (W is [directions, gates × hidden, input], R [.., .., hidden]).
+            guard let x = step.mainInput, let w = step.mainWeight, let r = node.input(2).flatMap({ graph.index[$0] }),
+                  graph.values[x].shape.count == 3, graph.values[w].shape.count == 3 else { return (0, 0) }
+            let sequences = shapes.dim(x, 0) * shapes.dim(x, 1) * shapes.dim(w, 0)
+            let rows = shapes.dim(w, 1), input = shapes.dim(w, 2), hidden = shapes.dim(r, 2)
+            let gates = rows / max(hidden, 1)
+            return (sequences * rows * (input + hidden),
+                    sequences * gates * profile.aligned(hidden) * (profile.aligned(input) + profile.aligned(hidden)))
         default:
             return (0, 0)
         }

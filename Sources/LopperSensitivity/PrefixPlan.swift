@@ -21,7 +21,8 @@ struct PrefixPlan: Sendable {
         var seen = Set<String>()
         let available = prefix.union(graph.feedInputs.map(\.name))
         for node in computing[first...] {
-            for input in node.inputs where available.contains(input) && seen.insert(input).inserted {
+            // A control-flow node's bodies read enclosing values beside its declared inputs.
+            for input in node.inputs + node.implicitInputs where available.contains(input) && seen.insert(input).inserted {
                 cut.append(input)
             }
         }

@@ -150,6 +150,10 @@ public struct ModelSummary: Codable, Sendable {
     /// Granularities that apply to a layer's weight. Whether channels can really be removed
     /// depends on the layers coupled to it; this only says the weight has channels to remove.
     static func granularities(_ node: Node, weight: TensorData?) -> [String] {
+        // A recurrent layer's hidden units are its channels (W is [directions, gates × hidden, input]).
+        if let cell = RecurrentCell(node) {
+            return weight.map { $0.shape.count == 3 && $0.shape[1] > cell.gateCount } == true ? ["channel"] : []
+        }
         guard weightedOps.contains(node.opType), node.domain.isEmpty, let weight, weight.shape.count >= 2 else { return [] }
         var result = ["unstructured"]
         let reduction: Int
