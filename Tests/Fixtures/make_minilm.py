@@ -165,33 +165,24 @@ class Encoder:
         return self.op("LayerNormalization", [x, self.const(self.w[prefix + ".weight"]), self.const(self.w[prefix + ".bias"])],
                        axis=-1, epsilon=EPS)
 
-    def head_shape(self, x):
-        """The target [N, S, 12, 32] of the heads' Reshape, in the chosen export style."""
+    def target(self, x, tail):
+        """A Reshape target [N, S, *tail] in the chosen export style."""
         if self.style == "constant":
-            return self.const([0, 0, HEADS, HEAD], "heads_shape", np.int64)
+            return self.const([0, 0, *tail], "shape", np.int64)
         shape = self.op("Shape", [x])
         dims = [self.op("Unsqueeze", [self.op("Gather", [shape, self.const(i, "index", np.int64)], axis=0),
                                       self.const([0], "axes", np.int64)]) for i in (0, 1)]
-        return self.op("Concat", dims + [self.const([HEADS], "heads", np.int64), self.const([HEAD], "head", np.int64)], axis=0)
-
-    def merge_shape(self, x):
-        """The target [N, S, 384] that merges the heads back."""
-        if self.style == "constant":
-            return self.const([0, 0, HIDDEN], "merge_shape", np.int64)
-        shape = self.op("Shape", [x])
-        dims = [self.op("Unsqueeze", [self.op("Gather", [shape, self.const(i, "index", np.int64)], axis=0),
-                                      self.const([0], "axes", np.int64)]) for i in (0, 1)]
-        return self.op("Concat", dims + [self.const([HIDDEN], "hidden", np.int64)], axis=0)
+        return self.op("Concat", dims + [self.const([n], "size", np.int64) for n in tail], axis=0)
 
     def attention(self, x, bias, prefix):
         def heads(t, perm):
-            return self.op("Transpose", [self.op("Reshape", [t, self.head_shape(t)])], perm=perm)
+            return self.op("Transpose", [self.op("Reshape", [t, self.target(t, [HEADS, HEAD])])], perm=perm)
         q = heads(self.linear(x, prefix + ".self.query"), [0, 2, 1, 3])
         k = heads(self.linear(x, prefix + ".self.key"), [0, 2, 3, 1])
         v = heads(self.linear(x, prefix + ".self.value"), [0, 2, 1, 3])
         scores = self.op("Add", [self.op("Div", [self.op("MatMul", [q, k]), self.const(math.sqrt(HEAD))]), bias])
         context = self.op("Transpose", [self.op("MatMul", [self.op("Softmax", [scores], axis=-1), v])], perm=[0, 2, 1, 3])
-        context = self.op("Reshape", [context, self.merge_shape(context)])
+        context = self.op("Reshape", [context, self.target(context, [HIDDEN])])
         return self.layer_norm(self.op("Add", [self.linear(context, prefix + ".output.dense"), x]), prefix + ".output.LayerNorm")
 
     def feed_forward(self, x, prefix):
