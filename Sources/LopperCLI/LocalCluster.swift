@@ -40,7 +40,7 @@ struct LocalCluster {
     /// Runs the coordinator `make` builds from the local options (address, token, timings) with
     /// the local workers until its jobs are over; returns its final counters.
     /// - Parameter kept: what became of the finished jobs, for the error when the workers all exit.
-    func run(kept: String, progress: (@Sendable (Coordinator.Progress) -> Void)? = nil,
+    func run(kept: String, progress: (@Sendable (SweepRunner.Progress) -> Void)? = nil,
              _ make: @escaping (Coordinator.Options) throws -> Coordinator) async throws -> CoordinatorStatus {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-local-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -101,7 +101,7 @@ struct LocalCluster {
         let logger = self.logger
         let kept = " and are kept in \(storePath): run the same command again to resume"
         let status = try await run(kept: kept, progress: { progress in
-            report(SweepRunner.Progress(done: progress.done + progress.failed - start, total: total - start,
+            report(SweepRunner.Progress(done: progress.done - start, total: total - start,
                                         failed: progress.failed, elapsed: progress.elapsed))
         }) { options in
             var options = options
