@@ -96,7 +96,7 @@ struct LocalCluster {
         let setup = try SweepSetup(spec: spec)
         let store = try setup.openStore(at: storePath)
         let wanted = Set(setup.jobs.map(\.key))
-        let start = try store.allJobs().filter { wanted.contains($0.job.key) && ($0.state == "done" || ($0.state == "failed" && !retryFailed)) }.count
+        let start = try store.allJobs().filter { wanted.contains($0.job.key) && ($0.state == .done || ($0.state == .failed && !retryFailed)) }.count
         let total = setup.jobs.count
         let logger = self.logger
         let kept = " and are kept in \(storePath): run the same command again to resume"

@@ -18,10 +18,6 @@ struct Prune: ParsableCommand {
             unstructured  zeroes the smallest weights, per layer or across layers (--scope global).
             """)
 
-    enum Granularity: String, ExpressibleByArgument, CaseIterable {
-        case channel, head, nm, unstructured
-    }
-
     enum Scope: String, ExpressibleByArgument, CaseIterable {
         case layer, global
     }
@@ -213,3 +209,4 @@ struct Prune: ParsableCommand {
 }
 
 extension Criterion: ExpressibleByArgument {}
+extension Granularity: ExpressibleByArgument {}

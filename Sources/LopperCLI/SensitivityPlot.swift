@@ -11,7 +11,7 @@ enum SensitivityPlot {
         let (width, chartHeight, legendWidth) = (900.0, 420.0, 260.0)
         var body = ""
         for (k, kind) in kinds.enumerated() {
-            let selected = rows.filter { "\($0.job.granularity.rawValue) / \($0.job.criterion)" == kind && $0.state == "done" }
+            let selected = rows.filter { "\($0.job.granularity.rawValue) / \($0.job.criterion)" == kind && $0.state == .done }
             let top = 20 + Double(k) * (chartHeight + 40)
             body += chart(selected, names: names, title: "\(kind) — \(metric)", x: 60, y: top,
                           width: width - legendWidth - 80, height: chartHeight - 60, legendX: width - legendWidth)

@@ -90,7 +90,7 @@ public final class Coordinator: @unchecked Sendable {
     public init(store: ResultsStore, offer: SweepOffer, options: Options, logger: Logger = Logger(label: "lopper.coordinator")) throws {
         let rows = try store.allJobs().filter { offer.jobKeys?.contains($0.job.key) ?? true }.map { row in
             var row = row
-            if options.retryFailed && row.state == "failed" { (row.state, row.attempts) = ("pending", 0) }
+            if options.retryFailed && row.state == .failed { (row.state, row.attempts) = (.pending, 0) }
             return row
         }
         self.offer = offer

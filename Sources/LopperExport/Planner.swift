@@ -128,7 +128,7 @@ public struct Planner {
         var plan = PruningPlan()
         for choice in choices where choice.granularity != "untouched" {
             let group = groups[choice.group]
-            if choice.granularity == SweepGranularity.unstructured.rawValue || choice.granularity == SweepGranularity.nm.rawValue {
+            if choice.granularity == Granularity.unstructured.rawValue || choice.granularity == Granularity.nm.rawValue {
                 let pattern = choice.granularity == "nm" ? try SparsityPattern(parsing: choice.criterion ?? "") : .unstructured
                 for producer in group.producers {
                     plan.layers.append(.init(node: producer, pattern: pattern, sparsity: choice.level))

@@ -100,10 +100,10 @@ package struct Scheduler {
     package init(rows: [ResultsStore.Row], leaseDuration: Double, maxAttempts: Int, now: Double) {
         self.init(entries: rows.map { row in
             let state: State = switch row.state {
-            case "done": .done
-            case "failed": .failed
-            case "running": .leased
-            default: .queued
+            case .done: .done
+            case .failed: .failed
+            case .running: .leased
+            case .pending: .queued
             }
             return Entry(id: row.id, key: row.job.key, group: row.job.group, state: state, attempts: row.attempts, holder: row.worker)
         }, leaseDuration: leaseDuration, maxAttempts: maxAttempts, now: now)

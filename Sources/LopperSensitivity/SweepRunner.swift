@@ -87,7 +87,7 @@ public struct SweepRunner {
         let store = try setup.openStore(at: storePath)
         let wanted = Set(setup.jobs.map(\.key))
         let unfinished = try store.unfinishedJobs().filter { wanted.contains($0.job.key) }
-        let pending = unfinished.filter { retryFailed || $0.state != "failed" }
+        let pending = unfinished.filter { retryFailed || $0.state != .failed }
         let total = setup.jobs.count
         var state = Progress(done: total - pending.count, total: total, failed: unfinished.count - pending.count, elapsed: 0)
         if state.failed > 0 { logger.warning("\(state.failed) jobs failed before and stay failed (--retry-failed runs them again)") }
