@@ -91,7 +91,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let coordinator = try Coordinator(store: store, offer: try SweepOffer(setup: setup), options: try options(), logger: logger)
         let bar = ProgressBar(label: "sweep", unit: "jobs", quiet: quiet)
         let status = try await run(coordinator, logger: logger) { progress in
-            bar.update(done: progress.done + progress.failed, total: progress.total, failed: progress.failed,
+            bar.update(done: progress.done, total: progress.total, failed: progress.failed,
                        workers: Int(coordinator.status().workersAlive))
         }
         bar.finish()
@@ -103,7 +103,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     }
 
     /// Runs the coordinator, and beside it the status server when --http is given (stopped when the sweep ends).
-    private func run(_ coordinator: Coordinator, logger: Logger, progress: @escaping @Sendable (Coordinator.Progress) -> Void) async throws -> CoordinatorStatus {
+    private func run(_ coordinator: Coordinator, logger: Logger, progress: @escaping @Sendable (SweepRunner.Progress) -> Void) async throws -> CoordinatorStatus {
         guard let http else { return try await coordinator.run(progress: progress) }
         let (host, port) = try Self.hostAndPort(http)
         let token = StatusServer.isLoopback(host) ? nil : try network.token()

@@ -42,7 +42,7 @@ struct LocalCluster {
     /// - Parameters:
     ///   - kept: what became of the finished jobs, for the error when the workers all exit.
     ///   - progress: the coordinator's progress and how many workers are running.
-    func run(kept: String, progress: (@Sendable (Coordinator.Progress, _ liveWorkers: Int) -> Void)? = nil,
+    func run(kept: String, progress: (@Sendable (SweepRunner.Progress, _ liveWorkers: Int) -> Void)? = nil,
              _ make: @escaping (Coordinator.Options) throws -> Coordinator) async throws -> CoordinatorStatus {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-local-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -106,12 +106,12 @@ struct LocalCluster {
         let setup = try SweepSetup(spec: spec)
         let store = try setup.openStore(at: storePath)
         let wanted = Set(setup.jobs.map(\.key))
-        let start = try store.allJobs().filter { wanted.contains($0.job.key) && ($0.state == "done" || ($0.state == "failed" && !retryFailed)) }.count
+        let start = try store.allJobs().filter { wanted.contains($0.job.key) && ($0.state == .done || ($0.state == .failed && !retryFailed)) }.count
         let total = setup.jobs.count
         let logger = self.logger
         let kept = " and are kept in \(storePath): run the same command again to resume"
         let status = try await run(kept: kept, progress: { progress, live in
-            report(SweepRunner.Progress(done: progress.done + progress.failed - start, total: total - start,
+            report(SweepRunner.Progress(done: progress.done - start, total: total - start,
                                         failed: progress.failed, elapsed: progress.elapsed), live)
         }) { options in
             var options = options

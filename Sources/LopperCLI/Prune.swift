@@ -22,10 +22,6 @@ struct Prune: ParsableCommand {
                 --granularity channel --sparsity 0.5 -o pruned.onnx
             """)
 
-    enum Granularity: String, ExpressibleByArgument, CaseIterable {
-        case channel, head, nm, unstructured
-    }
-
     enum Scope: String, ExpressibleByArgument, CaseIterable {
         case layer, global
     }
@@ -113,6 +109,8 @@ struct Prune: ParsableCommand {
         do {
             switch granularity {
             case .channel, .head: (pruned, notes) = try pruneChannels(dense)
+            case .layer:
+                throw ValidationError("--granularity layer is swept and allocated, not pruned one-shot: use lopper sweep with granularities [layer] and lopper export.")
             case .unstructured, .nm:
                 let targets = try WeightSparsity.targets(in: dense, matching: layers)
                 let report: WeightSparsity.Report
@@ -217,3 +215,4 @@ struct Prune: ParsableCommand {
 }
 
 extension Criterion: ExpressibleByArgument {}
+extension Granularity: ExpressibleByArgument {}

@@ -56,8 +56,8 @@ struct Results: ParsableCommand {
                 let cells = levels.map { level -> String in
                     guard let row = selected.first(where: { $0.job.group == group && $0.job.level == level }) else { return "" }
                     switch row.state {
-                    case "done": return row.score.map { String(format: "%.4f", $0) } ?? "?"
-                    case "failed": return "failed"
+                    case .done: return row.score.map { String(format: "%.4f", $0) } ?? "?"
+                    case .failed: return "failed"
                     default: return "…"
                     }
                 }
@@ -65,7 +65,7 @@ struct Results: ParsableCommand {
             }
             sections.append("\(kind)\n\(text.render())")
         }
-        let done = rows.filter { $0.state == "done" }.count, failed = rows.filter { $0.state == "failed" }.count
+        let done = rows.filter { $0.state == .done }.count, failed = rows.filter { $0.state == .failed }.count
         sections.append("\(done) of \(rows.count) jobs done" + (failed > 0 ? ", \(failed) failed (see --format csv for errors)" : ""))
         return sections.joined(separator: "\n\n")
     }

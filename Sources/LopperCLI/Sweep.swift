@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import LopperModel
+import LopperPruning
 import LopperSensitivity
 #if canImport(Glibc)
 import Glibc
@@ -92,7 +93,7 @@ struct SweepOptions: ParsableArguments {
         if let output { spec.output = output }
         if let granularity {
             spec.granularities = try granularity.split(separator: ",").map { item in
-                guard let value = SweepGranularity(rawValue: String(item)) else {
+                guard let value = Granularity(rawValue: String(item)) else {
                     throw ValidationError("--granularity takes channel, head, unstructured or nm, got '\(item)'.")
                 }
                 return value

@@ -56,13 +56,6 @@ public final class Coordinator: @unchecked Sendable {
         static func seconds(_ value: Double) -> String { value == value.rounded() ? "\(Int(value)) s" : "\(value) s" }
     }
 
-    public struct Progress: Sendable {
-        public var done: Int
-        public var failed: Int
-        public var total: Int
-        public var elapsed: Double
-    }
-
     let offer: SweepOffer
     let options: Options
     let logger: Logger
@@ -83,7 +76,7 @@ public final class Coordinator: @unchecked Sendable {
     var lastWorkerMessage = 0.0
     private var transport: (any CoordinatorTransport)?
     private let started = DispatchTime.now().uptimeNanoseconds
-    private var progress: (@Sendable (Progress) -> Void)?
+    private var progress: (@Sendable (SweepRunner.Progress) -> Void)?
 
     /// Replay state of one sender: requests being answered, and the latest replies (a resent
     /// request gets the same reply).
@@ -97,7 +90,7 @@ public final class Coordinator: @unchecked Sendable {
     public init(store: ResultsStore, offer: SweepOffer, options: Options, logger: Logger = Logger(label: "lopper.coordinator")) throws {
         let rows = try store.allJobs().filter { offer.jobKeys?.contains($0.job.key) ?? true }.map { row in
             var row = row
-            if options.retryFailed && row.state == "failed" { (row.state, row.attempts) = ("pending", 0) }
+            if options.retryFailed && row.state == .failed { (row.state, row.attempts) = (.pending, 0) }
             return row
         }
         self.offer = offer
@@ -139,7 +132,7 @@ public final class Coordinator: @unchecked Sendable {
     /// final counters. Throws if the store cannot be written.
     /// - Parameter transport: how requests arrive; by default an `NNGTransport` on `options.listen`.
     @discardableResult
-    public func run(over transport: (any CoordinatorTransport)? = nil, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> CoordinatorStatus {
+    public func run(over transport: (any CoordinatorTransport)? = nil, progress: (@Sendable (SweepRunner.Progress) -> Void)? = nil) async throws -> CoordinatorStatus {
         let transport = transport ?? NNGTransport(listen: options.listen, tls: options.tls,
                                                   maximumMessageBytes: options.maximumMessageBytes, contexts: options.contexts)
         lock.withLock {
@@ -211,7 +204,9 @@ public final class Coordinator: @unchecked Sendable {
 
     func reportProgress() {
         guard let progress else { return }
-        let state = lock.withLock { Progress(done: scheduler.doneCount, failed: scheduler.failedCount, total: total, elapsed: now) }
+        let state = lock.withLock {
+            SweepRunner.Progress(done: scheduler.doneCount + scheduler.failedCount, total: total, failed: scheduler.failedCount, elapsed: now)
+        }
         progress(state)
     }
 

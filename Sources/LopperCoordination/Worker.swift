@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import LopperMessaging
-import LopperModel
 import LopperProtocol
 import LopperSensitivity
 
@@ -29,6 +28,27 @@ public final class Worker: @unchecked Sendable {
             self.cacheDirectory = cacheDirectory
             self.token = token
             self.tls = tls
+        }
+    }
+
+    /// Why a worker cannot join a coordinator's jobs.
+    public enum Failure: Error, CustomStringConvertible {
+        /// It derives another sweep (inputs or job list) than the coordinator offers.
+        case otherSweep(jobs: Int, coordinatorJobs: UInt64)
+        /// The coordinator leases a kind of job this worker has no handler for, or does not know.
+        case cannotRun(String)
+        /// A file the coordinator names is not a path inside the model's folder.
+        case unsafeLocation(String)
+
+        public var description: String {
+            switch self {
+            case .otherSweep(let jobs, let coordinatorJobs):
+                return "this worker derives another job list from the sweep (\(jobs) jobs, the coordinator \(coordinatorJobs)): run the same Lopper release everywhere"
+            case .cannotRun(let kind):
+                return "the coordinator leases \(kind) jobs, which this worker cannot run: run the same Lopper release everywhere"
+            case .unsafeLocation(let location):
+                return "the coordinator names a model data file '\(location)', which is not a path inside the model's folder"
+            }
         }
     }
 
@@ -75,18 +95,18 @@ public final class Worker: @unchecked Sendable {
         logger.info("joined sweep \(welcome.sweepID.prefix(12)) at \(options.address): \(welcome.jobCount) jobs")
 
         let kinds = welcome.kinds.isEmpty ? [JobKind.sweep] : try welcome.kinds.map { wire in
-            guard let kind = JobKind(wire: wire) else { throw CoordinatorLink.Failure.unexpected("a job kind this worker does not know (\(wire.rawValue)): run the same Lopper release everywhere") }
+            guard let kind = JobKind(wire: wire) else { throw Failure.cannotRun("kind \(wire.rawValue)") }
             return kind
         }
         if let missing = kinds.first(where: { $0 != .sweep && options.handlers[$0] == nil }) {
-            throw CoordinatorLink.Failure.unexpected("the coordinator leases \(missing.rawValue) jobs, which this worker cannot run")
+            throw Failure.cannotRun(missing.rawValue)
         }
         let spec = try await localSpec(welcome, link: link)
         let setup = try SweepSetup(spec: spec)
         // The sweep id covers the inputs and the job list: a worker that derives other jobs
         // (another Lopper release, say) must not run any of them.
         guard try SweepOffer(setup: setup).sweepID == welcome.sweepID else {
-            throw ModelError("this worker derives another job list from the sweep (\(setup.jobs.count) jobs, the coordinator \(welcome.jobCount)): run the same Lopper release everywhere")
+            throw Failure.otherSweep(jobs: setup.jobs.count, coordinatorJobs: welcome.jobCount)
         }
         var attachments: [BlobRole: String] = [:]
         for blob in welcome.attachments {
@@ -168,7 +188,7 @@ public final class Worker: @unchecked Sendable {
     static func checkedLocation(_ location: String) throws -> String {
         let parts = location.split(separator: "/", omittingEmptySubsequences: false)
         guard !location.isEmpty, !location.hasPrefix("/"), parts.allSatisfy({ !$0.isEmpty && $0 != "." && $0 != ".." }) else {
-            throw ModelError("the coordinator names a model data file '\(location)', which is not a path inside the model's folder")
+            throw Failure.unsafeLocation(location)
         }
         return location
     }

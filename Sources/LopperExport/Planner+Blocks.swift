@@ -15,7 +15,7 @@ extension Planner {
     func blockOptions(_ block: ResidualBlock) -> [GroupChoice] {
         table.curves.filter { $0.group == unit(of: block) && $0.granularity == .layer }.compactMap { curve in
             guard let point = curve.points.first(where: { $0.level == 1 }) else { return nil }
-            return GroupChoice(group: unit(of: block), name: "block " + block.name, granularity: SweepGranularity.layer.rawValue,
+            return GroupChoice(group: unit(of: block), name: "block " + block.name, granularity: Granularity.layer.rawValue,
                                criterion: curve.criterion, level: 1, size: 1, kept: 0, predictedDamage: point.damage, interpolated: false)
         }
     }

@@ -135,12 +135,12 @@ public struct Planner {
     public func plan(_ choices: [GroupChoice], withIndices: Bool) throws -> PruningPlan {
         var plan = PruningPlan()
         for choice in choices where choice.granularity != "untouched" {
-            if choice.granularity == SweepGranularity.layer.rawValue {
+            if choice.granularity == Granularity.layer.rawValue {
                 plan.blocks.append(try blockChoice(choice))
                 continue
             }
             let group = groups[choice.group]
-            if choice.granularity == SweepGranularity.unstructured.rawValue || choice.granularity == SweepGranularity.nm.rawValue {
+            if choice.granularity == Granularity.unstructured.rawValue || choice.granularity == Granularity.nm.rawValue {
                 let pattern = choice.granularity == "nm" ? try SparsityPattern(parsing: choice.criterion ?? "") : .unstructured
                 for producer in group.producers {
                     plan.layers.append(.init(node: producer, pattern: pattern, sparsity: choice.level))

@@ -11,12 +11,12 @@ public struct SensitivityTable: Sendable {
     /// One measured curve: a group pruned by one granularity and criterion at several levels.
     public struct Curve: Sendable, Equatable {
         public var group: Int
-        public var granularity: SweepGranularity
+        public var granularity: Granularity
         public var criterion: String
         /// (fraction removed, damage), by level.
         public var points: [(level: Double, damage: Double)]
 
-        public init(group: Int, granularity: SweepGranularity, criterion: String, points: [(level: Double, damage: Double)]) {
+        public init(group: Int, granularity: Granularity, criterion: String, points: [(level: Double, damage: Double)]) {
             self.group = group
             self.granularity = granularity
             self.criterion = criterion
@@ -65,7 +65,7 @@ public struct SensitivityTable: Sendable {
         var byKey: [String: Curve] = [:]
         var unfinished = 0
         for row in try store.allJobs() {
-            guard row.state == "done", let score = row.score else { unfinished += 1; continue }
+            guard row.state == .done, let score = row.score else { unfinished += 1; continue }
             let key = "\(row.job.group)/\(row.job.granularity.rawValue)/\(row.job.criterion)"
             byKey[key, default: Curve(group: row.job.group, granularity: row.job.granularity, criterion: row.job.criterion, points: [])]
                 .points.append((row.job.level, Self.damage(score: score, dense: dense, metric: metric)))
@@ -92,7 +92,7 @@ extension SensitivityTable.Curve: Codable {
         guard pairs.allSatisfy({ $0.count == 2 }) else {
             throw DecodingError.dataCorruptedError(forKey: .points, in: container, debugDescription: "each point is [level, damage]")
         }
-        self.init(group: try container.decode(Int.self, forKey: .group), granularity: try container.decode(SweepGranularity.self, forKey: .granularity),
+        self.init(group: try container.decode(Int.self, forKey: .group), granularity: try container.decode(Granularity.self, forKey: .granularity),
                   criterion: try container.decode(String.self, forKey: .criterion), points: pairs.map { ($0[0], $0[1]) })
     }
 

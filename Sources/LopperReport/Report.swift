@@ -65,7 +65,7 @@ public struct Report {
         var rows = status + [["metric", input.metric]]
         rows.append(["dense score", input.denseScore.map { format($0) } ?? "not measured yet"])
         rows.append(["groups", "\(input.groups.count) (\(input.groups.filter(\.prunable).count) prunable)"])
-        rows.append(["jobs", "\(input.rows.count): " + ["done", "running", "pending", "failed"].map { "\(states[$0] ?? 0) \($0)" }.joined(separator: ", ")])
+        rows.append(["jobs", "\(input.rows.count): " + [ResultsStore.JobState.done, .running, .pending, .failed].map { "\(states[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")])
         return htmlTable(["", ""], rows, cssClass: "summary")
     }
 

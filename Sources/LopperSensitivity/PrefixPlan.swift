@@ -34,7 +34,7 @@ struct PrefixPlan: Sendable {
     }
 
     /// The nodes a job changes: every node named by a member of the group.
-    static func touchedNodes(_ group: PruneGroup, granularity: SweepGranularity) -> Set<String> {
+    static func touchedNodes(_ group: PruneGroup, granularity: Granularity) -> Set<String> {
         let roles: Set<Member.Role> = granularity.zeroesWeights ? [.output] : Set(group.members.map(\.role))
         return Set(group.members.filter { roles.contains($0.role) }.map(\.node))
     }

@@ -48,10 +48,15 @@ public final class ResultsStore: @unchecked Sendable {
         }
     }
 
+    /// Where a job stands (the `state` column).
+    public enum JobState: String, Sendable, Equatable {
+        case pending, running, done, failed
+    }
+
     public struct Row: Sendable, Equatable {
         public var id: Int64
         public var job: SweepJob
-        public var state: String
+        public var state: JobState
         public var score: Double?
         public var removed: Int?
         public var seconds: Double?
@@ -258,9 +263,9 @@ public final class ResultsStore: @unchecked Sendable {
                 SELECT id, group_id, granularity, criterion, level, state, score, removed, wall_seconds, macs_executed,
                        worker, error, stderr, attempts FROM jobs WHERE \(condition) ORDER BY group_id, granularity, criterion, level
                 """).map { row in
-                Row(id: row["id"], job: SweepJob(group: row["group_id"], granularity: SweepGranularity(rawValue: row["granularity"]) ?? .channel,
+                Row(id: row["id"], job: SweepJob(group: row["group_id"], granularity: Granularity(rawValue: row["granularity"]) ?? .channel,
                                                  criterion: row["criterion"], level: row["level"]),
-                    state: row["state"], score: row["score"], removed: row["removed"], seconds: row["wall_seconds"],
+                    state: JobState(rawValue: row["state"]) ?? .pending, score: row["score"], removed: row["removed"], seconds: row["wall_seconds"],
                     macsExecuted: row["macs_executed"], worker: row["worker"], error: row["error"], stderr: row["stderr"],
                     attempts: row["attempts"])
             }

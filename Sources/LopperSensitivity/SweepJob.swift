@@ -1,14 +1,15 @@
 import Foundation
+import LopperPruning
 
 /// One measurement: prune one group at one level with one criterion, and score the result.
 /// Jobs are pure: the same job on the same model and data gives the same bits on any machine.
 public struct SweepJob: Hashable, Codable, Sendable {
     public var group: Int
-    public var granularity: SweepGranularity
+    public var granularity: Granularity
     public var criterion: String
     public var level: Double
 
-    public init(group: Int, granularity: SweepGranularity, criterion: String, level: Double) {
+    public init(group: Int, granularity: Granularity, criterion: String, level: Double) {
         self.group = group
         self.granularity = granularity
         self.criterion = criterion

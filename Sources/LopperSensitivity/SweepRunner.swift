@@ -4,7 +4,8 @@ import LopperModel
 import LopperPruning
 
 /// Runs a sweep in this process: finds the groups, lists the jobs, binds the results store, and
-/// evaluates every unfinished job, `parallelJobs` at a time. Re-running on the same store
+/// evaluates every unfinished job, `parallelJobs` slots at a time, as the coordinator's
+/// `Scheduler` hands them out. Re-running on the same store
 /// resumes: finished jobs are never computed again, and failed ones only with `retryFailed`
 /// (the coordinator's policy too).
 public struct SweepRunner {
@@ -96,7 +97,7 @@ public struct SweepRunner {
         let store = try setup.openStore(at: storePath)
         let wanted = Set(setup.jobs.map(\.key))
         let unfinished = try store.unfinishedJobs().filter { wanted.contains($0.job.key) }
-        let pending = unfinished.filter { retryFailed || $0.state != "failed" }
+        let pending = unfinished.filter { retryFailed || $0.state != .failed }
         let total = setup.jobs.count
         var state = Progress(done: total - pending.count, total: total, failed: unfinished.count - pending.count, elapsed: 0)
         if state.failed > 0 { logger.warning("\(state.failed) jobs failed before and stay failed (--retry-failed runs them again)") }
@@ -109,16 +110,21 @@ public struct SweepRunner {
         let start = DispatchTime.now().uptimeNanoseconds
         let alreadyDone = state.done
         let lock = NSLock()
-        var next = 0
+        // The coordinator's scheduler with in-process slots: the same affinity and failure
+        // policy, no leases to expire and no speculation (the slots share this machine).
+        var scheduler = Scheduler(entries: pending.map { Scheduler.Entry(id: $0.id, key: $0.job.key, group: $0.job.group) },
+                                  leaseDuration: .infinity, maxAttempts: 1, speculates: false, now: 0)
+        let rows = Dictionary(uniqueKeysWithValues: pending.map { ($0.id, $0) })
         var firstError: Error?
         let worker = "local-\(ProcessInfo.processInfo.processIdentifier)"
-        DispatchQueue.concurrentPerform(iterations: min(parallelJobs, pending.count)) { _ in
+        DispatchQueue.concurrentPerform(iterations: min(parallelJobs, pending.count)) { slot in
+            let name = "slot-\(slot)"
             while true {
                 lock.lock()
-                guard next < pending.count, firstError == nil else { lock.unlock(); return }
-                let row = pending[next]
-                next += 1
+                guard firstError == nil, let id = scheduler.lease(to: name, want: 1, now: 0).first?.id else { lock.unlock(); return }
                 lock.unlock()
+                let row = rows[id]!
+                var failed = false
                 do {
                     try store.markRunning(row.id, worker: worker)
                     do {
@@ -127,17 +133,19 @@ public struct SweepRunner {
                     } catch let error as ExternalEvaluator.Failure {
                         try store.recordFailure(row.id, error.description, stderr: error.stderr, worker: worker)
                         logger.warning("job \(row.job.key) failed: \(error)")
-                        lock.lock(); state.failed += 1; lock.unlock()
+                        failed = true
                     } catch let error as ModelError {
                         try store.recordFailure(row.id, error.description, worker: worker)
                         logger.warning("job \(row.job.key) failed: \(error)")
-                        lock.lock(); state.failed += 1; lock.unlock()
+                        failed = true
                     }
                 } catch {
                     lock.lock(); firstError = firstError ?? error; lock.unlock()
                     return
                 }
                 lock.lock()
+                _ = scheduler.finish(id, by: name, key: row.job.key, failed: failed, now: 0)
+                if failed { state.failed += 1 }
                 state.done += 1
                 state.elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 var report = state

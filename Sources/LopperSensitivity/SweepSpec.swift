@@ -17,7 +17,7 @@ public struct SweepSpec: Codable, Equatable, Sendable {
     public var metric: MetricKind
     /// The output the classifier metrics read; the model's first output when absent.
     public var output: String?
-    public var granularities: [SweepGranularity]
+    public var granularities: [Granularity]
     /// Channel criteria: l1, l2, bn-scale, random, wanda. Unstructured jobs rank by magnitude;
     /// N:M jobs use the 2:4 and 4:8 patterns.
     public var criteria: [String]
@@ -42,7 +42,7 @@ public struct SweepSpec: Codable, Equatable, Sendable {
     public static let knownCriteria = Criterion.allCases.map(\.rawValue)
 
     public init(model: String, calibration: String, labels: String? = nil, metric: MetricKind = .relativeL2,
-                output: String? = nil, granularities: [SweepGranularity] = [.channel], criteria: [String] = ["l1"],
+                output: String? = nil, granularities: [Granularity] = [.channel], criteria: [String] = ["l1"],
                 levels: [Double] = SweepSpec.defaultLevels, samples: Int? = nil, batchSize: Int = 8, topK: Int = 5,
                 method: SweepMethod = .oneShot, evaluator: ExternalEvaluator? = nil, detection: DetectionDecoding? = nil,
                 maskInput: String? = nil, ctcBlank: Int = 0) {
@@ -127,7 +127,7 @@ public struct SweepSpec: Codable, Equatable, Sendable {
         labels = try c.decodeIfPresent(String.self, forKey: .labels)
         metric = try c.decodeIfPresent(MetricKind.self, forKey: .metric) ?? metric
         output = try c.decodeIfPresent(String.self, forKey: .output)
-        granularities = try c.decodeIfPresent([SweepGranularity].self, forKey: .granularities) ?? granularities
+        granularities = try c.decodeIfPresent([Granularity].self, forKey: .granularities) ?? granularities
         criteria = try c.decodeIfPresent([String].self, forKey: .criteria) ?? criteria
         levels = try c.decodeIfPresent([Double].self, forKey: .levels) ?? levels
         samples = try c.decodeIfPresent(Int.self, forKey: .samples)
@@ -152,21 +152,3 @@ public enum SweepMethod: String, Codable, CaseIterable, Sendable {
     case magnitude
 }
 
-/// What a sweep job removes.
-public enum SweepGranularity: String, Codable, CaseIterable, Sendable {
-    /// Whole channels of a channel group (filters, neurons).
-    case channel
-    /// Whole heads of an attention group.
-    case head
-    /// The smallest weights of the group's producing layers, by magnitude.
-    case unstructured
-    /// N:M semi-structured sparsity (2:4 and 4:8) in the group's producing layers; the job's
-    /// criterion names the pattern and its level is the fraction zeroed.
-    case nm
-    /// Whole residual blocks (`ResidualBlocks`): removed (criterion `skip`), or replaced by their
-    /// branch's mean output over the calibration data (criterion `mean`). Level 1.
-    case layer
-
-    /// Whether jobs zero weights in the producing layers rather than remove units.
-    public var zeroesWeights: Bool { self == .unstructured || self == .nm }
-}

@@ -61,7 +61,7 @@ public struct StatusServer: Sendable {
 
     func metricsText() throws -> String {
         let rows = try ResultsStore(path: storePath, readOnly: true).allJobs()
-        metrics.update(snapshot(), finished: rows.compactMap { row in row.state == "done" ? row.seconds.map { (row.id, $0) } : nil })
+        metrics.update(snapshot(), finished: rows.compactMap { row in row.state == .done ? row.seconds.map { (row.id, $0) } : nil })
         return metrics.text()
     }
 

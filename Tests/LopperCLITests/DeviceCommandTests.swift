@@ -123,6 +123,27 @@ import Testing
         #expect(shardedSummary?.map { $0["status"] ?? "" } == ["ok", "failed", "ok"])
         #expect(shardedSummary?.map { $0["error"] } == summary?.map { $0["error"] }, "the failure's reason is the in-process one")
 
+        // Served with --listen to a worker started on its own (as on another machine), signed
+        // with a token: the same bytes again.
+        let token = directory.appendingPathComponent("token").path
+        try "export-secret\n".write(toFile: token, atomically: true, encoding: .utf8)
+        let address = "ipc://\(directory.path)/export.ipc"
+        let worker = Process()
+        worker.executableURL = URL(fileURLWithPath: LopperBinary.path)
+        worker.arguments = ["worker", "--connect", address, "--token-file", token, "--jobs", "1", "--id", "remote-1",
+                            "--cache-dir", directory.appendingPathComponent("cache").path, "--patience", "120", "--quiet"]
+        try worker.run()
+        defer { if worker.isRunning { worker.terminate() } }
+        let served = directory.appendingPathComponent("served").path
+        let listening = try LopperBinary.run(["export", "--db", db, "--profiles", "stm32h7", "--budget", "latency=0.6x", "--out", served,
+                                              "--listen", address, "--token-file", token])
+        #expect(listening.status == 0, "\(listening.stderr)")
+        worker.waitUntilExit()
+        #expect(worker.terminationStatus == 0)
+        for file in ["model.onnx", "plan.json", "manifest.json"] {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(out)/stm32h7/\(file)")) == Data(contentsOf: URL(fileURLWithPath: "\(served)/stm32h7/\(file)")), "\(file)")
+        }
+
         // The same sweep and settings give the same files, bit for bit.
         let again = directory.appendingPathComponent("again").path
         _ = try LopperBinary.run(["export", "--db", db, "--profiles", "stm32h7", "--budget", "latency=0.6x", "--out", again])

@@ -29,7 +29,7 @@ import Glibc
         #expect(localRun.status == 0 && clusterRun.status == 0, "\(localRun.stderr)\(clusterRun.stderr)")
         let expected = Dictionary(uniqueKeysWithValues: try ResultsStore(path: local).allJobs().map { ($0.job.key, $0.score) })
         let rows = try ResultsStore(path: cluster).allJobs()
-        #expect(expected.count == 24 && rows.allSatisfy { $0.state == "done" && $0.worker?.hasPrefix("local-") == true })
+        #expect(expected.count == 24 && rows.allSatisfy { $0.state == .done && $0.worker?.hasPrefix("local-") == true })
         #expect(Dictionary(uniqueKeysWithValues: rows.map { ($0.job.key, $0.score) }) == expected)
     }
 
@@ -48,7 +48,7 @@ import Glibc
         #expect(localRun.status == 0 && clusterRun.status == 0, "\(localRun.stderr)\(clusterRun.stderr)")
         let expected = try ResultsStore(path: local).allJobs()
         #expect(expected.filter { $0.job.granularity == .layer }.count == 4, "two blocks, skip and mean")
-        #expect(expected.allSatisfy { $0.state == "done" && $0.score != nil })
+        #expect(expected.allSatisfy { $0.state == .done && $0.score != nil })
         let rows = try ResultsStore(path: cluster).allJobs()
         #expect(Dictionary(uniqueKeysWithValues: rows.map { ($0.job.key, $0.score) })
                 == Dictionary(uniqueKeysWithValues: expected.map { ($0.job.key, $0.score) }))
@@ -82,7 +82,7 @@ import Glibc
 
         var done: Int {
             guard FileManager.default.fileExists(atPath: db) else { return 0 }
-            return ((try? ResultsStore(path: db, readOnly: true).allJobs()) ?? []).filter { $0.state == "done" }.count
+            return ((try? ResultsStore(path: db, readOnly: true).allJobs()) ?? []).filter { $0.state == .done }.count
         }
 
         var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
@@ -142,8 +142,8 @@ import Glibc
         #expect(sweep.process.terminationStatus != 0)
         #expect(sweep.output.contains("all 2 workers exited") && sweep.output.contains("killed by signal 9"), "\(sweep.output)")
         let rows = try ResultsStore(path: sweep.db, readOnly: true).allJobs()
-        #expect(rows.filter { $0.state == "done" }.count >= doneAtKill && doneAtKill >= 4)
-        #expect(rows.count == LongSweep.jobs && rows.contains { $0.state != "done" })
+        #expect(rows.filter { $0.state == .done }.count >= doneAtKill && doneAtKill >= 4)
+        #expect(rows.count == LongSweep.jobs && rows.contains { $0.state != .done })
     }
 
     enum Interruption: String, CaseIterable, Sendable {

@@ -71,6 +71,6 @@ import Testing
                                            "--db", store, "--criterion", "l1", "--levels", "0.25,0.5", "--batch-size", "8", "--quiet"])
         #expect(result.status == 0, "\(result.stderr)")
         let rows = try ResultsStore(path: store, readOnly: true).allJobs()
-        #expect(rows.count == 2 && rows.allSatisfy { $0.state == "done" })
+        #expect(rows.count == 2 && rows.allSatisfy { $0.state == .done })
     }
 }

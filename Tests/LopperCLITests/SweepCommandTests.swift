@@ -49,7 +49,7 @@ import Glibc
             let deadline = Date().addingTimeInterval(120)
             while Date() < deadline && running.isRunning {
                 if FileManager.default.fileExists(atPath: db), let rows = try? ResultsStore(path: db, readOnly: true).allJobs(),
-                   rows.filter({ $0.state == "done" }).count >= 10 {
+                   rows.filter({ $0.state == .done }).count >= 10 {
                     kill(running.processIdentifier, SIGKILL)
                     return
                 }
@@ -60,7 +60,7 @@ import Glibc
         kill(process.processIdentifier, SIGKILL)
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         #expect(process.terminationReason == .uncaughtSignal, "the sweep was still running when killed")
-        finished = try ResultsStore(path: db, readOnly: true).allJobs().filter { $0.state == "done" }
+        finished = try ResultsStore(path: db, readOnly: true).allJobs().filter { $0.state == .done }
         // 24 prunable groups × 4 levels.
         let total = 96
         #expect(finished.count >= 10 && finished.count < total, "killed mid-sweep")
@@ -68,7 +68,7 @@ import Glibc
         let resumed = try await offThePool { try LopperBinary.run(arguments) }
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let after = try ResultsStore(path: db).allJobs()
-        #expect(after.count == total && after.allSatisfy { $0.state == "done" })
+        #expect(after.count == total && after.allSatisfy { $0.state == .done })
         for row in finished {
             let now = try #require(after.first { $0.id == row.id })
             #expect(now == row, "job \(row.job.key) was recomputed")
@@ -116,7 +116,7 @@ import Glibc
         let run = try await offThePool { try LopperBinary.run(arguments + ["--db", cluster, "--workers", "2"]) }
         #expect(run.status == 0, "\(run.stderr)")
         let rows = try ResultsStore(path: cluster).allJobs()
-        #expect(rows.count == 72 && rows.allSatisfy { $0.state == "done" })
+        #expect(rows.count == 72 && rows.allSatisfy { $0.state == .done })
         #expect(Set(rows.filter { $0.job.level != 0.9 }.compactMap(\.worker)) == ["local-1", "local-2"])
         let expected = Dictionary(uniqueKeysWithValues: try ResultsStore(path: local).allJobs().map { ($0.job.key, $0.score) })
         let got = Dictionary(uniqueKeysWithValues: rows.filter { $0.job.level != 0.9 }.map { ($0.job.key, $0.score) })
@@ -138,7 +138,7 @@ import Glibc
         #expect(localRun.status == 0 && clusterRun.status == 0, "\(localRun.stderr)\(clusterRun.stderr)")
         let expected = Dictionary(uniqueKeysWithValues: try ResultsStore(path: local).allJobs().map { ($0.job.key, $0.score) })
         let rows = try ResultsStore(path: cluster).allJobs()
-        #expect(!expected.isEmpty && rows.allSatisfy { $0.state == "done" && $0.worker?.hasPrefix("local-") == true })
+        #expect(!expected.isEmpty && rows.allSatisfy { $0.state == .done && $0.worker?.hasPrefix("local-") == true })
         #expect(Dictionary(uniqueKeysWithValues: rows.map { ($0.job.key, $0.score) }) == expected)
     }
 }

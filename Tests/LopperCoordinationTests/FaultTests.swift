@@ -20,7 +20,7 @@ import LopperModel
         let atKill = ProcessCluster.Snapshot()
         let holding = await cluster.wait {
             let rows = cluster.rows()
-            return rows.filter { $0.state == "done" }.count >= 10 && rows.contains { $0.state == "running" && $0.worker == "victim" }
+            return rows.filter { $0.state == .done }.count >= 10 && rows.contains { $0.state == .running && $0.worker == "victim" }
         } then: {
             kill(victim.processIdentifier, SIGKILL)
             // A result already on the wire when it died may still land; what is left running is lost.
@@ -28,11 +28,11 @@ import LopperModel
             atKill.rows = cluster.rows()
         }
         #expect(holding, "the victim never held a lease")
-        let held = Set(atKill.rows.filter { $0.state == "running" && $0.worker == "victim" }.map(\.id))
+        let held = Set(atKill.rows.filter { $0.state == .running && $0.worker == "victim" }.map(\.id))
         #expect(!held.isEmpty, "killed between jobs")
         #expect(await cluster.finish(coordinator) == 0, "\(cluster.log("coordinator.log"))")
         let rows = cluster.rows()
-        #expect(rows.count == 96 && rows.allSatisfy { $0.state == "done" })
+        #expect(rows.count == 96 && rows.allSatisfy { $0.state == .done })
         // The victim's jobs were leased again and finished by the survivor.
         for row in rows where held.contains(row.id) {
             #expect(row.worker == "survivor" && row.attempts >= 2, "\(row.job.key)")
@@ -51,18 +51,18 @@ import LopperModel
         let released = ProcessCluster.Snapshot()
         #expect(await cluster.wait {
             let rows = cluster.rows()
-            return rows.filter { $0.state == "done" }.count >= 5 && rows.contains { $0.state == "running" && $0.worker == "stopped" }
+            return rows.filter { $0.state == .done }.count >= 5 && rows.contains { $0.state == .running && $0.worker == "stopped" }
         } then: {
             kill(stopped.processIdentifier, SIGTERM)
             let deadline = Date().addingTimeInterval(10)
-            while Date() < deadline && cluster.rows().contains(where: { $0.state == "running" }) { usleep(20_000) }
+            while Date() < deadline && cluster.rows().contains(where: { $0.state == .running }) { usleep(20_000) }
             released.rows = cluster.rows()
         })
-        #expect(!released.rows.isEmpty && !released.rows.contains { $0.state == "running" }, "the lease was not handed back within 10 s")
+        #expect(!released.rows.isEmpty && !released.rows.contains { $0.state == .running }, "the lease was not handed back within 10 s")
         #expect(await cluster.finish(stopped, seconds: 10) == 143, "\(cluster.log("stopped.log"))")
         try cluster.startWorker("next")
         #expect(await cluster.finish(coordinator) == 0, "\(cluster.log("coordinator.log"))")
-        #expect(cluster.rows().allSatisfy { $0.state == "done" })
+        #expect(cluster.rows().allSatisfy { $0.state == .done })
         #expect(cluster.log("coordinator.log").contains("worker stopped left"))
     }
 
@@ -71,20 +71,20 @@ import LopperModel
         let first = try cluster.startCoordinator()
         let worker = try cluster.startWorker("w1")
         let atKill = ProcessCluster.Snapshot()
-        #expect(await cluster.wait { cluster.rows().filter { $0.state == "done" }.count >= 20 } then: {
+        #expect(await cluster.wait { cluster.rows().filter { $0.state == .done }.count >= 20 } then: {
             kill(first.processIdentifier, SIGKILL)
             usleep(200_000)
             atKill.rows = cluster.rows()
         })
         _ = await cluster.finish(first, seconds: 10)
-        let finished = atKill.rows.filter { $0.state == "done" }
+        let finished = atKill.rows.filter { $0.state == .done }
         #expect(finished.count < 96, "killed mid-sweep")
 
         let second = try cluster.startCoordinator()
         #expect(await cluster.finish(second) == 0, "\(cluster.log("coordinator.log"))")
         #expect(await cluster.finish(worker, seconds: 30) == 0, "the worker outlived the restart and exited cleanly: \(cluster.log("w1.log"))")
         let after = cluster.rows()
-        #expect(after.count == 96 && after.allSatisfy { $0.state == "done" })
+        #expect(after.count == 96 && after.allSatisfy { $0.state == .done })
         for row in finished {
             #expect(after.first { $0.id == row.id } == row, "job \(row.job.key) ran again")
         }
@@ -158,7 +158,7 @@ import LopperModel
 
         #expect(await cluster.finish(coordinator) == 0, "\(cluster.log("coordinator.log"))")
         #expect(await cluster.finish(worker, seconds: 30) == 0)
-        #expect(cluster.rows().allSatisfy { $0.state == "done" })
+        #expect(cluster.rows().allSatisfy { $0.state == .done })
         #expect(cluster.log("coordinator.log").contains("refused: bad-mac"))
         #expect(cluster.scores() == (try await cluster.referenceScores()))
     }

@@ -29,12 +29,12 @@ extension NamespaceClusters {
             let atCut = ProcessCluster.Snapshot()
             #expect(await cluster.wait {
                 let rows = cluster.rows()
-                return rows.filter { $0.state == "done" }.count >= 20 && rows.contains { $0.state == "running" && $0.worker == "cut" }
+                return rows.filter { $0.state == .done }.count >= 20 && rows.contains { $0.state == .running && $0.worker == "cut" }
             } then: {
                 _ = try? ProcessCluster.netns("partition", "2")
                 atCut.rows = cluster.rows()
             }, "the worker in h2 never held a lease: \(cluster.log("cut.log"))")
-            let lost = Set(atCut.rows.filter { $0.state == "running" && $0.worker == "cut" }.map(\.id))
+            let lost = Set(atCut.rows.filter { $0.state == .running && $0.worker == "cut" }.map(\.id))
             // Its leases expire (3 s without a heartbeat) and the steady worker takes the jobs.
             let releasedElsewhere = await cluster.wait(seconds: 60) {
                 cluster.rows().filter { lost.contains($0.id) }.allSatisfy { $0.worker == "steady" }
@@ -50,7 +50,7 @@ extension NamespaceClusters {
             #expect(ignored >= 1, "the partitioned worker's late result was not seen: \(log)")
             #expect(log.contains("leases expired"))
             let rows = cluster.rows()
-            #expect(rows.count == 648 && rows.allSatisfy { $0.state == "done" })
+            #expect(rows.count == 648 && rows.allSatisfy { $0.state == .done })
             #expect(cluster.scores() == (try await cluster.referenceScores()))
         }
 

@@ -106,7 +106,7 @@ import Testing
         guard case .lease(let lease)? = try Harness.open(first, for: "w1").kind else { Issue.record("no lease"); return }
         #expect(lease.jobs.count == 2 && lease.jobs.allSatisfy { $0.kind == .sweep && $0.payload.isEmpty })
         let store = try ResultsStore(path: storePath, readOnly: true)
-        #expect(try store.allJobs().filter { $0.state == "running" }.map(\.attempts) == [1, 1])
+        #expect(try store.allJobs().filter { $0.state == .running }.map(\.attempts) == [1, 1])
 
         let results = Self.lease("w1", sweep: offer.sweepID, results: lease.jobs.map { Self.result($0, score: 0.25) }, baseline: 0.0)
         let resultBytes = try harness.seal(results, from: "w1")
@@ -114,7 +114,7 @@ import Testing
         guard case .lease(let taken)? = try Harness.open(answered, for: "w1").kind else { Issue.record("no lease"); return }
         #expect(taken.accepted.sorted() == lease.jobs.map(\.jobID).sorted())
         // Committed before the reply: the store already has both results and the baseline.
-        let done = try store.allJobs().filter { $0.state == "done" }
+        let done = try store.allJobs().filter { $0.state == .done }
         #expect(done.count == 2 && done.allSatisfy { $0.score == 0.25 })
         #expect(try store.baseline()?.value == 0.0)
         #expect(try await harness.send(resultBytes) == answered, "a resend of the results gets the first reply")
@@ -153,7 +153,8 @@ import Testing
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let (harness, offer, storePath) = try Self.sweep(in: directory) { options in
-            options.leaseSeconds = 0.6
+            // Heartbeats every 0.1 s keep a 2 s lease even on a loaded machine.
+            options.leaseSeconds = 2
             options.heartbeatSeconds = 0.1
         }
         defer { harness.serving.cancel() }
@@ -166,7 +167,7 @@ import Testing
         beat.heartbeat.workerID = "w2"
         beat.heartbeat.jobIds = [held.jobID, job.jobID]
         var requeued: Lopper_Wire_JobLease?
-        for _ in 0..<30 {
+        for _ in 0..<300 {
             try await Task.sleep(for: .milliseconds(100))
             guard case .heartbeat(let ack)? = try await harness.call(beat, from: "w2").kind else { Issue.record("no ack"); return }
             #expect(ack.extended == [held.jobID] && ack.revoked == [job.jobID])
@@ -184,7 +185,7 @@ import Testing
         }
         #expect(late.ignored == [job.jobID] && late.accepted.isEmpty)
         let row = try ResultsStore(path: storePath, readOnly: true).allJobs().first { $0.id == job.jobID }
-        #expect(row?.state == "running" && row?.worker == "w3" && row?.attempts == 2)
+        #expect(row?.state == .running && row?.worker == "w3" && row?.attempts == 2)
     }
 
     @Test func failedJobsStayFailedUnlessRetried() throws {

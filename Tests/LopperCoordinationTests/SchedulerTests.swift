@@ -10,7 +10,7 @@ import Testing
             for level in 0..<perGroup {
                 rows.append(ResultsStore.Row(id: Int64(rows.count + 1),
                                              job: SweepJob(group: group, granularity: .channel, criterion: "l1", level: Double(level + 1) / 10),
-                                             state: "pending", attempts: 0))
+                                             state: .pending, attempts: 0))
             }
         }
         return rows
@@ -93,8 +93,8 @@ import Testing
 
     @Test func aRestartedCoordinatorHonoursRecordedLeases() {
         var rows = Self.rows(groups: 1, perGroup: 3)
-        rows[0].state = "done"
-        rows[1].state = "running"
+        rows[0].state = .done
+        rows[1].state = .running
         rows[1].worker = "a"
         var scheduler = Scheduler(rows: rows, leaseDuration: 5, maxAttempts: 3, now: 0)
         #expect(scheduler.doneCount == 1 && scheduler.leasedCount == 1 && scheduler.queuedCount == 1)

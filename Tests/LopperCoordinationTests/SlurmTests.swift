@@ -67,7 +67,7 @@ extension NamespaceClusters {
                 let before = SlurmCluster.Snapshot()
                 let requeued = await SlurmCluster.poll(seconds: 120) {
                     let rows = Self.rows(db)
-                    guard rows.filter({ $0.state == "done" }).count >= 30 else { return false }
+                    guard rows.filter({ $0.state == .done }).count >= 30 else { return false }
                     before.rows = rows
                     let requeue = try? cluster.client(["scontrol", "requeue", String(job)])
                     before.text = requeue?.status == 0 ? nil : "status \(requeue?.status ?? -1): \(requeue?.output ?? "")"
@@ -75,7 +75,7 @@ extension NamespaceClusters {
                 }
                 try #require(requeued, "job \(job) never finished 30 jobs: \(cluster.output(of: job))")
                 try #require(before.text == nil, "scontrol requeue \(job) failed (does the template ask for --requeue?): \(before.text ?? "")")
-                let finished = before.rows.filter { $0.state == "done" }
+                let finished = before.rows.filter { $0.state == .done }
                 try #require(finished.count < 216, "the sweep ended before the requeue; nothing to resume")
 
                 // Slurm holds a requeued job back (BeginTime, two minutes in 22.05); start it now.
@@ -115,8 +115,8 @@ extension NamespaceClusters {
                 let atKill = SlurmCluster.Snapshot()
                 let killed = await SlurmCluster.poll(seconds: 120) {
                     let rows = Self.rows(db)
-                    guard rows.filter({ $0.state == "done" }).count >= 30,
-                          rows.contains(where: { $0.state == "running" && $0.worker == "h2-2" }) else { return false }
+                    guard rows.filter({ $0.state == .done }).count >= 30,
+                          rows.contains(where: { $0.state == .running && $0.worker == "h2-2" }) else { return false }
                     let workers = cluster.processes(onHost: 2, containing: "worker")
                     guard let slurmd = cluster.slurmdPid(of: "h2"), !workers.isEmpty else { return false }
                     for pid in [slurmd] + workers { kill(pid, SIGKILL) }
@@ -136,13 +136,13 @@ extension NamespaceClusters {
                 #expect((expired ?? 0) >= 1, "the killed worker's leases never expired: \(output)")
 
                 let rows = Self.rows(db)
-                let lost = Set(atKill.rows.filter { $0.state == "running" && $0.worker == "h2-2" }.map(\.id))
+                let lost = Set(atKill.rows.filter { $0.state == .running && $0.worker == "h2-2" }.map(\.id))
                 // A result h2 sent just before it was killed may still have been taken; the rest ran elsewhere.
                 let lostRows = rows.filter { lost.contains($0.id) }
-                #expect(!lost.isEmpty && lostRows.allSatisfy { $0.state == "done" } && lostRows.contains { $0.worker != "h2-2" })
+                #expect(!lost.isEmpty && lostRows.allSatisfy { $0.state == .done } && lostRows.contains { $0.worker != "h2-2" })
                 var perWorker: [String: Int] = [:]
-                for row in rows where row.state == "done" { perWorker[row.worker ?? "?", default: 0] += 1 }
-                let doneByH2BeforeKill = atKill.rows.filter { $0.state == "done" && $0.worker == "h2-2" }.count
+                for row in rows where row.state == .done { perWorker[row.worker ?? "?", default: 0] += 1 }
+                let doneByH2BeforeKill = atKill.rows.filter { $0.state == .done && $0.worker == "h2-2" }.count
                 #expect(perWorker["h0-0", default: 0] > 0 && perWorker["h1-1", default: 0] > 0)
                 #expect(perWorker["h2-2", default: 0] <= doneByH2BeforeKill + lost.count,
                         "h2's worker went on after it was killed: \(perWorker)")

@@ -12,7 +12,7 @@ import Glibc
         let coordinator = try cluster.startCoordinator(["--worker-patience", "3"])
         let worker = try cluster.startWorker("only")
         let atKill = ProcessCluster.Snapshot()
-        #expect(await cluster.wait { cluster.rows().filter { $0.state == "done" }.count >= 5 } then: {
+        #expect(await cluster.wait { cluster.rows().filter { $0.state == .done }.count >= 5 } then: {
             kill(worker.processIdentifier, SIGKILL)
             usleep(200_000)
             atKill.rows = cluster.rows()
@@ -20,9 +20,9 @@ import Glibc
         #expect(await cluster.finish(coordinator, seconds: 60) != 0)
         let log = cluster.log("coordinator.log")
         #expect(log.contains("no worker has been heard from for 3 s (the worker patience)"), "\(log)")
-        let done = cluster.rows().filter { $0.state == "done" }
-        #expect(done.count >= atKill.rows.filter { $0.state == "done" }.count && done.count < 96)
-        for row in atKill.rows where row.state == "done" {
+        let done = cluster.rows().filter { $0.state == .done }
+        #expect(done.count >= atKill.rows.filter { $0.state == .done }.count && done.count < 96)
+        for row in atKill.rows where row.state == .done {
             #expect(done.contains(row), "job \(row.job.key) was lost")
         }
     }

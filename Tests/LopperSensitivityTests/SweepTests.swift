@@ -31,7 +31,7 @@ import Testing
         return try scores(store)
     }
 
-    static let cases: [(fixture: String, dims: [Int], granularities: [SweepGranularity], batch: Int)] = [
+    static let cases: [(fixture: String, dims: [Int], granularities: [Granularity], batch: Int)] = [
         ("conv_chain", [3, 32, 32], [.channel, .unstructured, .nm], 4),
         ("c2f_block", [3, 64, 64], [.channel], 1),
         ("paddle_constants", [3, 32, 32], [.channel], 4),
@@ -87,7 +87,7 @@ import Testing
         let store = directory.appendingPathComponent("bound.db").path
         try SweepRunner(spec: spec, storePath: store).run()
         let before = try ResultsStore(path: store).allJobs()
-        #expect(before.allSatisfy { $0.state == "done" && $0.attempts == 1 })
+        #expect(before.allSatisfy { $0.state == .done && $0.attempts == 1 })
         // Running again recomputes nothing.
         let again = try SweepRunner(spec: spec, storePath: store).run()
         #expect(again.done == again.total)
@@ -108,13 +108,13 @@ import Testing
         let reference = try sweep(spec, "reference")
         let resumed = try SweepRunner(spec: spec, storePath: store).run()
         #expect(resumed.failed == 1 && resumed.done == resumed.total)
-        #expect(try ResultsStore(path: store).allJobs().first { $0.id == victim.id }?.state == "failed")
+        #expect(try ResultsStore(path: store).allJobs().first { $0.id == victim.id }?.state == .failed)
         var retrying = SweepRunner(spec: spec, storePath: store)
         retrying.retryFailed = true
         let retried = try retrying.run()
         #expect(retried.failed == 0)
         let row = try #require(try ResultsStore(path: store).allJobs().first { $0.id == victim.id })
-        #expect(row.state == "done" && row.score?.bitPattern == reference[victim.job.key]?.bitPattern, "the retried job scores the same bits")
+        #expect(row.state == .done && row.score?.bitPattern == reference[victim.job.key]?.bitPattern, "the retried job scores the same bits")
     }
 
     @Test func topKAndSideFilesArePartOfTheIdentity() throws {
@@ -169,7 +169,7 @@ import Testing
         let baseline = try #require(try results.baseline())
         #expect(abs(baseline.value - 0.9192) < 0.001, "the dense model's accuracy matches ONNX Runtime's")
         let rows = try results.allJobs()
-        #expect(!rows.isEmpty && rows.allSatisfy { $0.state == "done" })
+        #expect(!rows.isEmpty && rows.allSatisfy { $0.state == .done })
         // More pruning of a group never helps by more than noise.
         for group in Set(rows.map(\.job.group)) {
             let scores = rows.filter { $0.job.group == group }.sorted { $0.job.level < $1.job.level }.map { $0.score! }
@@ -206,7 +206,7 @@ import Testing
     @Test func localMethodRunsOnlyUpToTheConsumers() throws {
         let local = try run(try spec(.local), "local")
         let full = try run(try spec(), "full")
-        #expect(local.allSatisfy { $0.state == "done" && ($0.score ?? -1) >= 0 })
+        #expect(local.allSatisfy { $0.state == .done && ($0.score ?? -1) >= 0 })
         // Group 0 (conv_0) is read by conv_1: the local job runs conv_0..conv_1 only.
         let localMACs = local.filter { $0.job.group == 0 }.compactMap(\.macsExecuted)
         let fullMACs = full.filter { $0.job.group == 0 }.compactMap(\.macsExecuted)
@@ -241,7 +241,7 @@ import Testing
         spec.evaluator = ExternalEvaluator(command: "wc -c < {model}")
         let rows = try run(spec, "external")
         let baseline = try #require(try ResultsStore(path: directory.appendingPathComponent("external.db").path).baseline())
-        #expect(rows.allSatisfy { $0.state == "done" && $0.score! < baseline.value })
+        #expect(rows.allSatisfy { $0.state == .done && $0.score! < baseline.value })
 
         let failing = ExternalEvaluator(command: "echo broken >&2; exit 3 # {model}")
         #expect { try failing.score(modelPath: Fixtures.model("conv_chain")) } throws: {
@@ -260,6 +260,6 @@ import Testing
         // The dense model (first call) scores 1; every pruned model makes the command fail.
         spec.evaluator = ExternalEvaluator(command: "if [ -e '\(marker)' ]; then echo pruned >&2; exit 1; fi; touch '\(marker)'; echo 1 # {model}")
         let rows = try run(spec, "failing")
-        #expect(!rows.isEmpty && rows.allSatisfy { $0.state == "failed" && $0.stderr == "pruned\n" && $0.error!.contains("status 1") })
+        #expect(!rows.isEmpty && rows.allSatisfy { $0.state == .failed && $0.stderr == "pruned\n" && $0.error!.contains("status 1") })
     }
 }

@@ -1,46 +1,49 @@
 import DequeModule
 import OrderedCollections
-import LopperSensitivity
 
-/// The coordinator's view of a sweep in memory: which jobs wait, who holds which lease until
-/// when, and which groups each worker has warm. Pure state, no I/O: the coordinator asks it
-/// what to do and writes the answers to the store. Times are monotonic seconds.
-struct Scheduler {
-    enum State { case queued, leased, done, failed }
+/// Which jobs wait, who holds which lease until when, and which groups each worker (or slot)
+/// has warm: the one engine of both the coordinator and the in-process `SweepRunner`. Pure
+/// state, no I/O: the caller asks it what to do and records the answers. Times are monotonic
+/// seconds.
+package struct Scheduler {
+    package enum State: Sendable { case queued, leased, done, failed }
 
-    struct Job {
-        let id: Int64
+    package struct Job {
+        package let id: Int64
         /// The job's key (a sweep job's, or a batch job's) and its group for cache affinity.
-        let key: String
-        let group: Int
-        var state: State
+        package let key: String
+        package let group: Int
+        package var state: State
         /// Workers holding a lease on the job, with their deadlines (two while speculating).
-        var holders: [String: Double] = [:]
-        var attempts: Int
+        package var holders: [String: Double] = [:]
+        package var attempts: Int
         var leasedAt: Double = 0
     }
 
-    struct Worker {
-        var lastSeen: Double
+    package struct Worker {
+        package var lastSeen: Double
         /// Groups whose dense prefix the worker reported cached, or was leased jobs of.
-        var groups: Set<Int> = []
+        package var groups: Set<Int> = []
     }
 
-    struct Counters {
-        var leasesExpired: UInt64 = 0
-        var resultsIgnored: UInt64 = 0
-        var speculativeLeases: UInt64 = 0
+    package struct Counters {
+        package var leasesExpired: UInt64 = 0
+        package var resultsIgnored: UInt64 = 0
+        package var speculativeLeases: UInt64 = 0
     }
 
     let leaseDuration: Double
     /// Leases a job may be given; when the last one also ends without a result, the job is
     /// marked failed (a job that kills every worker it runs on).
     let maxAttempts: Int
-    private(set) var jobs: [Int64: Job] = [:]
+    /// Whether a straggler is leased a second time once the queue is empty (not in one process,
+    /// where the second lease would only compete for the same cores).
+    let speculates: Bool
+    package private(set) var jobs: [Int64: Job] = [:]
     /// Queued job ids per group, groups in store order.
     private var queues: OrderedDictionary<Int, Deque<Int64>> = [:]
-    private(set) var workers: [String: Worker] = [:]
-    private(set) var counters = Counters()
+    package private(set) var workers: [String: Worker] = [:]
+    package private(set) var counters = Counters()
     private var finishedDurations: [Double] = []
     private(set) var unfinished = 0
     /// Ids of the jobs in state `leased` (scans for expiry and stragglers touch only these).
@@ -48,18 +51,28 @@ struct Scheduler {
 
     /// A job as the scheduler starts from: `leased` ones (a previous coordinator's leases, with
     /// their holder) stay leased for one lease duration, so their result is still taken.
-    struct Entry {
+    package struct Entry {
         var id: Int64
         var key: String
         var group: Int
         var state: State = .queued
         var attempts = 0
         var holder: String?
+
+        package init(id: Int64, key: String, group: Int, state: State = .queued, attempts: Int = 0, holder: String? = nil) {
+            self.id = id
+            self.key = key
+            self.group = group
+            self.state = state
+            self.attempts = attempts
+            self.holder = holder
+        }
     }
 
-    init(entries: [Entry], leaseDuration: Double, maxAttempts: Int, now: Double) {
+    package init(entries: [Entry], leaseDuration: Double, maxAttempts: Int, speculates: Bool = true, now: Double) {
         self.leaseDuration = leaseDuration
         self.maxAttempts = maxAttempts
+        self.speculates = speculates
         for entry in entries {
             var job = Job(id: entry.id, key: entry.key, group: entry.group, state: .queued, attempts: entry.attempts)
             switch entry.state {
@@ -84,28 +97,28 @@ struct Scheduler {
     }
 
     /// A sweep's jobs as its results store lists them.
-    init(rows: [ResultsStore.Row], leaseDuration: Double, maxAttempts: Int, now: Double) {
+    package init(rows: [ResultsStore.Row], leaseDuration: Double, maxAttempts: Int, now: Double) {
         self.init(entries: rows.map { row in
             let state: State = switch row.state {
-            case "done": .done
-            case "failed": .failed
-            case "running": .leased
-            default: .queued
+            case .done: .done
+            case .failed: .failed
+            case .running: .leased
+            case .pending: .queued
             }
             return Entry(id: row.id, key: row.job.key, group: row.job.group, state: state, attempts: row.attempts, holder: row.worker)
         }, leaseDuration: leaseDuration, maxAttempts: maxAttempts, now: now)
     }
 
-    var isComplete: Bool { unfinished == 0 }
+    package var isComplete: Bool { unfinished == 0 }
 
-    private(set) var doneCount = 0
-    private(set) var failedCount = 0
-    var leasedCount: Int { leasedIDs.count }
-    var queuedCount: Int { unfinished - leasedIDs.count }
+    package private(set) var doneCount = 0
+    package private(set) var failedCount = 0
+    package var leasedCount: Int { leasedIDs.count }
+    package var queuedCount: Int { unfinished - leasedIDs.count }
 
-    func aliveWorkers(now: Double) -> Int { workers.values.filter { now - $0.lastSeen <= leaseDuration }.count }
+    package func aliveWorkers(now: Double) -> Int { workers.values.filter { now - $0.lastSeen <= leaseDuration }.count }
 
-    mutating func saw(_ worker: String, now: Double, cachedGroups: [Int]? = nil) {
+    package mutating func saw(_ worker: String, now: Double, cachedGroups: [Int]? = nil) {
         workers[worker, default: Worker(lastSeen: now)].lastSeen = now
         if let cachedGroups { workers[worker]!.groups.formUnion(cachedGroups) }
     }
@@ -113,7 +126,7 @@ struct Scheduler {
     /// Up to `want` jobs for `worker`: first from groups it has warm, then from groups no live
     /// worker has, then from the largest queue. With nothing queued, a straggler may be leased a
     /// second time (speculation). Returns the ids and whether each is speculative.
-    mutating func lease(to worker: String, want: Int, now: Double) -> [(id: Int64, speculative: Bool)] {
+    package mutating func lease(to worker: String, want: Int, now: Double) -> [(id: Int64, speculative: Bool)] {
         var leased: [(Int64, Bool)] = []
         while leased.count < want, let group = groupFor(worker, now: now) {
             while leased.count < want, let id = queues[group]?.popFirst() {
@@ -122,7 +135,7 @@ struct Scheduler {
             }
             if queues[group]?.isEmpty == true { queues[group] = nil }
         }
-        if leased.isEmpty, let straggler = straggler(excluding: worker, now: now) {
+        if leased.isEmpty, speculates, let straggler = straggler(excluding: worker, now: now) {
             take(straggler, for: worker, now: now)
             counters.speculativeLeases += 1
             leased.append((straggler, true))
@@ -162,7 +175,7 @@ struct Scheduler {
 
     /// Whether a result from `worker` is taken: the job must be unfinished and leased to it.
     /// A duplicate, a late result from an expired lease, or an unknown id is ignored.
-    mutating func finish(_ id: Int64, by worker: String, key: String, failed: Bool, now: Double) -> Bool {
+    package mutating func finish(_ id: Int64, by worker: String, key: String, failed: Bool, now: Double) -> Bool {
         guard let job = jobs[id], job.key == key, job.state == .leased, job.holders[worker] != nil else {
             counters.resultsIgnored += 1
             return false
@@ -177,7 +190,7 @@ struct Scheduler {
     }
 
     /// Extends `worker`'s leases on `ids`; the ids it no longer holds come back as revoked.
-    mutating func heartbeat(_ worker: String, ids: [Int64], now: Double) -> (extended: [Int64], revoked: [Int64]) {
+    package mutating func heartbeat(_ worker: String, ids: [Int64], now: Double) -> (extended: [Int64], revoked: [Int64]) {
         saw(worker, now: now)
         var extended: [Int64] = [], revoked: [Int64] = []
         for id in ids {
@@ -193,7 +206,7 @@ struct Scheduler {
 
     /// Drops leases past their deadline. Jobs left with no holder go back to the front of their
     /// queue, or fail once they have used up `maxAttempts`.
-    mutating func expire(now: Double) -> (requeued: [Int64], failed: [Int64]) {
+    package mutating func expire(now: Double) -> (requeued: [Int64], failed: [Int64]) {
         var requeued: [Int64] = [], failed: [Int64] = []
         for id in leasedIDs {
             let job = jobs[id]!
@@ -207,7 +220,7 @@ struct Scheduler {
     }
 
     /// A departing worker's leases go back at once.
-    mutating func leave(_ worker: String, ids: [Int64]) -> (requeued: [Int64], failed: [Int64]) {
+    package mutating func leave(_ worker: String, ids: [Int64]) -> (requeued: [Int64], failed: [Int64]) {
         var requeued: [Int64] = [], failed: [Int64] = []
         for id in ids where jobs[id]?.state == .leased && jobs[id]?.holders[worker] != nil {
             jobs[id]!.holders[worker] = nil
