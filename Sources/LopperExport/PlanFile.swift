@@ -26,6 +26,8 @@ public struct PlanFile: Codable, Sendable {
     /// Only the pruned groups, with their kept indices; groups not listed keep every unit.
     public var groups: [GroupChoice]
     public var layers: [PruningPlan.LayerChoice]
+    /// Residual blocks removed (depth), as `PruningPlan` records them.
+    public var blocks: [PruningPlan.BlockChoice]
     public var predictedDamage: Double
     public var denseCost: [String: Double]
     public var cost: [String: Double]
@@ -54,12 +56,13 @@ public struct PlanFile: Codable, Sendable {
         metric = planner.table.metric.rawValue
         denseScore = planner.table.dense
         let indices = Dictionary(uniqueKeysWithValues: allocation.plan.groups.map { ($0.group, $0.indices) })
-        groups = allocation.choices.filter { $0.granularity != "untouched" }.map { choice in
+        groups = allocation.choices.filter { $0.granularity != "untouched" && $0.granularity != Granularity.layer.rawValue }.map { choice in
             var choice = choice
             choice.indices = indices[choice.group] ?? nil
             return choice
         }
         layers = allocation.plan.layers
+        blocks = allocation.plan.blocks
         predictedDamage = allocation.predictedDamage
         denseCost = Self.named(planner.denseAmounts)
         cost = Self.named(allocation.cost)

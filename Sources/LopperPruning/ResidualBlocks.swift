@@ -57,8 +57,11 @@ public enum ResidualBlocks {
             }
             let branch = branchNodes(from: skip, to: branchOutput, in: graph)
             var refusal: String?
+            if let shapes, let from = shapes[skip]?.shape, let to = shapes[branchOutput]?.shape, from != to {
+                refusal = "the branch changes the shape (\(describe(from)) → \(describe(to)))"
+            }
             let inside = Set(branch).union([index])
-            search: for position in branch {
+            search: for position in branch where refusal == nil {
                 for value in graph.nodes[position].outputs where !value.isEmpty {
                     if outputs.contains(value) { refusal = "'\(value)' inside the block is a model output"; break search }
                     if let reader = graph.consumers[value]?.first(where: { !inside.contains($0) }) {
@@ -66,9 +69,6 @@ public enum ResidualBlocks {
                         break search
                     }
                 }
-            }
-            if refusal == nil, let shapes, let from = shapes[skip]?.shape, let to = shapes[branchOutput]?.shape, from != to {
-                refusal = "the branch changes the shape (\(describe(from)) → \(describe(to)))"
             }
             blocks.append(ResidualBlock(id: blocks.count, join: node.displayName, output: node.outputs[0], skip: skip,
                                         branchOutput: branchOutput, nodes: branch.map { graph.nodes[$0].displayName },
