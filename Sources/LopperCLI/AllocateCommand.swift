@@ -33,6 +33,9 @@ struct AllocationOptions: ParsableArguments {
     var minimumKept: Int = 1
 
     func validate() throws {
+        guard FileManager.default.fileExists(atPath: db) else {
+            throw ValidationError("\(db) does not exist: run lopper sweep --db \(db) first (or give the store it wrote).")
+        }
         guard maximumLevel > 0, maximumLevel < 1 else { throw ValidationError("--max-level must be in (0, 1).") }
         guard minimumKept >= 1 else { throw ValidationError("--min-kept must be at least 1.") }
         _ = try skippedGroups()

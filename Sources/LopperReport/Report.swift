@@ -86,10 +86,12 @@ public struct Report {
     }
 }
 
-/// An HTML table; cells that read as numbers are right-aligned.
+/// An HTML table (no header row when every header is empty); cells that read as numbers are right-aligned.
 func htmlTable(_ headers: [String], _ rows: [[String]], cssClass: String = "data") -> String {
     func isNumber(_ cell: String) -> Bool { Double(cell.split(separator: " ").first.map(String.init) ?? "") != nil }
-    var out = "<table class=\"\(cssClass)\"><thead><tr>" + headers.map { "<th>\(escapeMarkup($0))</th>" }.joined() + "</tr></thead><tbody>\n"
+    var out = "<table class=\"\(cssClass)\">"
+    if headers.contains(where: { !$0.isEmpty }) { out += "<thead><tr>" + headers.map { "<th>\(escapeMarkup($0))</th>" }.joined() + "</tr></thead>" }
+    out += "<tbody>\n"
     for row in rows {
         out += "<tr>" + row.map { "<td\(isNumber($0) ? " class=\"num\"" : "")>\(escapeMarkup($0))</td>" }.joined() + "</tr>\n"
     }

@@ -54,7 +54,7 @@ public struct StatusServer: Sendable {
                             refreshSeconds: status.complete ? nil : refreshSeconds)
         report.status = [["coordinator", status.complete ? "sweep complete" : "running for \(Int(status.uptimeSeconds)) s"],
                          ["workers alive", String(status.workersAlive)],
-                         ["jobs", status.jobsByState.map { "\($0.count) \($0.state)" }.joined(separator: ", ") + " of \(status.jobsTotal)"],
+                         ["scheduler", status.jobsByState.map { "\($0.count) \($0.state)" }.joined(separator: ", ") + " of \(status.jobsTotal)"],
                          ["refused messages", status.refused.isEmpty ? "none" : status.refused.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")]]
         return try report.html()
     }

@@ -151,4 +151,13 @@ import Testing
             #expect(try Data(contentsOf: URL(fileURLWithPath: "\(out)/stm32h7/\(file)")) == Data(contentsOf: URL(fileURLWithPath: "\(again)/stm32h7/\(file)")), "\(file)")
         }
     }
+
+    /// allocate and export before the sweep: the message says which file and what to run.
+    @Test func aMissingStoreSaysToSweepFirst() throws {
+        for arguments in [["allocate", "--db", "none.db", "--profile", "host", "-o", "plan.json"],
+                          ["export", "--db", "none.db", "--profiles", "host", "--out", "exports"]] {
+            let result = try LopperBinary.run(arguments)
+            #expect(result.status == 64 && result.stderr.contains("none.db does not exist: run lopper sweep --db none.db first"), "\(result.stderr)")
+        }
+    }
 }
