@@ -41,9 +41,9 @@ def ensure_built(file, size):
     return path
 
 
-def lopper(binary, model, shape, threads, runs, warmup):
+def lopper(binary, model, name, shape, threads, runs, warmup):
     dims = "x".join(map(str, shape))
-    out = subprocess.run([binary, "bench", model, "--input-shape", f"x={dims}", "--threads", str(threads),
+    out = subprocess.run([binary, "bench", model, "--input-shape", f"{name}={dims}", "--threads", str(threads),
                           "--runs", str(runs), "--warmup", str(warmup), "--json"],
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
@@ -96,7 +96,7 @@ def main():
                 session = ort_session(model, threads)
                 rounds = []
                 for _ in range(args.rounds):
-                    a = lopper(args.lopper, model, shape, threads, args.runs, args.warmup)
+                    a = lopper(args.lopper, model, session.get_inputs()[0].name, shape, threads, args.runs, args.warmup)
                     b = onnxruntime(session, shape, args.runs, args.warmup)
                     rounds.append((a, b, a["median_ms"] / b["median_ms"]))
                 del session

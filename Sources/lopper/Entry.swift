@@ -3,6 +3,7 @@ import LopperCLI
 @main
 struct Entry {
     static func main() async {
+        BLASSetup.useVectorKernels()
         await Lopper.main()
     }
 }

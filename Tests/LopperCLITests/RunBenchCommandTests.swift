@@ -63,4 +63,18 @@ import Testing
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--threads must be at least 1."))
     }
+
+    /// OpenBLAS falls back to SSE3 kernels on CPUs it does not recognise; `lopper` then
+    /// re-executes itself with `OPENBLAS_CORETYPE` naming kernels for the CPU's AVX2 or AVX-512.
+    @Test func benchRunsVectorBLASKernelsOnAVX2Machines() throws {
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let result = try LopperBinary.run(["bench", Fixtures.model("residual"), "--runs", "1", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let core = try #require(json["blas_core"] as? String)
+        if flags.isSuperset(of: ["avx2", "fma"]) && ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil {
+            #expect(["haswell", "skylakex", "cooperlake", "sapphirerapids", "zen", "excavator"].contains(core.lowercased()), "\(core)")
+        }
+    }
 }
