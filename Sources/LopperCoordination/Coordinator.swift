@@ -75,6 +75,8 @@ public final class Coordinator: @unchecked Sendable {
     /// When a worker last sent a message (seconds since start), for `workerPatience`.
     var lastWorkerMessage = 0.0
     private var transport: (any CoordinatorTransport)?
+    /// Requests being handled now.
+    private var handling = 0
     private let started = DispatchTime.now().uptimeNanoseconds
     private var progress: (@Sendable (SweepRunner.Progress) -> Void)?
 
@@ -145,16 +147,28 @@ public final class Coordinator: @unchecked Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await transport.serve { bytes in try await self.serve(bytes) } }
             group.addTask { try await self.superviseLeases() }
-            // The supervisor returns when the sweep is over; the servers then stop.
+            // The supervisor returns when the sweep is over; the servers then stop, once the
+            // replies being made go out (a worker told the jobs are over must hear so).
             try await group.next()
+            await drain()
             group.cancelAll()
             try await group.waitForAll()
         }
         return status()
     }
 
+    /// Waits (10 s at most) for the requests being handled, then a moment for their replies to
+    /// be sent.
+    private func drain() async {
+        let deadline = now + 10
+        while lock.withLock({ handling }) > 0 && now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        try? await Task.sleep(for: .milliseconds(200))
+    }
+
     /// Answers one request's bytes, counting the traffic.
     private func serve(_ bytes: [UInt8]) async throws -> [UInt8]? {
+        lock.withLock { handling += 1 }
+        defer { lock.withLock { handling -= 1 } }
         guard let reply = try await handle(bytes) else { return nil }
         lock.withLock {
             bytesReceived += UInt64(bytes.count)
