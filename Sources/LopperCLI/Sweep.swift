@@ -35,7 +35,7 @@ struct SweepOptions: ParsableArguments {
     @Option(help: "The output classifier metrics read (default: the first).")
     var output: String?
 
-    @Option(help: "Comma-separated: channel, head, unstructured, nm.")
+    @Option(help: "Comma-separated: channel, head, unstructured, nm, layer (residual blocks).")
     var granularity: String?
 
     @Option(help: "Comma-separated channel criteria: l1, l2, bn-scale, random, wanda.")
@@ -94,7 +94,7 @@ struct SweepOptions: ParsableArguments {
         if let granularity {
             spec.granularities = try granularity.split(separator: ",").map { item in
                 guard let value = Granularity(rawValue: String(item)) else {
-                    throw ValidationError("--granularity takes channel, head, unstructured or nm, got '\(item)'.")
+                    throw ValidationError("--granularity takes channel, head, unstructured, nm or layer, got '\(item)'.")
                 }
                 return value
             }
