@@ -142,14 +142,14 @@ public struct Exporter: Sendable {
         let first = try planner.allocate(menus, limits: limits)
         var allocation = first
         var refinement: [RefinementRound] = []
+        let baselines = planner.baselines(limits: limits)
         if let tolerance {
             let result = try refine(first, measured: try measuredDamage(first.plan), planner: planner, menus: menus,
-                                    limits: limits, tolerance: tolerance, rounds: rounds)
+                                    limits: limits, tolerance: tolerance, rounds: rounds, seeds: baselines.compactMap(\.plan))
             allocation = result.allocation
             refinement = result.rounds
         }
         let (pruned, score, corrected) = try assemble(allocation.plan)
-        let baselines = planner.baselines(limits: limits)
 
         // The model as the sweep named it (a worker's setup reads a cached copy under another path).
         var planFile = PlanFile(allocation: allocation, baselines: baselines, planner: planner, model: table.spec.model,

@@ -23,13 +23,24 @@ extension Exporter {
     /// excess added to the options it changed), and solves again, until the plan the solver
     /// proposes measures within `tolerance` of its prediction, the solver proposes no plan it has
     /// not measured and no better one, or `rounds` run out; the plan with the lowest measured damage is kept. No plan is measured twice.
+    ///
+    /// `seeds` (the baselines' plans) are measured too, where the menus offer their kept counts
+    /// within the limits: the search starts from the best measured plan, so that it ends at least
+    /// as good as each of them.
     public func refine(_ first: Planner.Allocation, measured firstDamage: Double, planner: Planner, menus firstMenus: Planner.Menus,
-                       limits: ResourceAmounts, tolerance: Double, rounds: Int)
+                       limits: ResourceAmounts, tolerance: Double, rounds: Int, seeds: [PruningPlan] = [])
         throws -> (allocation: Planner.Allocation, measured: Double, rounds: [RefinementRound]) {
         var best = (allocation: first, measured: firstDamage)
         var menus = firstMenus
         var history: [RefinementRound] = []
         var measured: [[Int]: Double] = [first.picks: firstDamage]
+        for seed in seeds {
+            guard let allocation = try Self.allocation(of: seed, like: first, planner: planner, menus: &menus, limits: limits),
+                  measured[allocation.picks] == nil else { continue }
+            let damage = try measuredDamage(allocation.plan)
+            measured[allocation.picks] = damage
+            if damage < best.measured { best = (allocation, damage) }
+        }
         func measure(_ picks: [Int]) throws -> Double {
             if let known = measured[picks] { return known }
             let damage = try measuredDamage(try planner.plan(zip(menus.choices, picks).map { $0[$1] }, withIndices: true))
@@ -73,6 +84,45 @@ extension Exporter {
             if proposedBefore && !improved { break }
         }
         return (best.allocation, best.measured, history)
+    }
+
+    /// The menus' picks with a channel plan's kept counts (the l2 option, which ranks as the
+    /// baselines do; a count the menu lacks is added to it, its damage the nearest option's),
+    /// priced; nil when the plan misses a limit or a group has no l2 curve.
+    static func allocation(of plan: PruningPlan, like first: Planner.Allocation, planner: Planner, menus: inout Planner.Menus,
+                           limits: ResourceAmounts) throws -> Planner.Allocation? {
+        var picks: [Int] = []
+        for (m, group) in menus.groups.enumerated() {
+            guard let kept = plan.groups.first(where: { $0.group == group })?.kept else { picks.append(0); continue }
+            let l2 = menus.choices[m].indices.filter {
+                menus.choices[m][$0].granularity == Granularity.channel.rawValue && menus.choices[m][$0].criterion == "l2"
+            }
+            if let pick = l2.first(where: { menus.choices[m][$0].kept == kept }) {
+                picks.append(pick)
+                continue
+            }
+            guard let nearest = l2.min(by: { abs(menus.choices[m][$0].kept - kept) < abs(menus.choices[m][$1].kept - kept) }) else { return nil }
+            var option = menus.choices[m][nearest]
+            option.kept = kept
+            option.level = 1 - Double(kept) / Double(option.size)
+            option.interpolated = true
+            let before = try planner.costs(of: [option], limits: limits, untouchedFirst: false)
+            menus.choices[m].append(option)
+            menus.costs[m].append(before[0])
+            picks.append(menus.choices[m].count - 1)
+        }
+        let chosen = zip(menus.choices, picks).map { $0[$1] }
+        let priced = try planner.plan(chosen, withIndices: true)
+        let cost = Planner.amounts(planner.cost.totals(priced))
+        guard limits.allSatisfy({ (cost[$0.key] ?? 0) <= $0.value * (1 + 1e-9) }) else { return nil }
+        var allocation = first
+        allocation.choices = chosen + first.choices.filter { choice in !menus.groups.contains(choice.group) }
+        allocation.choices.sort { $0.group < $1.group }
+        allocation.plan = priced
+        allocation.picks = picks
+        allocation.cost = cost
+        allocation.predictedDamage = chosen.reduce(0) { $0 + $1.predictedDamage }
+        return allocation
     }
 
     /// The measured damage of a plan, assembled as export assembles it.

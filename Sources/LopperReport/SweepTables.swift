@@ -10,7 +10,7 @@ public enum SweepTables {
     static func fields(_ row: ResultsStore.Row, names: [Int: String]) -> [String: Any] {
         var result: [String: Any] = [
             "group_id": row.job.group, "group": names[row.job.group] ?? "", "granularity": row.job.granularity.rawValue,
-            "criterion": row.job.criterion, "level": row.job.level, "state": row.state,
+            "criterion": row.job.criterion, "level": row.job.level, "state": row.state.rawValue,
         ]
         result["score"] = row.score
         result["removed"] = row.removed

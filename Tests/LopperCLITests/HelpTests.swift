@@ -93,7 +93,7 @@ import Testing
             answered=no
             for i in $(seq 300); do if \(status[0]) > status.txt 2>&1; then answered=yes; break; fi; sleep 0.2; done
             [ $answered = yes ] || { cat status.txt coordinator.log >&2; exit 3; }
-            \(worker[0]) --threads 2
+            \(worker[0]) --jobs 2
             wait $pid
             """
         let result = try await Self.shell(script, in: folder)

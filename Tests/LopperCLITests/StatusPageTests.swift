@@ -52,7 +52,7 @@ import Testing
             #expect(Self.number(idle, "lopper_jobs{state=\"queued\"}") == Double(total))
             #expect(Self.number(idle, "lopper_workers_alive") == 0)
 
-            let worker = try LopperBinary.start(["worker", "--connect", wire, "--token-file", token, "--threads", "1",
+            let worker = try LopperBinary.start(["worker", "--connect", wire, "--token-file", token, "--jobs", "1",
                                          "--cache-dir", directory.appendingPathComponent("cache").path],
                                         log: directory.appendingPathComponent("worker.log"))
             defer { worker.terminate(); worker.waitUntilExit() }
