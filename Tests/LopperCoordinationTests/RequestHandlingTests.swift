@@ -153,8 +153,9 @@ import Testing
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let (harness, offer, storePath) = try Self.sweep(in: directory) { options in
-            // Heartbeats every 0.1 s keep a 2 s lease even on a loaded machine.
-            options.leaseSeconds = 2
+            // Heartbeats every 0.1 s keep an 8 s lease even when the whole suite loads the
+            // machine (Swift concurrency's two threads can stall a sleeping task for seconds).
+            options.leaseSeconds = 8
             options.heartbeatSeconds = 0.1
         }
         defer { harness.serving.cancel() }
@@ -167,7 +168,7 @@ import Testing
         beat.heartbeat.workerID = "w2"
         beat.heartbeat.jobIds = [held.jobID, job.jobID]
         var requeued: Lopper_Wire_JobLease?
-        for _ in 0..<300 {
+        for _ in 0..<900 {
             try await Task.sleep(for: .milliseconds(100))
             guard case .heartbeat(let ack)? = try await harness.call(beat, from: "w2").kind else { Issue.record("no ack"); return }
             #expect(ack.extended == [held.jobID] && ack.revoked == [job.jobID])
