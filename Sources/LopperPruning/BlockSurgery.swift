@@ -113,7 +113,7 @@ public enum BlockSurgery {
         var needed = outputs
         var liveNodes = Set<String>()
         for node in nodes.reversed() where node.outputs.contains(where: needed.contains) {
-            liveNodes.insert(node.outputs[0])
+            liveNodes.formUnion(node.outputs)
             needed.formUnion(node.inputs + node.implicitInputs)
         }
         return liveNodes
@@ -125,6 +125,8 @@ public enum BlockSurgery {
         var ordered = graph
         try ordered.setNodes(nodes)
         let nowLive = live(ordered.nodes, outputs: Set(graph.outputs.map(\.name)))
-        return ordered.nodes.filter { nowLive.contains($0.outputs[0]) || !wasLive.contains($0.outputs[0]) }
+        return ordered.nodes.filter { node in
+            node.outputs.contains(where: nowLive.contains) || !node.outputs.contains(where: wasLive.contains)
+        }
     }
 }

@@ -39,7 +39,7 @@ public enum ResidualBlocks {
         var memo: [String: Set<String>] = [:]
         for (index, node) in graph.nodes.enumerated() where node.opType == "Add" && node.domain == "" && node.inputs.count == 2 {
             let (a, b) = (node.inputs[0], node.inputs[1])
-            guard a != b, try graph.constant(a) == nil, try graph.constant(b) == nil,
+            guard let output = node.outputs.first, !output.isEmpty, a != b, try graph.constant(a) == nil, try graph.constant(b) == nil,
                   graph.producers[a] != nil || graph.producers[b] != nil else { continue }
             let ancestorsA = ancestors(of: a, in: graph, memo: &memo), ancestorsB = ancestors(of: b, in: graph, memo: &memo)
             let skip: String, branchOutput: String
@@ -50,7 +50,7 @@ public enum ResidualBlocks {
             } else {
                 // Two paths from a common value: a shortcut through a layer of its own.
                 guard !ancestorsA.isDisjoint(with: ancestorsB) else { continue }
-                blocks.append(ResidualBlock(id: blocks.count, join: node.displayName, output: node.outputs[0], skip: a, branchOutput: b,
+                blocks.append(ResidualBlock(id: blocks.count, join: node.displayName, output: output, skip: a, branchOutput: b,
                                             nodes: [], refusal: "neither addend is computed from the other (a shortcut through a layer of its own)",
                                             inner: []))
                 continue
@@ -70,7 +70,7 @@ public enum ResidualBlocks {
                     }
                 }
             }
-            blocks.append(ResidualBlock(id: blocks.count, join: node.displayName, output: node.outputs[0], skip: skip,
+            blocks.append(ResidualBlock(id: blocks.count, join: node.displayName, output: output, skip: skip,
                                         branchOutput: branchOutput, nodes: branch.map { graph.nodes[$0].displayName },
                                         refusal: refusal, inner: []))
         }

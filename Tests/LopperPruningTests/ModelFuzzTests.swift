@@ -120,7 +120,10 @@ import Testing
         let model: Model
         do { model = try Model(serialized: bytes) } catch is ModelError { outcome.rejectedAtLoad += 1; return }
         do { _ = try ModelSummary(model) } catch is ModelError { outcome.rejectedAtSummary += 1; return }
-        do { _ = try DependencyAnalysis.groups(of: model) } catch is ModelError { outcome.rejectedAtGroups += 1; return }
+        do {
+            _ = try DependencyAnalysis.groups(of: model)
+            _ = try ResidualBlocks.find(in: model)
+        } catch is ModelError { outcome.rejectedAtGroups += 1; return }
         do {
             let executor = try Executor(model: model, options: ExecutorOptions(threads: 1, maxTensorBytes: tensorLimit))
             guard let feeds = try inputs(for: executor) else { outcome.skippedRun += 1; return }
