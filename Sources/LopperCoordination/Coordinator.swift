@@ -33,6 +33,9 @@ public final class Coordinator: @unchecked Sendable {
         /// Give up (throw `Failure.noWorkers`) when no worker has sent a message for this long
         /// while jobs remain; nil waits for workers indefinitely.
         public var workerPatience: Double?
+        /// Seconds since the coordinator started; nil reads the monotonic clock. Tests set a
+        /// clock they advance by hand, so lease expiry does not depend on the machine's load.
+        public var clock: (@Sendable () -> Double)?
 
         public init(listen: [String], token: Token? = nil, tls: TLSConfiguration? = nil) {
             self.listen = listen
@@ -127,7 +130,7 @@ public final class Coordinator: @unchecked Sendable {
     /// Store transactions so far: with group commit, far fewer than state changes.
     public var journalTransactions: Int { ledger.transactions }
 
-    var now: Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
+    var now: Double { options.clock?() ?? Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
 
 
     /// Serves until every job is done or failed and the live workers were told, then returns the

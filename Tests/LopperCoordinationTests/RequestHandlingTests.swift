@@ -8,6 +8,16 @@ import Testing
 
 /// The coordinator's request handling over the in-memory transport: no socket, no process.
 /// Frames are sealed and opened as a worker would; the store is read back after each reply.
+/// A clock the test sets: the coordinator's `Options.clock`.
+final class ManualClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0.0
+    var seconds: Double {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
+}
+
 @Suite struct RequestHandlingTests {
     /// A coordinator serving over an in-memory transport, and a peer speaking to it.
     final class Harness: @unchecked Sendable {
@@ -152,11 +162,13 @@ import Testing
     @Test func expiredLeasesGoBackHeartbeatsRenewThemAndLateResultsAreIgnored() async throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
+        // The coordinator's clock moves only when the test moves it: a loaded machine cannot
+        // stall a heartbeat past the lease.
+        let clock = ManualClock()
         let (harness, offer, storePath) = try Self.sweep(in: directory) { options in
-            // Heartbeats every 0.1 s keep an 8 s lease even when the whole suite loads the
-            // machine (Swift concurrency's two threads can stall a sleeping task for seconds).
-            options.leaseSeconds = 8
-            options.heartbeatSeconds = 0.1
+            options.leaseSeconds = 2
+            options.heartbeatSeconds = 0.5
+            options.clock = { clock.seconds }
         }
         defer { harness.serving.cancel() }
         guard case .lease(let lease)? = try await harness.call(Self.lease("w1", sweep: offer.sweepID), from: "w1").kind,
@@ -168,11 +180,14 @@ import Testing
         beat.heartbeat.workerID = "w2"
         beat.heartbeat.jobIds = [held.jobID, job.jobID]
         var requeued: Lopper_Wire_JobLease?
-        for _ in 0..<900 {
-            try await Task.sleep(for: .milliseconds(100))
+        for step in 1...8 {
+            clock.seconds = Double(step) * 0.5
             guard case .heartbeat(let ack)? = try await harness.call(beat, from: "w2").kind else { Issue.record("no ack"); return }
             #expect(ack.extended == [held.jobID] && ack.revoked == [job.jobID])
-            if harness.coordinator.status().leasesExpired > 0 { break }
+        }
+        // The supervisor polls every 0.25 s of wall time; wait (boundedly) for its expiry pass.
+        for _ in 0..<400 where harness.coordinator.status().leasesExpired == 0 {
+            try await Task.sleep(for: .milliseconds(50))
         }
         #expect(harness.coordinator.status().leasesExpired == 1, "only w1's lease expired")
         guard case .lease(let again)? = try await harness.call(Self.lease("w3", sweep: offer.sweepID, want: 8), from: "w3").kind else {
