@@ -235,6 +235,21 @@ public struct CostGraph: Sendable {
         }
     }
 
+    /// Lifetimes once the steps of removed blocks no longer run (`removed`: their layers). A join
+    /// removed with its branch (`skipJoins`) becomes a view of its skip input, the input no removed
+    /// step writes; values only removed steps wrote are gone.
+    func lifetimes(removing removed: Set<String>, skipJoins: Set<String>) -> [Lifetime] {
+        let written = Set(steps.filter { removed.contains($0.layer) }.flatMap(\.outputs))
+        let running = steps.compactMap { step -> Step? in
+            guard removed.contains(step.layer) else { return step }
+            guard skipJoins.contains(step.layer), let skip = step.inputs.first(where: { !written.contains($0) }) else { return nil }
+            var view = step
+            (view.inputs, view.isView) = ([skip], true)
+            return view
+        }
+        return Self.lifetimes(values: values, steps: running, inputs: graphInputs, outputs: graphOutputs)
+    }
+
     /// Checks a plan against this model: its groups (`PruningPlan.validate`) and that every
     /// sparsified layer is a step with a weight here.
     public func validate(_ plan: PruningPlan) throws {

