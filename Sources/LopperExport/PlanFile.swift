@@ -15,6 +15,35 @@ public struct PlanFile: Codable, Sendable {
         public var note: String?
     }
 
+    /// A residual block the plan removes (`PruningPlan.BlockChoice`'s keys, so `lopper cost
+    /// --plan` reads it), and why: its damage measured alone, and what removing it alone changes
+    /// from the dense model on this profile, per resource by budget name (negative: saved).
+    public struct RemovedBlock: Codable, Sendable {
+        public var choice: PruningPlan.BlockChoice
+        public var predictedDamage: Double
+        public var alone: [String: Double]
+
+        enum CodingKeys: String, CodingKey { case predictedDamage, alone }
+
+        public init(choice: PruningPlan.BlockChoice, predictedDamage: Double, alone: [String: Double]) {
+            (self.choice, self.predictedDamage, self.alone) = (choice, predictedDamage, alone)
+        }
+
+        public init(from decoder: Decoder) throws {
+            choice = try PruningPlan.BlockChoice(from: decoder)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            predictedDamage = try container.decode(Double.self, forKey: .predictedDamage)
+            alone = try container.decode([String: Double].self, forKey: .alone)
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            try choice.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(predictedDamage, forKey: .predictedDamage)
+            try container.encode(alone, forKey: .alone)
+        }
+    }
+
     public var lopperVersion: String
     public var model: String
     public var profile: String
@@ -26,8 +55,8 @@ public struct PlanFile: Codable, Sendable {
     /// Only the pruned groups, with their kept indices; groups not listed keep every unit.
     public var groups: [GroupChoice]
     public var layers: [PruningPlan.LayerChoice]
-    /// Residual blocks removed (depth), as `PruningPlan` records them.
-    public var blocks: [PruningPlan.BlockChoice]
+    /// Residual blocks removed (depth).
+    public var blocks: [RemovedBlock]
     public var predictedDamage: Double
     public var denseCost: [String: Double]
     public var cost: [String: Double]
@@ -62,7 +91,13 @@ public struct PlanFile: Codable, Sendable {
             return choice
         }
         layers = allocation.plan.layers
-        blocks = allocation.plan.blocks
+        // The plan's blocks are its layer choices, in order (`Planner.plan`).
+        let removals = allocation.choices.filter { $0.granularity == Granularity.layer.rawValue }
+        blocks = zip(allocation.plan.blocks, removals).map { choice, removal in
+            let alone = Planner.amounts(planner.cost.totals(PruningPlan(blocks: [choice])))
+            let change = alone.merging(planner.denseAmounts.mapValues { -$0 }, uniquingKeysWith: +)
+            return RemovedBlock(choice: choice, predictedDamage: removal.predictedDamage, alone: Self.named(change))
+        }
         predictedDamage = allocation.predictedDamage
         denseCost = Self.named(planner.denseAmounts)
         cost = Self.named(allocation.cost)

@@ -5,8 +5,8 @@ import LopperSensitivity
 
 /// Depth beside width: a residual block's removal is one more option in the menu of the group
 /// inside it (the block's inner channels), so the allocator never prunes the width of a block it
-/// removes. A block with no group inside gets a menu of its own; one with several inner groups is
-/// not offered (their joint options would multiply).
+/// removes. A block with no group inside (or none with a menu) gets a menu of its own; one with
+/// several inner groups is not offered (their joint options would multiply).
 extension Planner {
     /// The unit id of a block in the sweep (its layer jobs' group): after the channel groups.
     func unit(of block: ResidualBlock) -> Int { groups.count + block.id }
@@ -31,15 +31,16 @@ extension Planner {
         for block in blocks where block.isRemovable && !constraints.skipGroups.contains(unit(of: block)) {
             let removals = blockOptions(block)
             guard !removals.isEmpty else { continue }
-            let inner = innerGroups(of: block)
-            let positions = inner.compactMap { menus.groups.firstIndex(of: $0) }
+            // Inner groups with a menu: one whose every width option costs the same (an
+            // overhead-bound device) has none, and its block gets a menu of its own.
+            let inner = innerGroups(of: block).filter { menus.groups.contains($0) }
             if inner.isEmpty {
                 let untouched = GroupChoice(group: unit(of: block), name: "block " + block.name, granularity: "untouched", criterion: nil,
                                             level: 0, size: 1, kept: 1, predictedDamage: 0, interpolated: false)
                 menus.groups.append(unit(of: block))
                 menus.choices.append([untouched] + removals)
                 menus.costs.append(try costs(of: [untouched] + removals, limits: limits))
-            } else if inner.count == 1, let m = positions.first {
+            } else if inner.count == 1, let m = menus.groups.firstIndex(of: inner[0]) {
                 menus.choices[m] += removals
                 menus.costs[m] += try costs(of: removals, limits: limits, untouchedFirst: false)
             }

@@ -66,6 +66,26 @@ extension Report {
         return "<div class=\"figure\">\(chart.svg())\n\(htmlTable(["group", "size"] + input.exports.map(\.manifest.profile), rows))</div>\n"
     }
 
+    /// Per profile, the residual blocks its export removes, and why: each one's damage measured
+    /// alone and what removing it alone saves on that profile.
+    func removedBlocks() -> String {
+        let measured = Set(curves.filter { $0.granularity == .layer }.map(\.group)).count
+        let resources: [Resource] = [.latency, .macs, .paramBytes, .peakActivationBytes]
+        var rows: [[String]] = []
+        for export in input.exports {
+            for removed in export.plan.blocks {
+                rows.append([export.manifest.profile, removed.choice.join, String(removed.choice.nodes.count), removed.choice.removal.rawValue,
+                             format(removed.predictedDamage)]
+                            + resources.map { resource in removed.alone[resource.budgetName].map { resource.format($0) } ?? "" })
+            }
+        }
+        guard !rows.isEmpty else {
+            return "<p class=\"note\">No export removes a block (\(measured) blocks measured by the sweep\(measured == 0 ? "; sweep with --granularity layer to offer depth" : "")).</p>\n"
+        }
+        return "<p class=\"note\">\(measured) blocks measured by the sweep; each row is one block an export removes.</p>\n"
+            + htmlTable(["profile", "block (join)", "layers", "removal", "damage alone"] + resources.map { "\($0.budgetName) change alone" }, rows)
+    }
+
     /// Each budget's resource before (dense) and after (the written model, priced from scratch).
     func costs() -> String {
         var categories: [String] = [], exported: [Double?] = [], limits: [Double?] = [], rows: [[String]] = []

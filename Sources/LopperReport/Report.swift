@@ -29,6 +29,7 @@ public struct Report {
             body += section("Exports", id: "exports", "<p class=\"note\">No exports in this report: run <code>lopper export … --out DIR</code> and pass <code>--exports DIR</code>.</p>\n")
         } else {
             body += section("Kept fraction per group", id: "kept", keptFractions())
+            body += section("Removed blocks", id: "blocks", removedBlocks())
             body += section("Cost before and after, per budget", id: "cost", costs())
             body += section("Predicted and measured damage", id: "damage", predictedAgainstMeasured())
             body += section("Against the baselines at the same budgets", id: "baselines", baselines())

@@ -77,6 +77,38 @@ import Testing
         }
     }
 
+    /// Depth: a sweep with the layer granularity, exported for an overhead-bound device at a
+    /// latency budget only removing blocks reaches; the report lists each removed block with its
+    /// damage alone and what it saves there.
+    @Test func removedBlocksAreShownPerProfile() throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let calibration = try Fixtures.randomCalibration(in: directory, seed: 4, samples: 8, shape: [8, 16, 16])
+        let spec = SweepSpec(model: Fixtures.model("residual"), calibration: calibration, granularities: [.channel, .layer],
+                             criteria: ["l1"], levels: [0.25, 0.5, 0.75], samples: 8, batchSize: 4)
+        let db = directory.appendingPathComponent("depth.db").path
+        try SweepRunner(spec: spec, storePath: db).run()
+        let table = try SensitivityTable(store: try ResultsStore(path: db, readOnly: true))
+        let exporter = try Exporter(setup: try SweepSetup(spec: spec), table: table, constraints: PlanningConstraints(), version: "test")
+        let exports = directory.appendingPathComponent("depth-exports").path
+        let profile = try HardwareProfile.resolve("jetson-orin-nano", searching: [Self.profiles])
+        try exporter.export(profile: profile, budgets: "latency=0.75x").write(into: (exports as NSString).appendingPathComponent(profile.name))
+        let input = try ReportInput.load(db: db, exports: exports)
+        let removed = try #require(input.exports.first?.plan.blocks)
+        try #require(!removed.isEmpty, "the budget is met only by removing a block")
+        let html = try Report(input: input, generator: "lopper test").html()
+        #expect(html.contains("<section id=\"blocks\">") && html.contains("2 blocks measured by the sweep"))
+        for block in removed {
+            let curve = try #require(table.curves.first { $0.granularity == .layer && $0.criterion == block.choice.removal.rawValue
+                && input.groupNames[$0.group] == "block " + block.choice.join })
+            #expect(block.predictedDamage == curve.points.first { $0.level == 1 }?.damage, "the damage alone is the sweep's")
+            #expect(try #require(block.alone["latency"]) < 0, "removing it saves latency")
+            #expect(html.contains("<tr><td>\(profile.name)</td><td>\(block.choice.join)</td><td class=\"num\">\(block.choice.nodes.count)</td>"
+                + "<td>\(block.choice.removal.rawValue)</td><td class=\"num\">\(format(block.predictedDamage))</td>"), "\(block.choice.join)")
+        }
+        // The report of the conv_chain exports (no layer jobs) says how to offer depth.
+        #expect(try Report(input: self.input, generator: "lopper test").html().contains("sweep with --granularity layer to offer depth"))
+    }
+
     @Test func chromiumRendersItWithoutConsoleErrors() throws {
         defer { try? FileManager.default.removeItem(at: directory) }
         guard HeadlessBrowser.isAvailable else { print("skipped: chromium is not installed (.ci/setup --test)"); return }
