@@ -5,8 +5,10 @@ import LopperSensitivity
 
 /// Depth beside width: a residual block's removal is one more option in the menu of the group
 /// inside it (the block's inner channels), so the allocator never prunes the width of a block it
-/// removes. A block with no group inside (or none with a menu) gets a menu of its own; one with
-/// several inner groups is not offered (their joint options would multiply).
+/// removes. A block with no group inside (or none with a menu) gets a menu of its own. A block
+/// with several inner groups (a bottleneck's two) puts its removal in the first one's menu; the
+/// others' width choices are dropped from any plan that removes the block (`clearingRemovedBlocks`),
+/// and the plan's real cost is what the budgets are checked on.
 extension Planner {
     /// The unit id of a block in the sweep (its layer jobs' group): after the channel groups.
     func unit(of block: ResidualBlock) -> Int { groups.count + block.id }
@@ -40,10 +42,21 @@ extension Planner {
                 menus.groups.append(unit(of: block))
                 menus.choices.append([untouched] + removals)
                 menus.costs.append(try costs(of: [untouched] + removals, limits: limits))
-            } else if inner.count == 1, let m = menus.groups.firstIndex(of: inner[0]) {
+            } else if let m = menus.groups.firstIndex(of: inner[0]) {
                 menus.choices[m] += removals
                 menus.costs[m] += try costs(of: removals, limits: limits, untouchedFirst: false)
             }
+        }
+    }
+
+    /// The choices with every width choice inside a removed block made untouched: a removed
+    /// block's groups no longer run, so pruning them neither saves nor damages anything.
+    func clearingRemovedBlocks(_ choices: [GroupChoice]) throws -> [GroupChoice] {
+        let removed = try choices.filter { $0.granularity == Granularity.layer.rawValue }.map { blocks[try blockChoice($0).block] }
+        let inside = Set(removed.flatMap(innerGroups(of:)))
+        guard !inside.isEmpty else { return choices }
+        return choices.map { choice in
+            choice.granularity != Granularity.layer.rawValue && inside.contains(choice.group) ? GroupChoice.untouched(groups[choice.group]) : choice
         }
     }
 

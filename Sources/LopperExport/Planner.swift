@@ -134,7 +134,7 @@ public struct Planner {
     /// `withIndices`), and weight sparsity on the producing layers of zero-weight choices.
     public func plan(_ choices: [GroupChoice], withIndices: Bool) throws -> PruningPlan {
         var plan = PruningPlan()
-        for choice in choices where choice.granularity != "untouched" {
+        for choice in try clearingRemovedBlocks(choices) where choice.granularity != "untouched" {
             if choice.granularity == Granularity.layer.rawValue {
                 plan.blocks.append(try blockChoice(choice))
                 continue
@@ -213,7 +213,7 @@ public struct Planner {
         for tightenings in 0..<attempts {
             let problem = Problem(menus: problemMenus, fixedCost: denseAmounts.filter { limits[$0.key] != nil }, limits: working)
             let solution = try Allocator.solve(problem, method: method)
-            let chosen = zip(menus.choices, solution.choice).map { $0[$1] }
+            let chosen = try clearingRemovedBlocks(zip(menus.choices, solution.choice).map { $0[$1] })
             let plan = try plan(chosen, withIndices: true)
             let real = Self.amounts(cost.totals(plan))
             let misses = limits.filter { resource, limit in (real[resource] ?? 0) > limit * (1 + 1e-9) }

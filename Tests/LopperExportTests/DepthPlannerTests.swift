@@ -100,6 +100,51 @@ import Testing
         }
     }
 
+    /// A bottleneck (1×1 down, 3×3, 1×1 up, plus the input): two groups inside one block. Its
+    /// removal is offered; a plan that removes it prunes neither group, and one that keeps it
+    /// narrows both.
+    @Test func aBottleneckWithTwoInnerGroupsCanBeRemoved() throws {
+        var b = ModelBuilder(opset: 13)
+        b.input("x", [1, 8, 8, 8])
+        var random = SeededGenerator(seed: 3)
+        for (name, shape) in [("wa", [4, 8, 1, 1]), ("wb", [4, 4, 3, 3]), ("wc", [8, 4, 1, 1])] {
+            b.constant(name, floats: random.floats(shape.reduce(1, *)), shape: shape)
+        }
+        b.node("Conv", ["x", "wa"], ["a"], name: "conv_a")
+        b.node("Relu", ["a"], ["ra"], name: "relu_a")
+        b.node("Conv", ["ra", "wb"], ["bb"], name: "conv_b", intLists: ["pads": [1, 1, 1, 1]])
+        b.node("Relu", ["bb"], ["rb"], name: "relu_b")
+        b.node("Conv", ["rb", "wc"], ["c"], name: "conv_c")
+        b.node("Add", ["c", "x"], ["y"], name: "add")
+        b.output("y")
+        let model = try b.model()
+        let cost = CostModel(graph: try CostGraph(model), profile: Self.overheadBound)
+        let blocks = try ResidualBlocks.find(in: model)
+        try #require(blocks.count == 1 && blocks[0].isRemovable)
+        let inner = cost.graph.groups.filter { $0.isPrunable }.map(\.id)
+        try #require(inner.count == 2)
+        let levels = [0.25, 0.5, 0.75]
+        var curves = inner.map { SensitivityTable.Curve(group: $0, granularity: .channel, criterion: "l1", points: zip(levels, [0.01, 0.02, 0.05]).map { ($0, $1) }) }
+        curves.append(SensitivityTable.Curve(group: cost.graph.groups.count, granularity: .layer, criterion: "skip", points: [(1, 0.3)]))
+        let spec = SweepSpec(model: "bottleneck.onnx", calibration: "unused.npz")
+        let planner = Planner(model: model, cost: cost, table: SensitivityTable(spec: spec, dense: 0, curves: curves), blocks: blocks)
+
+        let menus = try planner.menus(for: [.latency: 1])
+        #expect(menus.choices.flatMap { $0 }.filter { $0.granularity == "layer" }.count == 1, "the removal is offered once")
+        // Only removing the block saves launches: it is chosen, and neither inner group is pruned.
+        let tight = try planner.allocate(limits: [.latency: planner.denseAmounts[.latency]! * 0.5])
+        #expect(tight.plan.blocks.map(\.join) == ["add"] && tight.plan.groups.isEmpty, "\(tight.plan)")
+        #expect(tight.choices.filter { inner.contains($0.group) }.allSatisfy { $0.granularity == "untouched" })
+        #expect(abs(tight.predictedDamage - 0.3) < 1e-12)
+        // Whatever the solver picks beside the removal, the other group's pruning is dropped.
+        let removal = try #require(menus.choices.flatMap { $0 }.first { $0.granularity == "layer" })
+        let other = try #require(menus.choices.first { !$0.contains { $0.granularity == "layer" } }?.last)
+        #expect(try planner.plan([removal, other], withIndices: false) == PruningPlan(blocks: tight.plan.blocks))
+        // A MACs budget width meets with less damage: the block stays and its groups narrow.
+        let narrow = try planner.allocate(limits: [.macs: planner.denseAmounts[.macs]! * 0.3])
+        #expect(narrow.plan.blocks.isEmpty && narrow.plan.groups.count == 2 && narrow.predictedDamage < 0.3, "\(narrow.plan)")
+    }
+
     @Test func plansWithoutBlocksStillLoad() throws {
         let plan = try JSONDecoder().decode(PruningPlan.self, from: Data(#"{"groups": [{"group": 0, "kept": 4}], "layers": []}"#.utf8))
         #expect(plan.blocks.isEmpty && plan.groups.count == 1)
