@@ -125,8 +125,7 @@ struct AllocateCommand: ParsableCommand {
         var lines = ["\(file.model) on \(file.profile), budgets \(file.budgets); metric \(file.metric) (dense \(String(format: "%.4g", file.denseScore)))", ""]
         var table = TextTable(["group", "name", "option", "level", "kept", "damage"], rightAligned: [0, 3, 4, 5])
         for group in file.groups {
-            let option = group.granularity + (group.criterion.map { "/\($0)" } ?? "")
-            table.append([String(group.group), group.name, option, String(format: "%.3f", group.level), "\(group.kept)/\(group.size)",
+            table.append([String(group.group), group.name, group.family, String(format: "%.3f", group.level), "\(group.kept)/\(group.size)",
                           String(format: "%.4g%@", group.predictedDamage, group.interpolated ? " *" : "")])
         }
         lines.append(file.groups.isEmpty ? "(no group pruned: the dense model already meets the budgets)" : table.render())

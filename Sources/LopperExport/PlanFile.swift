@@ -85,14 +85,14 @@ public struct PlanFile: Codable, Sendable {
         metric = planner.table.metric.rawValue
         denseScore = planner.table.dense
         let indices = Dictionary(uniqueKeysWithValues: allocation.plan.groups.map { ($0.group, $0.indices) })
-        groups = allocation.choices.filter { $0.granularity != "untouched" && $0.granularity != Granularity.layer.rawValue }.map { choice in
+        groups = allocation.choices.filter { $0.granularity != nil && $0.granularity != .layer }.map { choice in
             var choice = choice
             choice.indices = indices[choice.group] ?? nil
             return choice
         }
         layers = allocation.plan.layers
         // The plan's blocks are its layer choices, in order (`Planner.plan`).
-        let removals = allocation.choices.filter { $0.granularity == Granularity.layer.rawValue }
+        let removals = allocation.choices.filter { $0.granularity == .layer }
         blocks = zip(allocation.plan.blocks, removals).map { choice, removal in
             let alone = Planner.amounts(planner.cost.totals(PruningPlan(blocks: [choice])))
             let change = alone.merging(planner.denseAmounts.mapValues { -$0 }, uniquingKeysWith: +)

@@ -17,7 +17,7 @@ extension Planner {
     func blockOptions(_ block: ResidualBlock) -> [GroupChoice] {
         table.curves.filter { $0.group == unit(of: block) && $0.granularity == .layer }.compactMap { curve in
             guard let point = curve.points.first(where: { $0.level == 1 }) else { return nil }
-            return GroupChoice(group: unit(of: block), name: "block " + block.name, granularity: Granularity.layer.rawValue,
+            return GroupChoice(group: unit(of: block), name: "block " + block.name, granularity: .layer,
                                criterion: curve.criterion, level: 1, size: 1, kept: 0, predictedDamage: point.damage, interpolated: false)
         }
     }
@@ -37,7 +37,7 @@ extension Planner {
             // overhead-bound device) has none, and its block gets a menu of its own.
             let inner = innerGroups(of: block).filter { menus.groups.contains($0) }
             if inner.isEmpty {
-                let untouched = GroupChoice(group: unit(of: block), name: "block " + block.name, granularity: "untouched", criterion: nil,
+                let untouched = GroupChoice(group: unit(of: block), name: "block " + block.name, granularity: nil, criterion: nil,
                                             level: 0, size: 1, kept: 1, predictedDamage: 0, interpolated: false)
                 menus.groups.append(unit(of: block))
                 menus.choices.append([untouched] + removals)
@@ -52,11 +52,11 @@ extension Planner {
     /// The choices with every width choice inside a removed block made untouched: a removed
     /// block's groups no longer run, so pruning them neither saves nor damages anything.
     func clearingRemovedBlocks(_ choices: [GroupChoice]) throws -> [GroupChoice] {
-        let removed = try choices.filter { $0.granularity == Granularity.layer.rawValue }.map { blocks[try blockChoice($0).block] }
+        let removed = try choices.filter { $0.granularity == .layer }.map { blocks[try blockChoice($0).block] }
         let inside = Set(removed.flatMap(innerGroups(of:)))
         guard !inside.isEmpty else { return choices }
         return choices.map { choice in
-            choice.granularity != Granularity.layer.rawValue && inside.contains(choice.group) ? GroupChoice.untouched(groups[choice.group]) : choice
+            choice.granularity != .layer && inside.contains(choice.group) ? GroupChoice.untouched(groups[choice.group]) : choice
         }
     }
 

@@ -28,8 +28,8 @@ public struct PlanningConstraints: Codable, Sendable, Equatable {
 public struct GroupChoice: Codable, Sendable, Equatable {
     public var group: Int
     public var name: String
-    /// `untouched`, or the sweep granularity (`channel`, `head`, `unstructured`, `nm`, `layer`).
-    public var granularity: String
+    /// The sweep granularity the choice prunes by; nil when the group is left untouched.
+    public var granularity: Granularity?
     /// The ranking criterion (channel, head) or the pattern (`2:4`, `magnitude` for unstructured).
     public var criterion: String?
     /// Fraction of the group's units (or weights) removed.
@@ -42,8 +42,11 @@ public struct GroupChoice: Codable, Sendable, Equatable {
     /// Kept units in the group's numbering, once a criterion has chosen them (in plans).
     public var indices: [Int]?
 
+    /// The option family: granularity and criterion (`channel/l1`, `nm/2:4`), or `untouched`.
+    public var family: String { (granularity?.rawValue ?? "untouched") + (criterion.map { "/\($0)" } ?? "") }
+
     static func untouched(_ group: PruneGroup) -> GroupChoice {
-        GroupChoice(group: group.id, name: group.name, granularity: "untouched", criterion: nil, level: 0, size: group.size,
+        GroupChoice(group: group.id, name: group.name, granularity: nil, criterion: nil, level: 0, size: group.size,
                     kept: group.size, predictedDamage: 0, interpolated: false)
     }
 }
@@ -111,7 +114,7 @@ public struct Planner {
                 for kept in counts.sorted(by: >) where kept < group.size && kept >= constraints.minimumKept {
                     let level = 1 - Double(kept) / Double(group.size)
                     guard let damage = shape.damage(at: level) else { continue }
-                    options.append(GroupChoice(group: group.id, name: group.name, granularity: curve.granularity.rawValue,
+                    options.append(GroupChoice(group: group.id, name: group.name, granularity: curve.granularity,
                                                criterion: curve.criterion, level: level, size: group.size, kept: kept,
                                                predictedDamage: damage, interpolated: !measuredCounts.contains(kept)))
                 }
@@ -121,7 +124,7 @@ public struct Planner {
                 let pattern = curve.granularity == .nm ? try SparsityPattern(parsing: curve.criterion) : .unstructured
                 guard (cost.profile.sparsitySpeedup[pattern] ?? 1) > 1 else { continue }
                 for point in curve.points where point.level <= top {
-                    options.append(GroupChoice(group: group.id, name: group.name, granularity: curve.granularity.rawValue,
+                    options.append(GroupChoice(group: group.id, name: group.name, granularity: curve.granularity,
                                                criterion: curve.criterion, level: point.level, size: group.size, kept: group.size,
                                                predictedDamage: point.damage, interpolated: false))
                 }
@@ -134,14 +137,14 @@ public struct Planner {
     /// `withIndices`), and weight sparsity on the producing layers of zero-weight choices.
     public func plan(_ choices: [GroupChoice], withIndices: Bool) throws -> PruningPlan {
         var plan = PruningPlan()
-        for choice in try clearingRemovedBlocks(choices) where choice.granularity != "untouched" {
-            if choice.granularity == Granularity.layer.rawValue {
+        for choice in try clearingRemovedBlocks(choices) where choice.granularity != nil {
+            if choice.granularity == .layer {
                 plan.blocks.append(try blockChoice(choice))
                 continue
             }
             let group = groups[choice.group]
-            if choice.granularity == Granularity.unstructured.rawValue || choice.granularity == Granularity.nm.rawValue {
-                let pattern = choice.granularity == "nm" ? try SparsityPattern(parsing: choice.criterion ?? "") : .unstructured
+            if choice.granularity == .unstructured || choice.granularity == .nm {
+                let pattern = choice.granularity == .nm ? try SparsityPattern(parsing: choice.criterion ?? "") : .unstructured
                 for producer in group.producers {
                     plan.layers.append(.init(node: producer, pattern: pattern, sparsity: choice.level))
                 }
@@ -183,7 +186,6 @@ public struct Planner {
     }
 
     public func menus(for limits: ResourceAmounts) throws -> Menus {
-        let denseAmounts = Self.amounts(dense)
         var menus = Menus(groups: [], choices: [], costs: [])
         for group in groups where group.isPrunable && !constraints.skipGroups.contains(group.id) {
             let choices = try options(for: group)

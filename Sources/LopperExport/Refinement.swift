@@ -95,7 +95,7 @@ extension Exporter {
         for (m, group) in menus.groups.enumerated() {
             guard let kept = plan.groups.first(where: { $0.group == group })?.kept else { picks.append(0); continue }
             let l2 = menus.choices[m].indices.filter {
-                menus.choices[m][$0].granularity == Granularity.channel.rawValue && menus.choices[m][$0].criterion == "l2"
+                menus.choices[m][$0].granularity == .channel && menus.choices[m][$0].criterion == "l2"
             }
             if let pick = l2.first(where: { menus.choices[m][$0].kept == kept }) {
                 picks.append(pick)
@@ -137,7 +137,7 @@ extension Exporter {
             // From untouched: the lightest option of each family.
             var lightest: [String: Int] = [:]
             for (index, choice) in choices.enumerated().dropFirst() {
-                let key = "\(choice.granularity)/\(choice.criterion ?? "")"
+                let key = choice.family
                 if let seen = lightest[key], choices[seen].level <= choice.level { continue }
                 lightest[key] = index
             }
@@ -145,7 +145,7 @@ extension Exporter {
         }
         let me = choices[pick]
         let family = choices.indices.filter { index in
-            index != 0 && choices[index].granularity == me.granularity && choices[index].criterion == me.criterion
+            index != 0 && choices[index].family == me.family
         }.sorted { choices[$0].level < choices[$1].level }
         guard let position = family.firstIndex(of: pick) else { return [] }
         // One option and a sixth of the family away on each side (fine levels differ by little),
@@ -157,8 +157,8 @@ extension Exporter {
         }
         var closest: [String: Int] = [:]
         for (index, choice) in choices.enumerated().dropFirst()
-        where choice.granularity != me.granularity || choice.criterion != me.criterion {
-            let key = "\(choice.granularity)/\(choice.criterion ?? "")"
+        where choice.family != me.family {
+            let key = choice.family
             if let seen = closest[key], abs(choices[seen].kept - me.kept) <= abs(choice.kept - me.kept) { continue }
             closest[key] = index
         }

@@ -60,7 +60,7 @@ extension Report {
                              }, width: 560, reference: 1)
         let rows = groups.map { group in
             [label(group.id), String(group.size)] + chosen.map { choices in
-                choices[group.id].map { "\($0.kept) (\($0.granularity) \($0.criterion ?? ""), \(format($0.level)) removed)" } ?? "all"
+                choices[group.id].map { "\($0.kept) (\($0.family), \(format($0.level)) removed)" } ?? "all"
             }
         }
         return "<div class=\"figure\">\(chart.svg())\n\(htmlTable(["group", "size"] + input.exports.map(\.manifest.profile), rows))</div>\n"

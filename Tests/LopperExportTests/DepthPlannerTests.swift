@@ -44,7 +44,7 @@ import Testing
         let allocation = try planner.allocate(limits: [.latency: limit])
         #expect(allocation.cost[.latency]! <= limit)
         let menus = try planner.menus(for: [.latency: limit]).choices
-        #expect(menus.count == 2 && menus.allSatisfy { menu in menu.contains { $0.granularity == "layer" } })
+        #expect(menus.count == 2 && menus.allSatisfy { menu in menu.contains { $0.granularity == .layer } })
         var best = Double.infinity
         for a in menus[0] {
             for b in menus[1] {
@@ -130,15 +130,15 @@ import Testing
         let planner = Planner(model: model, cost: cost, table: SensitivityTable(spec: spec, dense: 0, curves: curves), blocks: blocks)
 
         let menus = try planner.menus(for: [.latency: 1])
-        #expect(menus.choices.flatMap { $0 }.filter { $0.granularity == "layer" }.count == 1, "the removal is offered once")
+        #expect(menus.choices.flatMap { $0 }.filter { $0.granularity == .layer }.count == 1, "the removal is offered once")
         // Only removing the block saves launches: it is chosen, and neither inner group is pruned.
         let tight = try planner.allocate(limits: [.latency: planner.denseAmounts[.latency]! * 0.5])
         #expect(tight.plan.blocks.map(\.join) == ["add"] && tight.plan.groups.isEmpty, "\(tight.plan)")
-        #expect(tight.choices.filter { inner.contains($0.group) }.allSatisfy { $0.granularity == "untouched" })
+        #expect(tight.choices.filter { inner.contains($0.group) }.allSatisfy { $0.granularity == nil })
         #expect(abs(tight.predictedDamage - 0.3) < 1e-12)
         // Whatever the solver picks beside the removal, the other group's pruning is dropped.
-        let removal = try #require(menus.choices.flatMap { $0 }.first { $0.granularity == "layer" })
-        let other = try #require(menus.choices.first { !$0.contains { $0.granularity == "layer" } }?.last)
+        let removal = try #require(menus.choices.flatMap { $0 }.first { $0.granularity == .layer })
+        let other = try #require(menus.choices.first { !$0.contains { $0.granularity == .layer } }?.last)
         #expect(try planner.plan([removal, other], withIndices: false) == PruningPlan(blocks: tight.plan.blocks))
         // A MACs budget width meets with less damage: the block stays and its groups narrow.
         let narrow = try planner.allocate(limits: [.macs: planner.denseAmounts[.macs]! * 0.3])

@@ -71,7 +71,7 @@ import Testing
             for choice in export.plan.groups {
                 let name = "\(choice.group) \(input.groupNames[choice.group]!)"
                 #expect(html.contains(escapeMarkup("\(name) · \(export.manifest.profile): \(format(1 - choice.level))")), "\(name)")
-                #expect(html.contains("<td class=\"num\">\(choice.kept) (\(choice.granularity)"))
+                #expect(html.contains("<td class=\"num\">\(choice.kept) (\(choice.family), "))
             }
             #expect(html.contains("<td>\(export.manifest.profile)</td><td>lopper</td><td class=\"num\">\(format(export.manifest.predictedDamage))</td>"))
         }
