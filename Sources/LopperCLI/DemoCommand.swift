@@ -60,7 +60,7 @@ struct DemoCommand: AsyncParsableCommand {
         try await export.run()
         print("\n3/3 report: lopper report --db \(db) --exports \(exports) -o \(report)")
         fflush(stdout)
-        var html = try ReportCommand.parse(["--db", db, "--exports", exports, "-o", report])
+        let html = try ReportCommand.parse(["--db", db, "--exports", exports, "-o", report])
         try html.run()
         print("""
 
