@@ -150,7 +150,7 @@ let package = Package(
             dependencies: ["LopperSensitivity", "LopperPruning", "LopperRuntime", "LopperTesting",
                            .product(name: "OrderedCollections", package: "swift-collections")]
         ),
-        .testTarget(name: "LopperMessagingTests", dependencies: ["LopperMessaging"]),
+        .testTarget(name: "LopperMessagingTests", dependencies: ["LopperMessaging", "LopperTesting"]),
         .testTarget(name: "LopperAllocationTests", dependencies: ["LopperAllocation", "LopperModel"]),
         .testTarget(
             name: "LopperCoordinationTests",

@@ -51,7 +51,7 @@ struct ExportCommand: AsyncParsableCommand {
     @Flag(help: "Also write each baseline's model to <out>/<profile>/baseline-<name>.onnx.")
     var writeBaselines = false
 
-    @Option(help: "Held-out data (.npy/.npz of the calibration data's form) to score each export and baseline on as well (in this process).")
+    @Option(help: "Held-out data (.npy/.npz of the calibration data's form) to score each export and baseline on as well (sent to the workers with --workers or --listen).")
     var holdout: String?
 
     @Option(help: "Labels (.npy, one integer per sample) of the held-out data, when the sweep's metric needs them.")
@@ -74,9 +74,6 @@ struct ExportCommand: AsyncParsableCommand {
         guard tolerance.map({ $0 >= 0 }) ?? true else { throw ValidationError("--tolerance must be at least 0.") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1.") }
         guard holdout != nil || holdoutLabels == nil else { throw ValidationError("--holdout-labels needs --holdout.") }
-        guard holdout == nil || (workers == 0 && listen.isEmpty) else {
-            throw ValidationError("--holdout scores in this process: it cannot be combined with --workers or --listen yet.")
-        }
         guard workers >= 0 else { throw ValidationError("--workers must not be negative.") }
         guard (jobs ?? 1) >= 1 else { throw ValidationError("--jobs must be at least 1.") }
         guard workers == 0 || listen.isEmpty else { throw ValidationError("--workers and --listen exclude each other: local workers listen on their own address.") }
@@ -106,6 +103,8 @@ struct ExportCommand: AsyncParsableCommand {
                 outcomes.record(index, profile: job.reference, Result { try deliver(try exporter.run(job.request), name: job.name) })
             }
         } else {
+            // A held-out split the workers could not read fails here, before any job runs.
+            try holdout.map { try Exporter.HeldOutSplit(data: $0, labels: holdoutLabels).validate(for: setup) }
             try await runOnWorkers(jobs, setup: setup, table: table, outcomes: outcomes)
         }
         bar.finish()
@@ -162,6 +161,8 @@ struct ExportCommand: AsyncParsableCommand {
         var offer = try SweepOffer(setup: setup)
         offer.kinds = [.export]
         try offer.attach(.table, path: tablePath)
+        if let holdout { try offer.attach(.heldOut, path: holdout) }
+        if let holdoutLabels { try offer.attach(.heldOutLabels, path: holdoutLabels) }
         let byKey = Dictionary(uniqueKeysWithValues: jobs.map { ("\($0.index)/\($0.request.reference)", $0) })
         let command = self
         let batch = JobBatch(jobs: try jobs.map { job in

@@ -16,9 +16,10 @@ struct ExportJobHandler: JobHandler {
         do { table = try JSONDecoder().decode(SensitivityTable.self, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
             throw JobFailure("the sensitivity table the coordinator sent cannot be read: \(error)")
         }
-        // The constraints come with each job.
+        // The constraints come with each job; a held-out split comes as attachments.
+        let heldOut = session.attachments[.heldOut].map { Exporter.HeldOutSplit(data: $0, labels: session.attachments[.heldOutLabels]) }
         return ExportJobHandler(exporter: try Exporter(setup: session.setup, table: table, constraints: PlanningConstraints(),
-                                                       version: Lopper.configuration.version))
+                                                       version: Lopper.configuration.version, heldOut: heldOut))
     }
 
     /// The table as it travels to the workers.

@@ -33,6 +33,9 @@ public enum BlobRole: String, Sendable {
     case modelData = "model-data"
     /// An export batch's sensitivity table (JSON).
     case table
+    /// An export batch's held-out split (`lopper export --holdout`) and its labels.
+    case heldOut = "held-out"
+    case heldOutLabels = "held-out-labels"
 }
 
 /// A job of a kind other than `sweep`: a key unique in its batch (it names the job in logs and

@@ -80,7 +80,7 @@ public struct SweepOffer: Sendable {
             case .calibration: welcome.calibration = ref
             case .labels: welcome.labels = ref
             case .modelData: welcome.modelData.append(ref)
-            case .table: welcome.attachments.append(ref)
+            case .table, .heldOut, .heldOutLabels: welcome.attachments.append(ref)
             }
         }
         welcome.heartbeatMs = UInt32(heartbeat * 1000)

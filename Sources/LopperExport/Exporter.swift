@@ -21,6 +21,10 @@ public struct Exporter: Sendable {
             self.data = data
             self.labels = labels
         }
+
+        /// Reads the split against the sweep's setup and scores the dense model on it: the
+        /// errors an export would meet, before any job is handed out.
+        public func validate(for setup: SweepSetup) throws { _ = try Exporter.scorer(for: self, setup: setup) }
     }
 
     public let setup: SweepSetup

@@ -41,3 +41,22 @@ public func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) 
         Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
 }
+
+/// A task executor on dispatch's own threads, not Swift concurrency's pool.
+public final class OwnThreadsExecutor: TaskExecutor, @unchecked Sendable {
+    private let queue = DispatchQueue(label: "lopper.test.own-threads", attributes: .concurrent)
+
+    public init() {}
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+/// Runs `body` and its child tasks on `OwnThreadsExecutor`: a test whose timeouts run while it
+/// awaits replies must not wait for one of the pool's threads, which the suite's synchronous
+/// tests hold for minutes on a loaded 2-core machine.
+public func awayFromThePool<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+    try await withTaskExecutorPreference(OwnThreadsExecutor()) { try await body() }
+}

@@ -94,8 +94,9 @@ import Testing
         #expect(priced.status == 0, "\(priced.stderr)")
 
         let out = directory.appendingPathComponent("exports").path
+        let heldOut = try Fixtures.randomCalibration(in: directory, seed: 31, samples: 8, shape: [3, 32, 32])
         let export = try LopperBinary.run(["export", "--db", db, "--profiles", "raspberry-pi-5", "jetson-orin-nano", "stm32h7",
-                                           "--budget", "latency=0.6x", "--out", out, "--write-baselines"])
+                                           "--budget", "latency=0.6x", "--out", out, "--write-baselines", "--holdout", heldOut])
         #expect(export.status == 1, "the Jetson cannot run chain24 at 0.6x its latency (launch overheads)")
         #expect(export.stderr.contains("jetson-orin-nano: infeasible budget: latency"), "\(export.stderr)")
         for profile in ["raspberry-pi-5", "stm32h7"] {
@@ -105,12 +106,14 @@ import Testing
         }
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as? [[String: String]]
         #expect(summary?.map { $0["status"] ?? "" } == ["ok", "failed", "ok"])
+        #expect(summary?.filter { $0["status"] == "ok" }.allSatisfy { $0["held_out_damage"] != nil } == true, "\(summary ?? [])")
 
         // The same batch on two local worker processes: the same failure with its reason, the
-        // others' files the same bytes as in process.
+        // others' files (held-out scores in the manifests too) the same bytes as in process.
         let sharded = directory.appendingPathComponent("sharded").path
         let onWorkers = try LopperBinary.run(["export", "--db", db, "--profiles", "raspberry-pi-5", "jetson-orin-nano", "stm32h7",
-                                              "--budget", "latency=0.6x", "--out", sharded, "--workers", "2", "--jobs", "1", "--write-baselines"])
+                                              "--budget", "latency=0.6x", "--out", sharded, "--workers", "2", "--jobs", "1", "--write-baselines",
+                                              "--holdout", heldOut])
         #expect(onWorkers.status == 1, "\(onWorkers.stderr)")
         #expect(onWorkers.stderr.contains("jetson-orin-nano: infeasible budget: latency"), "\(onWorkers.stderr)")
         for profile in ["raspberry-pi-5", "stm32h7"] {
@@ -136,7 +139,7 @@ import Testing
         defer { if worker.isRunning { worker.terminate() } }
         let served = directory.appendingPathComponent("served").path
         let listening = try LopperBinary.run(["export", "--db", db, "--profiles", "stm32h7", "--budget", "latency=0.6x", "--out", served,
-                                              "--listen", address, "--token-file", token])
+                                              "--listen", address, "--token-file", token, "--holdout", heldOut])
         #expect(listening.status == 0, "\(listening.stderr)")
         worker.waitUntilExit()
         #expect(worker.terminationStatus == 0)
@@ -146,10 +149,17 @@ import Testing
 
         // The same sweep and settings give the same files, bit for bit.
         let again = directory.appendingPathComponent("again").path
-        _ = try LopperBinary.run(["export", "--db", db, "--profiles", "stm32h7", "--budget", "latency=0.6x", "--out", again])
+        _ = try LopperBinary.run(["export", "--db", db, "--profiles", "stm32h7", "--budget", "latency=0.6x", "--out", again, "--holdout", heldOut])
         for file in ["model.onnx", "plan.json", "manifest.json"] {
             #expect(try Data(contentsOf: URL(fileURLWithPath: "\(out)/stm32h7/\(file)")) == Data(contentsOf: URL(fileURLWithPath: "\(again)/stm32h7/\(file)")), "\(file)")
         }
+
+        // A held-out split the workers could not read is refused here, naming it, before any job.
+        let missing = directory.appendingPathComponent("no-such-holdout.npz").path
+        let refused = try LopperBinary.run(["export", "--db", db, "--profiles", "stm32h7", "--budget", "latency=0.6x",
+                                            "--out", directory.appendingPathComponent("refused").path, "--workers", "1", "--holdout", missing])
+        #expect(refused.status != 0 && refused.stderr.contains(missing), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("refused/stm32h7").path))
     }
 
     /// allocate and export before the sweep: the message says which file and what to run.

@@ -29,7 +29,8 @@ final class ManualClock: @unchecked Sendable {
         init(_ coordinator: Coordinator) {
             self.coordinator = coordinator
             let transport = self.transport
-            serving = Task { try await coordinator.run(over: transport) }
+            // On threads of its own: the supervisor's expiry passes must not wait for the pool.
+            serving = Task(executorPreference: OwnThreadsExecutor()) { try await coordinator.run(over: transport) }
         }
 
         func nextCounter(_ sender: String) -> UInt64 {

@@ -1,5 +1,6 @@
 import Foundation
 import LopperMessaging
+import LopperTesting
 import Testing
 
 @Suite struct MessagingTests {
@@ -42,6 +43,10 @@ import Testing
 
     @Test(arguments: ["inproc", "ipc", "tcp"])
     func requestReplyRoundTrip(transport: String) async throws {
+        try await awayFromThePool { try await Self.requestReplyRoundTripOnOwnThreads(transport: transport) }
+    }
+
+    static func requestReplyRoundTripOnOwnThreads(transport: String) async throws {
         let url = Self.address(transport)
         let server = try Socket(.reply)
         try server.listen(url)
@@ -66,7 +71,12 @@ import Testing
         try await served
     }
 
-    @Test func receiveTimesOutAndCancels() async throws {
+    @Test
+    func receiveTimesOutAndCancels() async throws {
+        try await awayFromThePool { try await Self.receiveTimesOutAndCancelsOnOwnThreads() }
+    }
+
+    static func receiveTimesOutAndCancelsOnOwnThreads() async throws {
         let url = Self.address("inproc")
         let server = try Socket(.reply)
         try server.listen(url)
@@ -79,7 +89,12 @@ import Testing
         await #expect { _ = try await waiting.value } throws: { ($0 as? NNGError)?.isCancelled == true }
     }
 
-    @Test func oversizedMessagesNeverArrive() async throws {
+    @Test
+    func oversizedMessagesNeverArrive() async throws {
+        try await awayFromThePool { try await Self.oversizedMessagesNeverArriveOnOwnThreads() }
+    }
+
+    static func oversizedMessagesNeverArriveOnOwnThreads() async throws {
         let url = Self.address("tcp")
         let server = try Socket(.reply)
         try server.setMaximumReceiveSize(1024)
@@ -125,7 +140,12 @@ import Testing
         return (certificate, key)
     }
 
-    @Test func tlsVerifiesTheServerAndCarriesMessages() async throws {
+    @Test
+    func tlsVerifiesTheServerAndCarriesMessages() async throws {
+        try await awayFromThePool { try await Self.tlsVerifiesTheServerAndCarriesMessagesOnOwnThreads() }
+    }
+
+    static func tlsVerifiesTheServerAndCarriesMessagesOnOwnThreads() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-tls-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
