@@ -27,8 +27,9 @@ let package = Package(
         .systemLibrary(name: "CGLPK", providers: [.apt(["libglpk-dev"])]),
         // prctl(2), which Swift cannot call (it is variadic): local workers die with their parent.
         .systemLibrary(name: "CProcessControl"),
-        // Our convolution tiles in C, compiled per instruction set and chosen at load time.
-        .target(name: "CKernels", exclude: ["conv_taps.inc"]),
+        // Our convolution tiles in C, compiled per instruction set and chosen at load time;
+        // optimised in debug builds too, or the tests that run detectors would crawl.
+        .target(name: "CKernels", exclude: ["conv_taps.inc"], cSettings: [.unsafeFlags(["-O2"])]),
 
         // ONNX protobuf schema (ours, from the IR spec) and the Swift generated from it.
         .target(
