@@ -1,4 +1,3 @@
-import Foundation
 import LopperModel
 
 /// Convolution (1-D to 3-D): depthwise by a direct kernel, 1-D and 2-D by the tap kernel
@@ -86,7 +85,7 @@ struct Conv: ActivationFusing, DestinationWriting {
                                bias: bias?.f, activation: activation, context)
             return [out]
         }
-        if TapConvolution.applies(to: g), ProcessInfo.processInfo.environment["LOPPER_CONV_BLAS"] == nil,
+        if TapConvolution.applies(to: g),
            let weights = packed.flatMap({ $0.packs(w) ? $0 : nil }) ?? PackedConvWeights(w, group: group) {
             TapConvolution.run(x, weights, out, g, group: group, bias: bias?.f, activation: activation, context)
             return [out]
