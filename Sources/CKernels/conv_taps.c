@@ -11,11 +11,6 @@
 #define TAPS_VECTORS 3
 #define TAPS_FMA 0
 #include "conv_taps.inc"
-#undef TAPS_NAME
-#undef TAPS_LANES
-#undef TAPS_ROWS
-#undef TAPS_VECTORS
-#undef TAPS_FMA
 
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
@@ -25,11 +20,6 @@
 #define TAPS_VECTORS 3
 #define TAPS_FMA 1
 #include "conv_taps.inc"
-#undef TAPS_NAME
-#undef TAPS_LANES
-#undef TAPS_ROWS
-#undef TAPS_VECTORS
-#undef TAPS_FMA
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
@@ -39,11 +29,6 @@
 #define TAPS_VECTORS 2
 #define TAPS_FMA 1
 #include "conv_taps.inc"
-#undef TAPS_NAME
-#undef TAPS_LANES
-#undef TAPS_ROWS
-#undef TAPS_VECTORS
-#undef TAPS_FMA
 #pragma clang attribute pop
 #endif
 
