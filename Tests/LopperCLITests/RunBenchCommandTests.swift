@@ -77,4 +77,15 @@ import Testing
             #expect(["haswell", "skylakex", "cooperlake", "sapphirerapids", "zen", "excavator"].contains(core.lowercased()), "\(core)")
         }
     }
+
+    /// The Conv tile runs the widest vectors the CPU has (the kernel chooses when it loads).
+    @Test func benchReportsTheConvKernelsInstructionSet() throws {
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let result = try LopperBinary.run(["bench", Fixtures.model("residual"), "--runs", "1", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let expected = flags.contains("avx512f") ? "avx512f" : flags.isSuperset(of: ["avx2", "fma"]) ? "avx2+fma" : "portable"
+        #expect(json["conv_isa"] as? String == expected)
+    }
 }
