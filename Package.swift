@@ -27,6 +27,9 @@ let package = Package(
         .systemLibrary(name: "CGLPK", providers: [.apt(["libglpk-dev"])]),
         // prctl(2), which Swift cannot call (it is variadic): local workers die with their parent.
         .systemLibrary(name: "CProcessControl"),
+        // Our convolution tiles in C, compiled per instruction set and chosen at load time;
+        // optimised in debug builds too, or the tests that run detectors would crawl.
+        .target(name: "CKernels", exclude: ["conv_taps.inc"], cSettings: [.unsafeFlags(["-O2"])]),
 
         // ONNX protobuf schema (ours, from the IR spec) and the Swift generated from it.
         .target(
@@ -46,7 +49,7 @@ let package = Package(
             ]
         ),
         // CPU executor for ONNX graphs in float32: kernels, load-time planning, OpenBLAS GEMM.
-        .target(name: "LopperRuntime", dependencies: ["LopperModel", "CBLAS"]),
+        .target(name: "LopperRuntime", dependencies: ["LopperModel", "CBLAS", "CKernels"]),
         // Prune groups, granularities, importance criteria and graph surgery.
         .target(name: "LopperPruning", dependencies: ["LopperModel", "LopperRuntime"]),
         // Hardware profiles and the cost model: MACs, bytes, peak memory and latency on a device.

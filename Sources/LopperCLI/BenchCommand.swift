@@ -76,7 +76,8 @@ struct Bench: ParsableCommand {
         if json {
             let object: [String: Any] = ["median_ms": median, "p90_ms": p90, "min_ms": times[0], "gflops": gflops,
                                          "flops": flops, "threads": runtime.threads, "runs": runs, "peak_rss_bytes": peakRSS,
-                                         "inputs": feeds.mapValues(\.shape), "blas_core": BLASKernels.coreName]
+                                         "inputs": feeds.mapValues(\.shape), "blas_core": BLASKernels.coreName,
+                                         "conv_isa": TapConvolution.instructionSet]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
             let shapesText = feeds.keys.sorted().map { "\($0)=\(feeds[$0]!.shape.map(String.init).joined(separator: "x"))" }.joined(separator: " ")

@@ -67,14 +67,26 @@ import Testing
     /// OpenBLAS falls back to SSE3 kernels on CPUs it does not recognise; `lopper` then
     /// re-executes itself with `OPENBLAS_CORETYPE` naming kernels for the CPU's AVX2 or AVX-512.
     @Test func benchRunsVectorBLASKernelsOnAVX2Machines() throws {
-        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
-        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
-        let result = try LopperBinary.run(["bench", Fixtures.model("residual"), "--runs", "1", "--json"])
-        #expect(result.status == 0, "\(result.stderr)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let (flags, json) = try Self.cpuFlagsAndOneBench()
         let core = try #require(json["blas_core"] as? String)
         if flags.isSuperset(of: ["avx2", "fma"]) && ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil {
             #expect(["haswell", "skylakex", "cooperlake", "sapphirerapids", "zen", "excavator"].contains(core.lowercased()), "\(core)")
         }
+    }
+
+    /// The Conv tile runs the widest vectors the CPU has (the kernel chooses when it loads).
+    @Test func benchReportsTheConvKernelsInstructionSet() throws {
+        let (flags, json) = try Self.cpuFlagsAndOneBench()
+        let expected = flags.contains("avx512f") ? "avx512f" : flags.isSuperset(of: ["avx2", "fma"]) ? "avx2+fma" : "portable"
+        #expect(json["conv_isa"] as? String == expected)
+    }
+
+    /// The CPU's flags from /proc/cpuinfo, and `lopper bench --json` of one run.
+    static func cpuFlagsAndOneBench() throws -> (Set<String>, [String: Any]) {
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let result = try LopperBinary.run(["bench", Fixtures.model("residual"), "--runs", "1", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        return (flags, try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]))
     }
 }

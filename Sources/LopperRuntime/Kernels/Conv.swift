@@ -1,10 +1,13 @@
 import LopperModel
 
-/// Convolution (1-D to 3-D): im2col and OpenBLAS GEMM, or a direct kernel for depthwise.
+/// Convolution (1-D to 3-D): depthwise by a direct kernel, 1-D and 2-D by the tap kernel
+/// (`TapConvolution`), 3-D by im2col and OpenBLAS GEMM.
 enum ConvKernels {
     static let all: [KernelVersion] = [
         KernelVersion("Conv") { setup in
-            Conv(window: try WindowAttributes(setup.node), group: try setup.node.int("group", default: 1), activation: nil)
+            let group = try setup.node.int("group", default: 1)
+            return Conv(window: try WindowAttributes(setup.node), group: group, activation: nil,
+                        packed: setup.constant(1).flatMap { PackedConvWeights($0, group: group) })
         },
         KernelVersion("ConvTranspose") { setup in
             let node = setup.node
@@ -50,8 +53,10 @@ struct Conv: ActivationFusing, DestinationWriting {
     let window: WindowAttributes
     let group: Int
     let activation: Activation?
+    /// The weights packed at load when they are a constant.
+    let packed: PackedConvWeights?
 
-    func fusing(_ activation: Activation) -> Kernel { Conv(window: window, group: group, activation: activation) }
+    func fusing(_ activation: Activation) -> Kernel { Conv(window: window, group: group, activation: activation, packed: packed) }
 
     func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
         let x = try inputs.required(0), w = try inputs.required(1), bias = inputs.optional(2)
@@ -78,6 +83,11 @@ struct Conv: ActivationFusing, DestinationWriting {
             depthwise(x.f, w.f, out.f, planes: batch * channels, channels: channels, g, context)
             ConvKernels.finish(out.f, planes: batch * filters, size: outSize, channels: filters,
                                bias: bias?.f, activation: activation, context)
+            return [out]
+        }
+        if TapConvolution.applies(to: g),
+           let weights = packed.flatMap({ $0.packs(w) ? $0 : nil }) ?? PackedConvWeights(w, group: group) {
+            TapConvolution.run(x, weights, out, g, group: group, bias: bias?.f, activation: activation, context)
             return [out]
         }
         let cinG = channels / group, coutG = filters / group

@@ -1,0 +1,158 @@
+import CKernels
+
+/// A Conv's weights in the blocks `lopper_conv_taps` reads, packed once at load: per group,
+/// blocks of `rows` filters, tap-major, the filters past a group's last read as zero.
+final class PackedConvWeights: @unchecked Sendable {
+    /// Filters per block on this CPU.
+    static let rows = lopper_conv_block_rows()
+
+    private let source: Tensor
+    private let storage: UnsafeMutablePointer<Float>
+    let taps: Int
+    let blocksPerGroup: Int
+
+    /// `nil` when `weights` is not a float tensor that `group` divides; the Conv reports that.
+    init?(_ weights: Tensor, group: Int) {
+        guard weights.kind == .float, weights.rank >= 3, group >= 1, weights.shape[0] % group == 0 else { return nil }
+        let rows = Self.rows
+        let filters = weights.shape[0] / group
+        source = weights
+        taps = weights.count / Swift.max(weights.shape[0], 1)
+        blocksPerGroup = (filters + rows - 1) / rows
+        let count = group * blocksPerGroup * rows * taps
+        storage = .allocate(capacity: Swift.max(count, 1))
+        storage.initialize(repeating: 0, count: count)
+        let w = weights.f
+        for g in 0..<group {
+            for filter in 0..<filters {
+                let block = first(ofGroup: g) + (filter / rows) * rows * taps + filter % rows
+                let row = w + (g * filters + filter) * taps
+                for t in 0..<taps { block[t * rows] = row[t] }
+            }
+        }
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Whether these are `weights` packed (the same memory, so the same values: buffers are
+    /// never changed once written).
+    func packs(_ weights: Tensor) -> Bool {
+        weights.buffer === source.buffer && weights.byteOffset == source.byteOffset && weights.shape == source.shape
+    }
+
+    func first(ofGroup g: Int) -> UnsafeMutablePointer<Float> { storage + g * blocksPerGroup * Self.rows * taps }
+}
+
+/// Conv on one or two spatial axes as a sum over taps (input channel × kernel offset), each tap
+/// one shifted run of the input: a 1×1 convolution reads its input where it is; any other reads a
+/// zero-padded copy of it split into stride phases (element (y·s + a, x·s + b) of the padded
+/// input in phase (a, b)), where every tap of every output row is a contiguous run too. Output
+/// positions are computed on the copy's row width and the extra columns dropped. No im2col, no
+/// packing per run, and each output element is summed in tap order whatever the thread split.
+public struct TapConvolution {
+    /// The instruction set the tap kernel runs on this CPU ("avx512f", "avx2+fma", "portable"):
+    /// the first two give the same bits (one fused multiply-add per tap), the portable one not.
+    public static var instructionSet: String { String(cString: lopper_conv_isa()) }
+
+    typealias Geometry = (input: [Int], kernel: [Int], strides: [Int], dilations: [Int], pads: [Int], output: [Int])
+
+    /// Output positions per work item: its tile of the input (taps × positions) stays near L2.
+    static let positionsPerItem = 2048
+
+    static func applies(to g: Geometry) -> Bool { g.input[0] == 1 && g.kernel[0] == 1 }
+
+    static func run(_ x: Tensor, _ weights: PackedConvWeights, _ out: Tensor, _ g: Geometry, group: Int,
+                    bias: UnsafePointer<Float>?, activation: Activation?, _ context: ExecutionContext) {
+        let (batch, channels, filters) = (x.shape[0], x.shape[1], out.shape[1])
+        let (H, W, kh, kw) = (g.input[1], g.input[2], g.kernel[1], g.kernel[2])
+        let (sh, sw, dh, dw) = (g.strides[1], g.strides[2], g.dilations[1], g.dilations[2])
+        let (oh, ow) = (g.output[1], g.output[2])
+        let cinG = channels / group, coutG = filters / group, taps = weights.taps
+        let inSize = H * W, outSize = oh * ow
+        let inPlace = kh == 1 && kw == 1 && sh == 1 && sw == 1 && g.pads[1] == 0 && g.pads[2] == 0 && inSize == outSize
+        let phases = inPlace ? 1 : sh * sw
+        let phaseHeight = inPlace ? H : oh + (kh - 1) * dh / sh
+        let phaseWidth = inPlace ? W : ow + (kw - 1) * dw / sw
+        let phasePlane = phaseHeight * phaseWidth
+        var offsets = [Int](repeating: 0, count: taps)
+        for c in 0..<cinG { for ky in 0..<kh { for kx in 0..<kw {
+            let phase = (ky * dh % sh) * sw + kx * dw % sw
+            offsets[(c * kh + ky) * kw + kx] = ((c * phases + phase) * phaseHeight + ky * dh / sh) * phaseWidth + kx * dw / sw
+        } } }
+        let rowsPerItem = Swift.max(1, Swift.min(oh, positionsPerItem / phaseWidth))
+        let rowBlocks = (oh + rowsPerItem - 1) / rowsPerItem
+        let rows = PackedConvWeights.rows, filterBlocks = weights.blocksPerGroup
+        // Small images give fewer items than threads: then each item's filter blocks are split too.
+        let units = group * rowBlocks
+        let filterParts = units < context.threads ? Swift.min(context.threads, filterBlocks) : 1
+        let scratchStride = rowsPerItem * phaseWidth
+        for n in 0..<batch {
+            let image = x.f + n * channels * inSize, result = out.f + n * filters * outSize
+            let phased = inPlace ? nil : Tensor(allocating: .float32, shape: [channels * phases * phasePlane])
+            if let phased {
+                context.parallel(channels, cost: channels * phases * phasePlane) { range in
+                    for c in range {
+                        split(image + c * inSize, H: H, W: W, g, phaseHeight: phaseHeight, phaseWidth: phaseWidth,
+                              into: phased.f + c * phases * phasePlane)
+                    }
+                }
+            }
+            let source = UnsafePointer(phased?.f ?? image)
+            let groupStride = inPlace ? cinG * inSize : cinG * phases * phasePlane
+            offsets.withUnsafeBufferPointer { offsets in
+                context.parallel(units * filterParts, cost: filters * outSize * taps) { items in
+                    let scratch = inPlace ? nil : UnsafeMutablePointer<Float>.allocate(capacity: coutG * scratchStride)
+                    defer { scratch?.deallocate() }
+                    for item in items {
+                        let part = item % filterParts, unit = item / filterParts
+                        let rowBlock = unit % rowBlocks, gi = unit / rowBlocks
+                        let firstBlock = filterBlocks * part / filterParts, endBlock = filterBlocks * (part + 1) / filterParts
+                        let firstFilter = firstBlock * rows, filterCount = Swift.min(coutG, endBlock * rows) - firstFilter
+                        if filterCount <= 0 { continue }
+                        let y0 = rowBlock * rowsPerItem, y1 = Swift.min(oh, y0 + rowsPerItem)
+                        let count = (y1 - y0 - 1) * phaseWidth + ow
+                        let result = result + (gi * coutG + firstFilter) * outSize + y0 * ow
+                        lopper_conv_taps(source + gi * groupStride + y0 * phaseWidth, offsets.baseAddress, taps,
+                                         weights.first(ofGroup: gi) + firstBlock * rows * taps, filterCount, count,
+                                         scratch ?? result, scratch == nil ? outSize : scratchStride)
+                        if let scratch {
+                            for m in 0..<filterCount { for y in 0..<(y1 - y0) {
+                                (result + m * outSize + y * ow).update(from: scratch + m * scratchStride + y * phaseWidth, count: ow)
+                            } }
+                        }
+                        ConvKernels.epilogue(result, rows: filterCount, columns: (y1 - y0) * ow, stride: outSize,
+                                             bias: bias.map { $0 + gi * coutG + firstFilter }, activation: activation)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes one channel's zero-padded plane as its stride phases, each `phaseHeight` × `phaseWidth`.
+    private static func split(_ plane: UnsafePointer<Float>, H: Int, W: Int, _ g: Geometry,
+                              phaseHeight: Int, phaseWidth: Int, into dst: UnsafeMutablePointer<Float>) {
+        let (sh, sw, top, left) = (g.strides[1], g.strides[2], g.pads[1], g.pads[2])
+        var row = dst
+        for a in 0..<sh { for b in 0..<sw {
+            // Phase columns j whose input column j·sw + b − left is inside the input.
+            let lo = Swift.min(phaseWidth, Swift.max(0, (left - b + sw - 1) / sw))
+            let hi = Swift.max(lo, Swift.min(phaseWidth, W + left - b > 0 ? (W + left - b - 1) / sw + 1 : 0))
+            for r in 0..<phaseHeight {
+                let iy = r * sh + a - top
+                if iy < 0 || iy >= H || lo == hi {
+                    row.update(repeating: 0, count: phaseWidth)
+                } else {
+                    let line = plane + iy * W + (b - left)
+                    row.update(repeating: 0, count: lo)
+                    if sw == 1 {
+                        (row + lo).update(from: line + lo, count: hi - lo)
+                    } else {
+                        for j in lo..<hi { row[j] = line[j * sw] }
+                    }
+                    (row + hi).update(repeating: 0, count: phaseWidth - hi)
+                }
+                row += phaseWidth
+            }
+        } }
+    }
+}
