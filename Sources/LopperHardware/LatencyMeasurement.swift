@@ -3,8 +3,8 @@ import LopperModel
 import LopperPruning
 import LopperRuntime
 
-/// Times a model's steps on this machine with Lopper's runtime, each as a model of its own, and
-/// calibrates a profile of the machine from micro-benchmarks and those timings.
+/// Times a model's steps on this machine with Lopper's runtime, in place in runs of the whole
+/// model, and calibrates a profile of the machine from micro-benchmarks and those timings.
 public struct LatencyMeasurement {
     public var threads: Int
     /// Timed runs per step (the median is kept) after `warmup` untimed ones.
@@ -17,16 +17,18 @@ public struct LatencyMeasurement {
         self.warmup = warmup
     }
 
-    /// Median seconds of one run of `model` on random inputs of the declared shapes (or `inputShapes`).
+    /// Median seconds of one run of `model` on random inputs of the declared shapes (or
+    /// `inputShapes`), by `RunClock`: CPU time on one thread.
     public func time(_ model: Model, inputShapes: [String: [Int]] = [:]) throws -> Double {
         let executor = try Executor(model: model, options: ExecutorOptions(threads: threads))
         let feeds = try randomFeeds(for: executor, inputShapes: inputShapes)
         for _ in 0..<warmup { _ = try executor.run(feeds) }
+        let clock = RunClock(threads: threads)
         var times: [Double] = []
         for _ in 0..<max(1, runs) {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = clock.now()
             _ = try executor.run(feeds)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            times.append(clock.now() - start)
         }
         return times.sorted()[times.count / 2]
     }
