@@ -8,7 +8,7 @@
 copies (a step: a layer with what Lopper's runtime fuses into it) as an ONNX model of its own, and
 `steps.jsonl` with each one's signature, file, op class, ops and bytes. This script times every
 step model in ONNX Runtime (one thread, sequential, all graph optimizations: the session a
-deployment uses) and writes its median time less ONNX Runtime's per-call cost: the time of a
+deployment uses) and writes its fastest run less ONNX Runtime's per-call cost: the time of a
 model of one one-element Add, which every step model pays once and a whole model pays once per
 run. With --profile-out it writes `host.yaml` with that per-call cost as `run_overhead_us`, so
 that a prediction is the table's step times plus one run's fixed cost.
@@ -53,10 +53,11 @@ def feeds(sess, shapes=None):
     return result
 
 
-def median_seconds(path, runs, shapes=None, warmup=3):
-    """Median time of `session.run` over `runs` timed runs after `warmup` untimed ones, in CPU
-    time of this thread: with one intra-op thread ONNX Runtime runs on the caller, so this is the
-    work without the time other processes of a loaded machine held the core (as `lopper` times)."""
+def fastest_seconds(path, runs, shapes=None, warmup=3):
+    """The fastest of `runs` timed runs of `session.run` after `warmup` untimed ones, in CPU time
+    of this thread: with one intra-op thread ONNX Runtime runs on the caller, so this is the work
+    without the time other processes of a loaded machine held the core (as `lopper` times). The
+    minimum, not the median: steps and small models take microseconds, and noise only adds."""
     sess = session(path)
     feed = feeds(sess, shapes)
     for _ in range(warmup):
@@ -66,7 +67,7 @@ def median_seconds(path, runs, shapes=None, warmup=3):
         start = time.thread_time()
         sess.run(None, feed)
         times.append(time.thread_time() - start)
-    return float(np.median(times))
+    return min(times)
 
 
 def per_call_seconds(folder, runs):
@@ -76,7 +77,7 @@ def per_call_seconds(folder, runs):
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     path = os.path.join(folder, "per_call.onnx")
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
-    return median_seconds(path, runs * 10)
+    return fastest_seconds(path, runs * 10)
 
 
 def write_profile(path, per_call_us):
@@ -85,7 +86,7 @@ def write_profile(path, per_call_us):
         lines = source.read().splitlines()
     name = os.path.splitext(os.path.basename(path))[0]
     header = [f"# host.yaml with run_overhead_us measured in ONNX Runtime {ort.__version__} (one thread) by",
-              "# Docs/bench/ort_latency_table.py: the median time of a one-element Add model. Use it with the",
+              "# Docs/bench/ort_latency_table.py: the fastest run of a one-element Add model. Use it with the",
               "# latency table that script wrote; the rest of the figures are Lopper's runtime's."]
     body = []
     for line in lines:
@@ -115,7 +116,7 @@ def main():
     rows, failed = [], []
     for entry in entries:
         try:
-            seconds = median_seconds(entry["file"], args.runs)
+            seconds = fastest_seconds(entry["file"], args.runs)
         except Exception as error:  # a step ONNX Runtime cannot run alone keeps the cost model's estimate
             failed.append(f"{entry['file']}: {str(error).splitlines()[0]}")
             continue
