@@ -12,8 +12,8 @@ ONNX Runtime's per-call cost, which becomes the run overhead of an ONNX Runtime 
 table and `host.yaml` and times it in Lopper's runtime; `lopper cost` predicts each variant file
 from the ONNX Runtime table and profile, and this script times it in ONNX Runtime. Prints the
 median absolute error and Spearman rank correlation of each prediction against its runtime, and
-how MACs alone would rank the variants. Lopper's runtime: medians of --runs runs; ONNX Runtime:
-the fastest of --runs runs (`ort_latency_table.py`).
+how MACs alone would rank the variants. Every timing is the fastest of --runs runs, in CPU time
+of the one thread that runs the model.
 """
 import argparse
 import json

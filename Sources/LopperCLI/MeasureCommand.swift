@@ -11,7 +11,7 @@ struct MeasureCommand: ParsableCommand {
         discussion: """
             The model runs in Lopper's runtime with each step timed in place (a step is a layer with what the \
             runtime fuses into it), for the dense model and for copies with every prunable group cut to each \
-            --fractions value (L1 criterion). The medians go to --table as CSV (signature, milliseconds, op class, \
+            --fractions value (L1 criterion). The fastest of --runs runs goes to --table as CSV (signature, milliseconds, op class, \
             ops, bytes), which lopper cost --table reads; a table measured by another tool in the same form works \
             too: --step-models writes each distinct step as an ONNX model of its own, with steps.jsonl listing \
             signatures and files, and Docs/bench/ort_latency_table.py times them in ONNX Runtime into such a table. With --profile-out, micro-benchmarks (a large MatMul, a large and a cache-sized Add, chains of \
@@ -46,7 +46,7 @@ struct MeasureCommand: ParsableCommand {
     @Option(help: "Intra-op threads for the runtime.")
     var threads: Int = 1
 
-    @Option(help: "Timed runs per step (the median is kept).")
+    @Option(help: "Timed runs per step (the fastest is kept).")
     var runs: Int = 15
 
     func validate() throws {
