@@ -1,32 +1,39 @@
 #!/usr/bin/env python3
 """Predicted latency on `host` against latency measured by Lopper's runtime and ONNX Runtime.
 
-  python3 Docs/bench/cost_vs_measured.py LOPPER_BINARY [--variants 24] [--runs 15]
+  python3 Docs/bench/cost_vs_measured.py LOPPER_BINARY [--variants 24] [--runs 31]
 
-For each real development model: `lopper measure` times the steps of the model and of uniformly
-pruned copies into a latency table (unless one exists in the work folder), then `lopper
-bench-cost` writes the dense model and the pruned variants (uniform fractions, then random
-fractions per group), predicts each one's latency from the table and `Config/profiles/host.yaml`,
-and times it in Lopper's runtime; this script times the same files in ONNX Runtime (one thread,
-sequential, all optimizations). Prints the median absolute error and Spearman rank correlation of
-the prediction against each runtime, and how MACs alone would rank the variants.
+For each real development model, two latency tables: `lopper measure` times the steps of the
+model and of uniformly pruned copies in Lopper's runtime, and `lopper measure --step-models` plus
+`ort_latency_table.py` time the same steps in ONNX Runtime (each step a model of its own, less
+ONNX Runtime's per-call cost, which becomes the run overhead of an ONNX Runtime copy of
+`Config/profiles/host.yaml`). Then `lopper bench-cost` writes the dense model and pruned variants
+(uniform fractions, then random fractions per group), predicts each one's latency from the Lopper
+table and `host.yaml` and times it in Lopper's runtime; `lopper cost` predicts each variant file
+from the ONNX Runtime table and profile, and this script times it in ONNX Runtime. Prints the
+median absolute error and Spearman rank correlation of each prediction against its runtime, and
+how MACs alone would rank the variants. Every timing is the fastest of --runs runs, in CPU time
+of the one thread that runs the model.
 """
 import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
-import time
 
 import numpy as np
-import onnxruntime as ort
+
+from ort_latency_table import fastest_seconds
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 REAL = os.path.join(ROOT, "Tests", "Fixtures", "real")
+BENCH = os.path.dirname(os.path.abspath(__file__))
 MODELS = {  # label: (file, input shape, output the runtime can reach)
     "PP-OCRv4 det 320x320": ("ch_PP-OCRv4_det_infer.onnx", "x=1x3x320x320", None),
     "PP-OCR cls batch 8": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", "x=8x3x48x192", None),
-    "digits MLP batch 1": ("digits_mlp.onnx", None, "probabilities"),
+    "digits MLP batch 64": ("digits_mlp.onnx", "input=64x64", "probabilities"),
+    "digits MLP batch 1": ("digits_mlp.onnx", "input=1x64", "probabilities"),
 }
 
 
@@ -35,56 +42,62 @@ def spearman(a, b):
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def ort_time(path, shape, runs):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    feed = {}
-    for i in session.get_inputs():
-        dims = shape if shape and i.name == "x" else [d if isinstance(d, int) else 1 for d in i.shape]
-        feed[i.name] = np.random.default_rng(0).uniform(-1, 1, dims).astype(np.float32)
-    for _ in range(3):
-        session.run(None, feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, feed)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+def ort_tables(lopper, model, shape_args, work, runs):
+    """The ONNX Runtime latency table and profile of `model` (measured once per work folder)."""
+    table, profile = work + ".ort.csv", work + "-ort.yaml"
+    if not os.path.exists(table):
+        subprocess.run([lopper, "measure", model, "--step-models", work + ".steps", *shape_args], check=True,
+                       stderr=subprocess.DEVNULL)
+        subprocess.run([sys.executable, os.path.join(BENCH, "ort_latency_table.py"), work + ".steps", "--table", table,
+                        "--profile-out", profile, "--runs", str(runs)], check=True, stdout=subprocess.DEVNULL)
+    return table, profile
+
+
+def predicted_ms(lopper, file, profile, table, shape_args):
+    shape_only = shape_args[:2] if shape_args[:1] == ["--input-shape"] else []
+    out = subprocess.run([lopper, "cost", file, "--profile", profile, "--table", table, "--json", *shape_only],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)["totals"]["latencySeconds"] * 1e3
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("lopper")
     parser.add_argument("--variants", type=int, default=24)
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=31)
     parser.add_argument("--work", default=tempfile.mkdtemp(prefix="lopper-cost-"))
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated labels of the models to run")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    print(f"| model | variants | vs Lopper: median abs. error | Spearman | vs ORT: median abs. error | Spearman | MACs alone: Spearman (Lopper / ORT) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for label, (file, shape, output) in MODELS.items():
+    print("| model | variants | vs Lopper: median abs. error | Spearman | vs ORT (ORT table): median abs. error | Spearman "
+          "| MACs alone: Spearman (Lopper / ORT) | ORT / Lopper measured |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label in args.models.split(","):
+        file, shape, output = MODELS[label]
         model = os.path.join(REAL, file)
         shape_args = (["--input-shape", shape] if shape else []) + (["--output", output] if output else [])
-        dims = [int(d) for d in shape.split("=")[1].split("x")] if shape else None
-        table = os.path.join(args.work, label.replace(" ", "_") + ".latency.csv")
-        subprocess.run([args.lopper, "measure", model, "--table", table, *shape_args], check=True,
+        feeds = {shape.split("=")[0]: [int(d) for d in shape.split("=")[1].split("x")]} if shape else None
+        work = os.path.join(args.work, label.replace(" ", "_"))
+        table = work + ".latency.csv"
+        subprocess.run([args.lopper, "measure", model, "--table", table, "--runs", str(args.runs), *shape_args], check=True,
                        stderr=subprocess.DEVNULL)
+        ort_table, ort_profile = ort_tables(args.lopper, model, shape_args, work, args.runs)
         out = subprocess.run([args.lopper, "bench-cost", model, "--profile", "host", "--table", table,
-                              "--variants", str(args.variants), "--runs", str(args.runs),
-                              "--out", os.path.join(args.work, label.replace(" ", "_") + ".variants"), *shape_args],
-                             check=True, capture_output=True, text=True)
+                              "--variants", str(args.variants), "--runs", str(args.runs), "--out", work + ".variants",
+                              *shape_args], check=True, capture_output=True, text=True)
         rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
         predicted = np.array([r["predicted_ms"] for r in rows])
         lopper = np.array([r["lopper_ms"] for r in rows])
         macs = np.array([r["macs"] for r in rows], dtype=float)
-        onnx = np.array([ort_time(r["file"], dims, args.runs) * 1e3 for r in rows])
+        predicted_ort = np.array([predicted_ms(args.lopper, r["file"], ort_profile, ort_table, shape_args) for r in rows])
+        onnx = np.array([fastest_seconds(r["file"], args.runs, feeds) * 1e3 for r in rows])
         err_l = np.median(np.abs(predicted - lopper) / lopper) * 100
-        err_o = np.median(np.abs(predicted - onnx) / onnx) * 100
+        err_o = np.median(np.abs(predicted_ort - onnx) / onnx) * 100
         print(f"| {label} | {len(rows)} | {err_l:.1f}% | {spearman(predicted, lopper):.3f} | {err_o:.1f}% | "
-              f"{spearman(predicted, onnx):.3f} | {spearman(macs, lopper):.3f} / {spearman(macs, onnx):.3f} |", flush=True)
+              f"{spearman(predicted_ort, onnx):.3f} | {spearman(macs, lopper):.3f} / {spearman(macs, onnx):.3f} | "
+              f"{np.median(onnx / lopper):.2f} |", flush=True)
+        with open(work + ".rows.json", "w") as out:
+            json.dump([dict(r, predicted_ort_ms=float(p), ort_ms=float(o)) for r, p, o in zip(rows, predicted_ort, onnx)], out, indent=1)
 
 
 if __name__ == "__main__":

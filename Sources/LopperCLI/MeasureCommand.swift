@@ -11,9 +11,10 @@ struct MeasureCommand: ParsableCommand {
         discussion: """
             The model runs in Lopper's runtime with each step timed in place (a step is a layer with what the \
             runtime fuses into it), for the dense model and for copies with every prunable group cut to each \
-            --fractions value (L1 criterion). The medians go to --table as CSV (signature, milliseconds, op class, \
+            --fractions value (L1 criterion). The fastest of --runs runs goes to --table as CSV (signature, milliseconds, op class, \
             ops, bytes), which lopper cost --table reads; a table measured by another tool in the same form works \
-            too. With --profile-out, micro-benchmarks (a large MatMul, a large and a cache-sized Add, chains of \
+            too: --step-models writes each distinct step as an ONNX model of its own, with steps.jsonl listing \
+            signatures and files, and Docs/bench/ort_latency_table.py times them in ONNX Runtime into such a table. With --profile-out, micro-benchmarks (a large MatMul, a large and a cache-sized Add, chains of \
             one-element Adds) and the efficiencies fitted to the measured steps make a profile of this machine: run it on the \
             device itself (Lopper builds on Linux ARM64) to add a device, or to refresh Config/profiles/host.yaml.
 
@@ -25,7 +26,10 @@ struct MeasureCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "Where to write the latency table (CSV).")
-    var table: String
+    var table: String?
+
+    @Option(name: .customLong("step-models"), help: "Instead of timing here, write each distinct step as an ONNX model of its own to this folder, with steps.jsonl, for another runtime to time.")
+    var stepModels: String?
 
     @Option(name: .customLong("profile-out"), help: "Also write a profile of this machine (YAML) fitted to the measurements.")
     var profileOut: String?
@@ -42,12 +46,14 @@ struct MeasureCommand: ParsableCommand {
     @Option(help: "Intra-op threads for the runtime.")
     var threads: Int = 1
 
-    @Option(help: "Timed runs per step (the median is kept).")
+    @Option(help: "Timed runs per step (the fastest is kept).")
     var runs: Int = 15
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1.") }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1.") }
+        guard (table == nil) != (stepModels == nil) else { throw ValidationError("Give one of --table and --step-models.") }
+        guard stepModels == nil || profileOut == nil else { throw ValidationError("--profile-out needs --table: it is fitted to the steps timed here.") }
         _ = try keptFractions()
     }
 
@@ -80,6 +86,8 @@ struct MeasureCommand: ParsableCommand {
             let removing = try ChannelSelection(sparsity: 1 - fraction).channelsToRemove(groups, in: model, by: MagnitudeImportance(p: 1))
             variants.append((String(format: "kept %.2f", fraction), try ChannelSurgery.prune(model, groups: groups, removing: removing)))
         }
+        if let stepModels { return try writeStepModels(variants, inputShapes: shapes, profile: profile, to: stepModels) }
+        guard let table else { return }
         var measured = LatencyTable()
         for (label, variant) in variants {
             let bar = ProgressBar(label: "measuring \(label)", unit: "steps")
@@ -104,6 +112,25 @@ struct MeasureCommand: ParsableCommand {
             try profile.yaml(header: header).write(toFile: profileOut, atomically: true, encoding: .utf8)
             log("profile → \(profileOut)")
         }
+    }
+
+    /// The distinct steps of the variants as models, and `steps.jsonl`: per line a step's
+    /// signature, file, op class, ops and bytes (`Docs/bench/ort_latency_table.py` reads it).
+    func writeStepModels(_ variants: [(String, Model)], inputShapes: [String: [Int]], profile: HardwareProfile, to folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var written = Set<String>()
+        var lines: [String] = []
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        for (index, (label, variant)) in variants.enumerated() {
+            let entries = try StepModels.write(variant, inputShapes: inputShapes, profile: profile, to: folder,
+                                               prefix: "variant\(index)", skipping: &written)
+            lines += try entries.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+            log("\(label): \(entries.count) new step models")
+        }
+        let manifest = (folder as NSString).appendingPathComponent("steps.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        log("\(lines.count) step signatures → \(manifest)")
     }
 
     func log(_ line: String) {

@@ -1,6 +1,7 @@
 import Foundation
 import LopperModel
 import LopperPruning
+import LopperRuntime
 
 /// A model prepared for costing: every value's dense shape and how a plan shrinks it, and the
 /// graph cut into the steps a deployment runtime executes (a Conv with the BatchNormalization
@@ -127,18 +128,26 @@ public struct CostGraph: Sendable {
             return collected.count - 1
         }
 
-        // Static values: constants, shapes, and whatever is computed from them alone (folded at load).
+        // The runtime's steps: which nodes it folds at load, and which it runs as one step.
+        let schedule = try ExecutionSchedule(model: model, inputShapes: overrides)
+        var runtimeStep: [Int: Int] = [:]
+        for (s, members) in schedule.steps.enumerated() {
+            for node in members where node.index < graph.nodes.count && graph.nodes[node.index].displayName == node.displayName {
+                runtimeStep[node.index] = s
+            }
+        }
+        // Static values: constants, shapes, what the runtime folds, and whatever is computed from them alone.
         for node in graph.nodes {
             let inputs = node.inputs.filter { !$0.isEmpty }
-            if node.opType == "Constant" || ["Shape", "Size"].contains(node.opType)
+            if node.opType == "Constant" || ["Shape", "Size"].contains(node.opType) || runtimeStep[node.index] == nil
                 || (!inputs.isEmpty && inputs.allSatisfy(staticValues.contains)) {
                 staticValues.formUnion(node.outputs.filter { !$0.isEmpty })
             }
         }
 
-        // Steps: fuse BatchNormalization and activations into the producing layer.
+        // Steps: the nodes the runtime runs as one step (a folded BatchNormalization, a fused activation) join it.
         var steps: [Step] = []
-        var stepOfValue: [String: Int] = [:]
+        var costStep: [Int: Int] = [:]
         let consumers = graph.consumers
         var uncosted: [String] = []
         for node in graph.nodes {
@@ -154,16 +163,14 @@ public struct CostGraph: Sendable {
                 uncosted.append(node.displayName)
                 continue
             }
-            if let input = node.input(0), let s = stepOfValue[input], consumers[input]?.count == 1,
-               !graph.outputs.contains(where: { $0.name == input }), Self.fusable(node, into: steps[s], nodes: graph.nodes) {
+            let runtime = runtimeStep[node.index]
+            if let runtime, let s = costStep[runtime] {
                 steps[s].nodes.append(node.index)
                 steps[s].kind += "+\(node.opType)"
-                for output in outputs { stepOfValue[output] = s }
                 continue
             }
-            let step = try Self.step(for: node, shapes: shapes)
-            steps.append(step)
-            for output in outputs { stepOfValue[output] = steps.count - 1 }
+            steps.append(try Self.step(for: node, shapes: shapes))
+            if let runtime { costStep[runtime] = steps.count - 1 }
         }
         // Inputs, outputs and weights of each step, now that fusion is known.
         for s in steps.indices {
@@ -260,22 +267,11 @@ public struct CostGraph: Sendable {
     }
 
     static let viewOps: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"]
-    static let activations: Set<String> = ["Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh",
-                                            "Gelu", "Elu", "Selu", "Softplus", "PRelu"]
     static let poolingOps: Set<String> = ["MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool",
                                            "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceProd"]
     static let dataMovementOps: Set<String> = ["Transpose", "Concat", "Split", "Slice", "Gather", "Pad", "Resize", "Upsample",
                                                 "Expand", "Tile", "Cast", "DepthToSpace", "SpaceToDepth", "GatherElements",
                                                 "ScatterND", "Where", "ConstantOfShape"]
-
-    /// Whether `node` runs inside `step`'s kernel: BatchNormalization folds into a Conv/Gemm
-    /// that has nothing fused yet; an activation runs in the epilogue of a Conv/Gemm/MatMul.
-    static func fusable(_ node: Node, into step: Step, nodes: [Node]) -> Bool {
-        guard node.domain.isEmpty, step.opClass == .conv || step.opClass == .depthwiseConv || step.opClass == .gemm else { return false }
-        let tail = nodes[step.nodes.last!].opType
-        if node.opType == "BatchNormalization" { return step.nodes.count == 1 && tail != "MatMul" }
-        return activations.contains(node.opType) && !activations.contains(tail)
-    }
 
     static func step(for node: Node, shapes: ShapeTable) throws -> Step {
         let opClass: OpClass

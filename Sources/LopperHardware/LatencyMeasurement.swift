@@ -3,11 +3,11 @@ import LopperModel
 import LopperPruning
 import LopperRuntime
 
-/// Times a model's steps on this machine with Lopper's runtime, each as a model of its own, and
-/// calibrates a profile of the machine from micro-benchmarks and those timings.
+/// Times a model's steps on this machine with Lopper's runtime, in place in runs of the whole
+/// model, and calibrates a profile of the machine from micro-benchmarks and those timings.
 public struct LatencyMeasurement {
     public var threads: Int
-    /// Timed runs per step (the median is kept) after `warmup` untimed ones.
+    /// Timed runs (the fastest is kept: noise only adds) after `warmup` untimed ones.
     public var runs: Int
     public var warmup: Int
 
@@ -17,18 +17,20 @@ public struct LatencyMeasurement {
         self.warmup = warmup
     }
 
-    /// Median seconds of one run of `model` on random inputs of the declared shapes (or `inputShapes`).
+    /// Seconds of the fastest of `runs` runs of `model` on random inputs of the declared shapes
+    /// (or `inputShapes`), by `RunClock`: CPU time on one thread.
     public func time(_ model: Model, inputShapes: [String: [Int]] = [:]) throws -> Double {
         let executor = try Executor(model: model, options: ExecutorOptions(threads: threads))
         let feeds = try randomFeeds(for: executor, inputShapes: inputShapes)
         for _ in 0..<warmup { _ = try executor.run(feeds) }
+        let clock = RunClock(threads: threads)
         var times: [Double] = []
         for _ in 0..<max(1, runs) {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = clock.now()
             _ = try executor.run(feeds)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            times.append(clock.now() - start)
         }
-        return times.sorted()[times.count / 2]
+        return times.min()!
     }
 
     /// What a run costs beyond its steps' work: once per run (`run`: feeds, outputs) and per
@@ -41,7 +43,7 @@ public struct LatencyMeasurement {
     }
 
     /// One latency-table entry per distinct step signature of `model`, timed in context: the
-    /// whole model runs `runs` times and each runtime step's median time goes to the cost step
+    /// whole model runs `runs` times and each runtime step's fastest time goes to the cost step
     /// whose nodes include it (runtimes fuse what the cost model fuses, and a little more).
     /// `unattributed` is the share of the run's step time on nodes the cost model does not price.
     public func measureSteps(of model: Model, inputShapes: [String: [Int]] = [:], profile: HardwareProfile,
@@ -64,9 +66,9 @@ public struct LatencyMeasurement {
         var perStep = [Double](repeating: 0, count: graph.steps.count)
         var unattributed = 0.0, total = 0.0
         for (node, times) in samples {
-            let median = times.sorted()[times.count / 2]
-            total += median
-            if let step = stepOfNode[node] { perStep[step] += median } else { unattributed += median }
+            let fastest = times.min()!
+            total += fastest
+            if let step = stepOfNode[node] { perStep[step] += fastest } else { unattributed += fastest }
         }
         // A signature that occurs at several steps (repeated blocks) gets their mean.
         var entries: [String: LatencyTable.Entry] = [:]

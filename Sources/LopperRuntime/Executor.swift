@@ -135,6 +135,7 @@ public final class Executor: @unchecked Sendable {
         }
         let trace = ProcessInfo.processInfo.environment["LOPPER_TRACE"] != nil
         let timed = trace || timing != nil
+        let clock = RunClock(threads: context.threads)
         // Results of Concat steps whose parts are written in place, made when the first part is.
         var gathered: [Int: Tensor] = [:]
         func result(ofConcat position: Int) throws -> Tensor {
@@ -149,7 +150,7 @@ public final class Executor: @unchecked Sendable {
         }
         for (position, step) in plan.steps.enumerated() {
             let arguments = step.inputs.map { $0.flatMap { values[$0] } }
-            let start = timed ? DispatchTime.now().uptimeNanoseconds : 0
+            let start = timed ? clock.now() : 0
             let results: [Tensor]
             do {
                 var stepContext = context
@@ -172,7 +173,7 @@ public final class Executor: @unchecked Sendable {
                 values[slot] = results[position]
             }
             if timed {
-                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                let seconds = clock.now() - start
                 timing?(step.node.displayName, seconds)
                 if trace {
                     FileHandle.standardError.write(Data("\(step.node.label) -> \(results.map(\.description).joined(separator: ", ")) \(String(format: "%.3f", seconds * 1e3)) ms\n".utf8))

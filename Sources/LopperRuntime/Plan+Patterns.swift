@@ -49,6 +49,7 @@ extension Plan {
         mutating func replace(_ position: Int, by activation: Activation, of x: String, absorbing absorbed: [Int]) {
             nodes[position].inputs = [x]
             nodes[position].unary = activation
+            for other in absorbed { nodes[position].absorb(nodes[other]) }
             removed.formUnion(absorbed)
         }
 

@@ -31,13 +31,18 @@ struct Plan {
         var activation: Activation?
         /// Set when a chain of nodes was recognised as this activation of `inputs[0]`.
         var unary: Activation?
+        /// The model's nodes this step runs: `node` and those folded or fused into it.
+        var covers: [Node]
 
         /// Values a node's subgraphs read from this scope follow its declared inputs.
         init(_ node: Node) {
             self.node = node
             inputs = node.inputs + node.implicitInputs
             outputs = node.outputs
+            covers = [node]
         }
+
+        mutating func absorb(_ other: Pending) { covers += other.covers }
     }
 
     /// Set by the initializer only (`placeIntoConcats` lives in Plan+Concat.swift).
@@ -49,26 +54,12 @@ struct Plan {
 
     init(model: Model, opset: Int, optimize: Bool) throws {
         let graph = model.graph
-        var constants: [String: Tensor] = [:]
-        for (name, data) in graph.initializers where data.elementType != .string {
-            do { constants[name] = try Tensor(data) } catch let error as ModelError {
-                throw ModelError(error.message, field: "initializer '\(name)'")
-            }
-        }
+        var constants = try Plan.initializers(of: graph)
         let graphOutputs = Set(graph.outputs.map(\.name))
         let trace = ProcessInfo.processInfo.environment["LOPPER_TRACE"] != nil
         var pending = graph.nodes.map { Pending($0) }
         let facts = optimize ? try? ShapeInference.run(model) : nil
-        if optimize {
-            pending = try Plan.fold(pending, &constants, model: model, opset: opset, facts: facts)
-            pending = try Plan.foldBatchNorm(pending, &constants, keep: graphOutputs)
-            pending = Plan.recognizeHardSwish(pending, constants, opset: opset, keep: graphOutputs)
-            pending = Plan.recognizeGELU(pending, constants, keep: graphOutputs)
-            pending = Plan.recognizeUnary(pending, constants, opset: opset, facts: facts)
-            pending = Plan.recognizeSiLU(pending, keep: graphOutputs)
-            pending = Plan.mergeUnary(pending, keep: graphOutputs)
-            pending = try Plan.fuseActivations(pending, constants, opset: opset, keep: graphOutputs)
-        }
+        if optimize { pending = try Plan.optimize(pending, &constants, model: model, opset: opset, facts: facts) }
 
         func slot(_ name: String) -> Int {
             if let existing = slots[name] { return existing }
@@ -107,6 +98,31 @@ struct Plan {
             }
         }
         if let facts { placeIntoConcats(facts) }
+    }
+
+    /// The graph's initializers as tensors (string tensors stay out: no kernel folds them).
+    static func initializers(of graph: Graph) throws -> [String: Tensor] {
+        var constants: [String: Tensor] = [:]
+        for (name, data) in graph.initializers where data.elementType != .string {
+            do { constants[name] = try Tensor(data) } catch let error as ModelError {
+                throw ModelError(error.message, field: "initializer '\(name)'")
+            }
+        }
+        return constants
+    }
+
+    /// The load-time rewrites in order: folding, BatchNormalization into Conv, exporter patterns
+    /// as one activation, unary chains merged, activations fused into their producer.
+    static func optimize(_ nodes: [Pending], _ constants: inout [String: Tensor], model: Model, opset: Int, facts: ShapeTable?) throws -> [Pending] {
+        let keep = Set(model.graph.outputs.map(\.name))
+        var pending = try fold(nodes, &constants, model: model, opset: opset, facts: facts)
+        pending = try foldBatchNorm(pending, &constants, keep: keep)
+        pending = recognizeHardSwish(pending, constants, opset: opset, keep: keep)
+        pending = recognizeGELU(pending, constants, keep: keep)
+        pending = recognizeUnary(pending, constants, opset: opset, facts: facts)
+        pending = recognizeSiLU(pending, keep: keep)
+        pending = mergeUnary(pending, keep: keep)
+        return try fuseActivations(pending, constants, opset: opset, keep: keep)
     }
 
     /// Evaluates at load time every node whose inputs are all constant, and every node whose
@@ -200,6 +216,7 @@ struct Plan {
             constants["\(prefix)/B"] = newBias
             nodes[convPosition].inputs = [conv.inputs[0], "\(prefix)/W", "\(prefix)/B"]
             nodes[convPosition].outputs = [bn.outputs[0]]
+            nodes[convPosition].absorb(bn)
             removed.insert(position)
         }
         return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
@@ -245,6 +262,7 @@ struct Plan {
             let next = list[0]
             nodes[next].unary = Activation.combine(first, second)
             nodes[next].inputs = nodes[position].inputs
+            nodes[next].covers = nodes[position].covers + nodes[next].covers
             removed.insert(position)
         }
         return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
@@ -265,6 +283,7 @@ struct Plan {
                   let activation = next.unary ?? (try? Activation.of(next.node, opset: opset, constants: next.inputs.map { constants[$0] })) else { continue }
             nodes[position].activation = activation
             nodes[position].outputs = next.outputs
+            nodes[position].absorb(next)
             removed.insert(consumers[0])
         }
         return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)

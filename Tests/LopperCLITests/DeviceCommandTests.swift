@@ -78,6 +78,39 @@ import Testing
         #expect(cost.stdout.contains("on mine (fp32)"))
     }
 
+    /// The ONNX Runtime path: `measure --step-models` writes the steps as models, the bench script
+    /// times them in ONNX Runtime into a table and a profile, and `lopper cost` prices from both.
+    @Test func stepModelsTimedInONNXRuntimeMakeATableCostReads() throws {
+        guard Reference.isAvailable else { return }
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let steps = directory.appendingPathComponent("steps").path
+        let written = try LopperBinary.run(["measure", Fixtures.model("conv_chain"), "--step-models", steps, "--fractions", "0.5"])
+        #expect(written.status == 0, "\(written.stderr)")
+        let manifest = try String(contentsOfFile: steps + "/steps.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(manifest.count >= 4)
+        let table = directory.appendingPathComponent("ort.csv").path, profile = directory.appendingPathComponent("host-ort.yaml").path
+        let timed = try Reference.run(["python3", Self.repository.appendingPathComponent("Docs/bench/ort_latency_table.py").path, steps,
+                                       "--table", table, "--profile-out", profile, "--runs", "3"])
+        #expect(timed.status == 0, "\(timed.stderr)")
+        #expect(!timed.stdout.contains("not timed"), "\(timed.stdout)")
+        let rows = try String(contentsOfFile: table, encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == manifest.count + 1)
+        let cost = try LopperBinary.run(["cost", Fixtures.model("conv_chain"), "--profile", profile, "--table", table, "--json"])
+        #expect(cost.status == 0, "\(cost.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(cost.stdout.utf8)) as? [String: Any]
+        let priced = report?["steps"] as? [[String: Any]] ?? []
+        #expect(!priced.isEmpty && priced.allSatisfy { ($0["measured"] as? Bool) == true || ($0["latencySeconds"] as? Double) == 0 })
+        #expect(report?["profile"] as? String == "host-ort")
+    }
+
+    @Test func measureWantsOneDestination() throws {
+        let both = try LopperBinary.run(["measure", Fixtures.model("conv_chain"), "--table", "t.csv", "--step-models", "steps"])
+        #expect(both.status != 0 && both.stderr.contains("Give one of --table and --step-models."), "\(both.stderr)")
+        let neither = try LopperBinary.run(["measure", Fixtures.model("conv_chain")])
+        #expect(neither.status != 0 && neither.stderr.contains("Give one of --table and --step-models."), "\(neither.stderr)")
+    }
+
     /// sweep → allocate → export, with one profile in the batch that cannot meet its budget.
     @Test func sweepAllocateExportBatch() throws {
         let directory = try Fixtures.temporaryDirectory()

@@ -16,16 +16,7 @@ func testProfile(alignment: Int = 1, sparsity: [SparsityPattern: Double] = [:], 
 
 /// x[1,8,10,10] → Conv A (16 filters 3×3, pads 1, bias) → Relu → Conv B (4 filters 1×1) → y[1,4,10,10].
 func twoConvModel() throws -> Model {
-    var b = ModelBuilder()
-    b.input("x", [1, 8, 10, 10])
-    b.constant("wa", floats: (0..<(16 * 8 * 9)).map { Float($0 % 7) - 3 }, shape: [16, 8, 3, 3])
-    b.constant("ba", floats: (0..<16).map(Float.init), shape: [16])
-    b.constant("wb", floats: (0..<64).map { Float($0 % 5) - 2 }, shape: [4, 16, 1, 1])
-    b.node("Conv", ["x", "wa", "ba"], ["a"], name: "A", intLists: ["pads": [1, 1, 1, 1], "kernel_shape": [3, 3]])
-    b.node("Relu", ["a"], ["r"], name: "relu")
-    b.node("Conv", ["r", "wb"], ["y"], name: "B")
-    b.output("y")
-    return try b.model()
+    try convActivationModel { $0.node("Relu", ["a"], ["r"], name: "relu") }
 }
 
 @Suite struct CostModelTests {
