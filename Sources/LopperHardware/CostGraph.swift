@@ -242,19 +242,32 @@ public struct CostGraph: Sendable {
         }
     }
 
-    /// Lifetimes once the steps of removed blocks no longer run (`removed`: their layers). A join
-    /// removed with its branch (`skipJoins`) becomes a view of its skip input, the input no removed
-    /// step writes; values only removed steps wrote are gone.
-    func lifetimes(removing removed: Set<String>, skipJoins: Set<String>) -> [Lifetime] {
+    /// The steps that still run once `blocks` are removed: their branches' steps are gone; a join
+    /// removed with its branch (`skip`) keeps what the runtime fused after its Add, now reading the
+    /// skip input (the input no removed step writes), or becomes a view of it when nothing was.
+    func runningSteps(removing blocks: [PruningPlan.BlockChoice]) -> [Step] {
+        let removed = Set(blocks.flatMap(\.removedNodes))
+        let skipJoins = Set(blocks.filter { $0.removal == .skip }.map(\.join))
         let written = Set(steps.filter { removed.contains($0.layer) }.flatMap(\.outputs))
-        let running = steps.compactMap { step -> Step? in
+        return steps.compactMap { step -> Step? in
             guard removed.contains(step.layer) else { return step }
             guard skipJoins.contains(step.layer), let skip = step.inputs.first(where: { !written.contains($0) }) else { return nil }
-            var view = step
-            (view.inputs, view.isView) = ([skip], true)
-            return view
+            var rest = step
+            (rest.inputs, rest.mainInput) = ([skip], skip)
+            guard step.nodes.count > 1 else {
+                rest.isView = true
+                return rest
+            }
+            rest.nodes.removeFirst()
+            rest.kind = rest.nodes.map { nodes[$0].opType }.joined(separator: "+")
+            (rest.name, rest.layer) = (nodes[rest.nodes[0]].displayName, nodes[rest.nodes[0]].displayName)
+            return rest
         }
-        return Self.lifetimes(values: values, steps: running, inputs: graphInputs, outputs: graphOutputs)
+    }
+
+    /// Storage lifetimes of the values `steps` (this graph's, or a subset) read and write.
+    func lifetimes(of steps: [Step]) -> [Lifetime] {
+        Self.lifetimes(values: values, steps: steps, inputs: graphInputs, outputs: graphOutputs)
     }
 
     /// Checks a plan against this model: its groups (`PruningPlan.validate`) and that every

@@ -73,16 +73,18 @@ public struct CostModel: Sendable {
         var rows: [StepCost] = []
         if detailed { rows.reserveCapacity(graph.steps.count) }
         var macs = 0, nonZero = 0, latency = 0.0
-        let removed = Set(plan.blocks.flatMap(\.removedNodes))
-        for step in graph.steps where removed.isEmpty || !removed.contains(step.layer) {
+        let running = plan.blocks.isEmpty ? nil : graph.runningSteps(removing: plan.blocks)
+        let steps = running ?? graph.steps
+        for step in steps {
             let cost = stepCost(step, shapes, sparsity[step.layer], signature: detailed || table != nil)
             macs += cost.macs
             nonZero += cost.nonZeroMACs
             latency += cost.latencySeconds
             if detailed { rows.append(cost) }
         }
-        let totals = CostReport.Totals(macs: macs, nonZeroMACs: nonZero, paramBytes: paramBytes(shapes, sparsity, removed: removed),
-                                       peakActivationBytes: peakActivations(shapes, plan: plan, removed: removed), latencySeconds: latency + profile.runOverheadSeconds)
+        let totals = CostReport.Totals(macs: macs, nonZeroMACs: nonZero, paramBytes: paramBytes(shapes, sparsity, steps: steps),
+                                       peakActivationBytes: peakActivations(shapes, lifetimes: running.map(graph.lifetimes(of:)) ?? graph.lifetimes),
+                                       latencySeconds: latency + profile.runOverheadSeconds)
         return CostReport(profile: profile.name, dtype: profile.dtype, steps: rows, totals: totals)
     }
 
@@ -233,10 +235,10 @@ public struct CostModel: Sendable {
     }
 
     /// Weights of every step that runs, each tensor counted once.
-    func paramBytes(_ shapes: PlannedShapes, _ sparsity: [String: PruningPlan.LayerChoice], removed: Set<String> = []) -> Int {
+    func paramBytes(_ shapes: PlannedShapes, _ sparsity: [String: PruningPlan.LayerChoice], steps: [CostGraph.Step]) -> Int {
         var seen = Set<Int>()
         var total = 0
-        for step in graph.steps where !step.isView && !removed.contains(step.layer) {
+        for step in steps where !step.isView {
             for w in step.weights where seen.insert(w).inserted {
                 var bytes = self.bytes(of: w, shapes)
                 if w == step.mainWeight, let sparse = sparsity[step.layer], (profile.sparsitySpeedup[sparse.pattern] ?? 1) > 1 {
@@ -249,9 +251,7 @@ public struct CostModel: Sendable {
     }
 
     /// The peak of live activation bytes over the steps, in execution order.
-    func peakActivations(_ shapes: PlannedShapes, plan: PruningPlan, removed: Set<String>) -> Int {
-        let lifetimes = removed.isEmpty ? graph.lifetimes
-            : graph.lifetimes(removing: removed, skipJoins: Set(plan.blocks.filter { $0.removal == .skip }.map(\.join)))
+    func peakActivations(_ shapes: PlannedShapes, lifetimes: [CostGraph.Lifetime]) -> Int {
         var delta = [Int](repeating: 0, count: graph.steps.count + 2)
         for lifetime in lifetimes {
             let bytes = self.bytes(of: lifetime.value, shapes)

@@ -77,7 +77,8 @@ import Testing
     }
 
     /// Every removable block of every block fixture, alone and with the others: the plan's price
-    /// (MACs, weights, peak activations, latency) is that of the model without the blocks.
+    /// (MACs, weights, peak activations; latency but for fusions the removal enables) is that of
+    /// the model without the blocks.
     @Test(arguments: ["residual", "mobilenet_block", "c2f_block", "transformer_encoder"])
     func removedBlocksArePricedAsTheModelWithoutThem(name: String) throws {
         let path = Fixtures.model(name)
@@ -95,7 +96,11 @@ import Testing
             #expect(planned.macs == fromScratch.macs && planned.paramBytes == fromScratch.paramBytes, "\(label)")
             #expect(planned.peakActivationBytes == fromScratch.peakActivationBytes,
                     "\(label): peak \(planned.peakActivationBytes) planned, \(fromScratch.peakActivationBytes) from scratch")
-            #expect(abs(planned.latencySeconds - fromScratch.latencySeconds) <= 1e-9 * fromScratch.latencySeconds,
+            // Exact, but for a fusion the removal makes possible (residual's Relu after one join
+            // meeting the Relu after the next, merged by the runtime): the plan's price keeps
+            // that step's launch, so it is high by at most one launch per removed block.
+            let excess = planned.latencySeconds - fromScratch.latencySeconds
+            #expect(excess >= -1e-9 * fromScratch.latencySeconds && excess <= Double(chosen.count) * Self.overheadBound.launchOverheadSeconds + 1e-12,
                     "\(label): \(planned.latencySeconds) s planned, \(fromScratch.latencySeconds) s from scratch")
         }
     }
