@@ -106,7 +106,8 @@ import Glibc
 
         /// Waits until the workers have finished a few jobs; returns their pids.
         func running() async -> [pid_t] {
-            _ = await wait(seconds: 120) { self.done >= 4 && self.workers.count == 2 }
+            let started = await wait(seconds: 120) { self.done >= 4 && self.workers.count == 2 }
+            #expect(started, "2 workers had not finished 4 jobs after 120 s (\(done) done)\n\(output)")
             return workers
         }
     }
