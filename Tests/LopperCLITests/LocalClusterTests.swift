@@ -124,6 +124,13 @@ import Glibc
         }
     }
 
+    /// A process's pid with its state, parent and thread count, from /proc.
+    static func describe(_ pid: pid_t) -> String {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let fields = status.split(separator: "\n").filter { ["State:", "PPid:", "Threads:", "ShdPnd:"].contains(where: $0.hasPrefix) }
+        return "\(pid) (" + fields.map { $0.replacingOccurrences(of: "\t", with: " ") }.joined(separator: ", ") + ")"
+    }
+
     /// Whether a process still exists (a zombie counts as gone: it runs nothing).
     static func exists(_ pid: pid_t) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
@@ -170,7 +177,7 @@ import Glibc
         }
         #expect(await sweep.wait(seconds: 30) { !sweep.process.isRunning })
         let gone = await sweep.wait(seconds: 60) { workers.allSatisfy { !Self.exists($0) } }
-        #expect(gone, "workers still running: \(workers.filter(Self.exists))")
+        #expect(gone, "workers still running: \(workers.filter(Self.exists).map(Self.describe))\n\(sweep.output)")
         if interruption != .killTheParent {
             #expect(sweep.process.terminationStatus != 0)
             #expect(sweep.temporaryFolders.isEmpty, "left behind: \(sweep.temporaryFolders)\n\(sweep.output)")
