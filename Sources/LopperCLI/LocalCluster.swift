@@ -10,7 +10,7 @@ import LopperSensitivity
 /// The cluster code path, locally.
 ///
 /// The workers live no longer than this process: SIGINT or SIGTERM stops them and removes the
-/// temporary folder, a worker whose parent dies is sent SIGTERM by the kernel, and when every
+/// temporary folder, a worker whose parent dies is killed by the kernel, and when every
 /// worker has exited before the jobs are over the run ends with an error.
 struct LocalCluster {
     var workers: Int
@@ -148,14 +148,26 @@ struct LocalCluster {
         for process in processes { process.waitUntilExit() }
     }
 
-    /// In a local worker: asks the kernel to send SIGTERM when the parent `lopper sweep` dies,
-    /// and exits at once if it already has. Does nothing in a worker started otherwise.
+    /// In a local worker: asks the kernel to kill it (SIGKILL) when the parent `lopper sweep`
+    /// dies, and exits at once if it already has. Does nothing in a worker started otherwise.
+    /// The coordinator died with the parent, so there are no leases to hand back, and a signal
+    /// that cannot be caught cannot be lost on its way to a handler.
+    ///
+    /// The request belongs to the thread that makes it, and is forgotten when that thread exits;
+    /// Dispatch retires idle pool threads, so it is made from a thread that lives as long as the
+    /// process.
     static func dieWithParent() throws {
         guard let parent = ProcessInfo.processInfo.environment[parentVariable].flatMap(Int32.init) else { return }
-        guard lopper_signal_on_parent_death(SIGTERM) == 0 else {
-            throw Failure.noParentDeathSignal(String(cString: strerror(errno)))
+        let asked = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var error: Int32 = 0
+        Thread.detachNewThread {
+            error = lopper_signal_on_parent_death(SIGKILL) == 0 ? 0 : errno
+            asked.signal()
+            while true { pause() }
         }
-        if getppid() != parent { exit(128 + SIGTERM) }
+        asked.wait()
+        guard error == 0 else { throw Failure.noParentDeathSignal(String(cString: strerror(error))) }
+        if getppid() != parent { exit(128 + SIGKILL) }
     }
 
     /// This program's own executable (`lopper`), to start workers from.

@@ -54,7 +54,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if let id { options.identity = id }
         let worker = Worker(options: options, logger: logger)
         let log = logger
-        // SIGTERM (Kubernetes scaling down, Slurm ending, a local sweep's parent stopping or dying)
+        // SIGTERM (Kubernetes scaling down, Slurm ending, a local sweep's parent stopping)
         // or Ctrl-C: hand the running jobs' leases back at once, then exit without waiting for them.
         let signals = StopSignals { number in
             // Leaving waits 3 s at most for the coordinator; past 5 s, exit whatever is stuck.

@@ -110,12 +110,18 @@ public struct Graph: Sendable {
 
     /// Adds an initializer under a name no value uses yet, derived from `base`; returns the name.
     public mutating func addInitializer(_ data: TensorData, nameBase base: String) -> String {
+        let name = unusedName(base)
+        initializers[name] = data
+        return name
+    }
+
+    /// `base`, or `base_1`, `base_2` …: the first that no initializer, node output or input uses.
+    public func unusedName(_ base: String) -> String {
         var name = base, suffix = 1
         while initializers[name] != nil || producers[name] != nil || inputs.contains(where: { $0.name == name }) {
             name = "\(base)_\(suffix)"
             suffix += 1
         }
-        initializers[name] = data
         return name
     }
 

@@ -3,7 +3,8 @@ import LopperModel
 
 extension ChannelSurgery {
     /// The dense model with the given channels' *contribution* removed: every consumer's weight
-    /// slice that reads them is zeroed, and nothing is cut. Its outputs equal those of the
+    /// slice that reads them is zeroed, and nothing is cut (a carried recurrent state output is
+    /// multiplied by a mask, since pruning writes zero there). Its outputs equal those of the
     /// physically pruned model, which makes it the reference for surgery and a cheap way to
     /// simulate pruning without rewriting the graph.
     public static func maskContribution(_ model: Model, groups: [PruneGroup], removing: [Int: [Int]]) throws -> Model {
@@ -30,6 +31,8 @@ extension ChannelSurgery {
             }
             try masked.graph.setConstant(tensor, to: TensorData(floats: values, shape: shape))
         }
+        let states = stateWires(groups: groups, removing: removing)
+        if !states.isEmpty { try zeroRemovedStates(&masked, states: states, shapes: try ShapeInference.run(model)) }
         return masked
     }
 }

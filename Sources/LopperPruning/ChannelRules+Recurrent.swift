@@ -3,8 +3,9 @@ import LopperModel
 /// RNN, GRU and LSTM: their input features are consumed (W's last axis) and their hidden units
 /// form a group. One hidden unit is a row in every gate block of W, R and both biases (4 gates
 /// of an LSTM, 3 of a GRU, 1 of an RNN), R's column (the recurrence reads the unit back), its
-/// three peephole weights, its element of any constant initial state, and its channel in Y, Y_h
-/// and Y_c (for both directions of a bidirectional layer, which share the numbering).
+/// three peephole weights, its element of any constant initial state (a computed one is read
+/// through a Gather of the kept units), and its channel in Y, Y_h and Y_c (for both directions
+/// of a bidirectional layer, which share the numbering).
 extension ChannelRules {
     static func recurrent(_ b: inout GroupBuilder, _ node: Node) throws {
         guard let cell = RecurrentCell(node) else { return }
@@ -39,6 +40,18 @@ extension ChannelRules {
         if cell.hasCellState { perUnit += [(6, 2, 1), (7, 1, 3)] }
         for (position, axis, count) in perUnit {
             guard let tensor = node.input(position) else { continue }
+            if Self.recurrentStateInputs.contains(position), !b.isConstant(tensor) {
+                // A computed state: its units are read through a Gather when pruned; one that
+                // carries another group's channels would have to shrink with them, so both stay.
+                if let layout = b.layouts[tensor] {
+                    b.block(layout, because: "\(node.label) takes these channels as its \(Self.recurrentInputNames[position])")
+                    b.sets.block(set, because: "\(node.label) has \(Self.recurrentInputNames[position]) '\(tensor)' made of another group's channels")
+                } else {
+                    b.append(Member(role: .stateInput, node: node.displayName, tensor: tensor, axis: 2, tensorOffset: 0,
+                                    groupOffset: 0, length: hidden, block: 1), to: set)
+                }
+                continue
+            }
             guard b.isConstant(tensor), b.readers(tensor) == 1 else {
                 b.sets.block(set, because: "\(node.label) has \(Self.recurrentInputNames[position]) '\(tensor)', which is not a constant of its own")
                 continue
@@ -55,4 +68,23 @@ extension ChannelRules {
     }
 
     static let recurrentInputNames = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
+    /// Input positions of initial_h and initial_c.
+    static let recurrentStateInputs: Set = [5, 6]
+
+    /// Whether model output `value` is a recurrent layer's final state (Y_h or Y_c, moved only by
+    /// Transpose, Identity, Squeeze, Unsqueeze or Reshape) whose initial state of the same kind is
+    /// computed: a state the caller feeds back, which keeps its width when units are pruned.
+    static func isCarriedState(_ value: String, in graph: Graph) -> Bool {
+        var current = value
+        while let producer = graph.producer(of: current) {
+            if RecurrentCell(producer) != nil, let output = producer.outputs.firstIndex(of: current), output > 0,
+               let state = producer.input(4 + output) {
+                return !(graph.initializers[state] != nil || graph.producer(of: state)?.opType == "Constant")
+            }
+            guard ["Transpose", "Identity", "Squeeze", "Unsqueeze", "Reshape"].contains(producer.opType),
+                  let input = producer.input(0) else { return false }
+            current = input
+        }
+        return false
+    }
 }

@@ -48,6 +48,8 @@ public enum ChannelSurgery {
                     splitTensors[member.node] = member.tensor
                 case .convGroups, .hiddenSize:
                     shrink[member.role]![member.node, default: [:]][0, default: 0] += hit.count
+                case .stateInput, .stateOutput:
+                    break  // `stateWires(groups:removing:)`
                 }
             }
         }
@@ -68,9 +70,10 @@ public enum ChannelSurgery {
             rewrites[reader.tensor, default: [:]][reader.node] = TensorData(int64s: values, shape: data.shape)
         }
         for (tensor, values) in rewrites.sorted(by: { $0.key < $1.key }) { try rewrite(&pruned, constant: tensor, for: values) }
-        // Split sizes come from the dense model's shapes, inferred only when a Split is touched.
-        if !shrink[.splitSize]!.isEmpty {
-            let shapes = try ShapeInference.run(model)
+        let states = stateWires(groups: groups, removing: removing)
+        // Split sizes and state widths come from the dense model's shapes, inferred only when needed.
+        let shapes = shrink[.splitSize]!.isEmpty && states.isEmpty ? nil : try ShapeInference.run(model)
+        if let shapes {
             for (nodeName, outputs) in shrink[.splitSize]! {
                 try rewriteSplit(&pruned, node: nodeName, tensor: splitTensors[nodeName] ?? "", shrinking: outputs,
                                  original: model, shapes: shapes)
@@ -88,6 +91,7 @@ public enum ChannelSurgery {
                 }
             }
         }
+        if let shapes, !states.isEmpty { try rewire(&pruned, states: states, shapes: shapes) }
         // Intermediate shapes changed; the declared ones would now be wrong.
         pruned.graph.valueInfo = []
         return pruned

@@ -4,8 +4,9 @@ import LopperModel
 ///
 /// Channels are traced forward from every layer that defines them (Conv, ConvTranspose, Gemm,
 /// MatMul by a constant) through the operators in `ChannelRules`. Whatever reaches a graph
-/// output, an operator without a rule, or a reshape we cannot rewrite is marked not prunable,
-/// with the reason: Lopper never prunes what it cannot prove correct.
+/// output (but a recurrent state carried from call to call), an operator without a rule, or a
+/// reshape we cannot rewrite is marked not prunable, with the reason: Lopper never prunes what
+/// it cannot prove correct.
 public enum DependencyAnalysis {
     public static func groups(of model: Model) throws -> [PruneGroup] { try analyze(model).groups }
 
@@ -30,7 +31,13 @@ public enum DependencyAnalysis {
             }
         }
         for output in model.graph.outputs {
-            builder.block(builder.layouts[output.name], because: "reaches graph output '\(output.name)'")
+            guard let layout = builder.layouts[output.name] else { continue }
+            if ChannelRules.isCarriedState(output.name, in: model.graph), let producer = model.graph.producer(of: output.name) {
+                builder.record(.stateOutput, producer, output.name, axis: layout.axis, layout: layout)
+                builder.layouts[output.name] = nil  // the output keeps its width
+            } else {
+                builder.block(layout, because: "reaches graph output '\(output.name)'")
+            }
         }
         return builder.analysis()
     }

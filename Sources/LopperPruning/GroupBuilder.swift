@@ -138,9 +138,10 @@ struct GroupBuilder {
         for segment in layout?.segments ?? [] { sets.block(segment.set, because: reason) }
     }
 
-    /// Blocks every channel that reaches `node` through any input.
+    /// Blocks every channel that reaches `node` through any input, or that its bodies (If, Loop,
+    /// Scan) read from the enclosing graph.
     mutating func blockInputs(of node: Node, because reason: String) {
-        for input in node.inputs where !input.isEmpty { block(layouts[input], because: reason) }
+        for input in node.inputs + node.implicitInputs where !input.isEmpty { block(layouts[input], because: reason) }
     }
 
     /// Makes two layouts of the same width name the same channels, piece by piece.

@@ -58,6 +58,14 @@ public struct Member: Codable, Sendable, Equatable {
         case convGroups
         /// The `hidden_size` attribute of an RNN, GRU or LSTM.
         case hiddenSize
+        /// A recurrent layer's initial state (`initial_h`, `initial_c`) computed in the graph, not
+        /// a constant (a state carried in from a model input): the pruned layer reads its kept
+        /// units through a Gather, and the value itself keeps its width.
+        case stateInput
+        /// A model output holding a recurrent layer's final state (`Y_h`, `Y_c`) whose initial
+        /// state is a `stateInput`: it keeps its width, with zero for each removed unit, so the
+        /// model's interface does not change.
+        case stateOutput
     }
 
     public var role: Role

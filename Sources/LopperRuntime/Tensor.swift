@@ -96,6 +96,12 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         self.init(allocating: type, shape: shape)
     }
 
+    /// A tensor of zero bytes: 0, 0.0 or false in every element.
+    init(zeros type: ElementType, shape: [Int]) throws {
+        try self.init(uninitialized: type, shape: shape)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: count * kind.byteSize)
+    }
+
     /// An uninitialised tensor the size of values already in memory (no limit to check).
     init(allocating type: ElementType, shape: [Int]) {
         elementType = type

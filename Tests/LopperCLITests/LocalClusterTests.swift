@@ -106,7 +106,8 @@ import Glibc
 
         /// Waits until the workers have finished a few jobs; returns their pids.
         func running() async -> [pid_t] {
-            _ = await wait(seconds: 120) { self.done >= 4 && self.workers.count == 2 }
+            let started = await wait(seconds: 120) { self.done >= 4 && self.workers.count == 2 }
+            #expect(started, "2 workers had not finished 4 jobs after 120 s (\(done) done)\n\(output)")
             return workers
         }
     }
@@ -121,6 +122,13 @@ import Glibc
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             return fields.count > 1 && Int32(fields[1]) == parent
         }
+    }
+
+    /// A process's pid with its state, parent and thread count, from /proc.
+    static func describe(_ pid: pid_t) -> String {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let fields = status.split(separator: "\n").filter { ["State:", "PPid:", "Threads:", "ShdPnd:"].contains(where: $0.hasPrefix) }
+        return "\(pid) (" + fields.map { $0.replacingOccurrences(of: "\t", with: " ") }.joined(separator: ", ") + ")"
     }
 
     /// Whether a process still exists (a zombie counts as gone: it runs nothing).
@@ -169,7 +177,7 @@ import Glibc
         }
         #expect(await sweep.wait(seconds: 30) { !sweep.process.isRunning })
         let gone = await sweep.wait(seconds: 60) { workers.allSatisfy { !Self.exists($0) } }
-        #expect(gone, "workers still running: \(workers.filter(Self.exists))")
+        #expect(gone, "workers still running: \(workers.filter(Self.exists).map(Self.describe))\n\(sweep.output)")
         if interruption != .killTheParent {
             #expect(sweep.process.terminationStatus != 0)
             #expect(sweep.temporaryFolders.isEmpty, "left behind: \(sweep.temporaryFolders)\n\(sweep.output)")

@@ -38,10 +38,15 @@ import Testing
         #expect(try NumPy.read(path: directory.appendingPathComponent("speech.npy").path).shape == [24, 12, 1])
     }
 
-    @Test func groupsSayWhyTheStatefulLSTMIsKept() throws {
-        let result = try LopperBinary.run(["groups", vad])
+    @Test func groupsListTheCarriedStateLSTM() throws {
+        let result = try LopperBinary.run(["groups", vad, "--verbose"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("lstm_0") && result.stdout.contains("has initial_h"), "\(result.stdout)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.contains { $0.contains("lstm_0") && $0.contains("32") && $0.hasSuffix("yes") }, "\(result.stdout)")
+        #expect(lines.contains { $0.contains("stateInput") && $0.contains("lstm_0") && $0.contains("axis 2") }, "\(result.stdout)")
+        #expect(lines.contains { $0.contains("stateOutput") && $0.contains("state_h") && $0.contains("h_out axis 2") }, "\(result.stdout)")
+        // The output layer's one channel is read inside the output_mode If's branches: it stays.
+        #expect(lines.contains { $0.contains("matmul_1") && $0.contains("reaches 'output_mode' (If)") }, "\(result.stdout)")
         let wake = try LopperBinary.run(["groups", Fixtures.model("wake_word")])
         #expect(wake.stdout.split(separator: "\n").contains { $0.contains("gru_0") && $0.contains("yes") }, "\(wake.stdout)")
     }
@@ -50,7 +55,9 @@ import Testing
         let output = directory.appendingPathComponent("vad.onnx").path
         let result = try LopperBinary.run(["prune", vad, "--granularity", "channel", "--sparsity", "0.5", "-o", output])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("removed 24 of 49 in 1 groups"), "\(result.stdout)")
+        #expect(result.stdout.contains("removed 40 of 80 in 2 groups"), "\(result.stdout)")
+        let lstm = try #require(try Model.load(path: output).graph.nodes.first { $0.opType == "LSTM" })
+        #expect(try lstm.int("hidden_size") == 16)
         let wakeOutput = directory.appendingPathComponent("wake.onnx").path
         let wake = try LopperBinary.run(["prune", Fixtures.model("wake_word"), "--granularity", "channel", "--sparsity", "0.5", "-o", wakeOutput])
         #expect(wake.status == 0, "\(wake.stderr)")
@@ -71,6 +78,11 @@ import Testing
                                            "--db", store, "--criterion", "l1", "--levels", "0.25,0.5", "--batch-size", "8", "--quiet"])
         #expect(result.status == 0, "\(result.stderr)")
         let rows = try ResultsStore(path: store, readOnly: true).allJobs()
-        #expect(rows.count == 2 && rows.allSatisfy { $0.state == .done })
+        let groups = try ResultsStore(path: store, readOnly: true).groups()
+        let lstm = try #require(groups.first { $0.name == "lstm_0" }, "\(groups.map(\.name))")
+        #expect(rows.count == 4 && rows.allSatisfy { $0.state == .done && $0.score != nil })
+        // Half the hidden units damage the output more than a quarter.
+        let scores = rows.filter { $0.job.group == lstm.id }.sorted { $0.job.level < $1.job.level }.compactMap(\.score)
+        #expect(scores.count == 2 && scores[0] > 0 && scores[0] < scores[1], "\(scores)")
     }
 }

@@ -90,6 +90,42 @@ import Testing
         try expectInvariant(path) { Self.halfOfEachGroup($0, seed: 11) }
     }
 
+    /// The voice-activity model's LSTM carries its state from call to call (h_in/c_in through a
+    /// Transpose and a reset If, out as h_out/c_out): its hidden units are a group that reads the
+    /// kept units of the state and writes zero for the removed ones, keeping the interface.
+    @Test(.enabled(if: Reference.isAvailable)) func carriedLSTMStateOfTheVoiceActivityModel() throws {
+        let path = Fixtures.model("vad_lstm_if")
+        let model = try Model.load(path: path)
+        let groups = try DependencyAnalysis.groups(of: model)
+        let lstm = try #require(groups.first { $0.name == "lstm_0" })
+        #expect(lstm.isPrunable && lstm.size == 32, "\(lstm.blockedBecause ?? "")")
+        #expect(Set(lstm.members.filter { $0.role == .stateInput }.map(\.node)) == ["lstm_0"])
+        #expect(lstm.members.filter { $0.role == .stateInput }.count == 2)
+        #expect(Set(lstm.members.filter { $0.role == .stateOutput }.map(\.tensor)) == ["h_out", "c_out"])
+        let shapes = ["features": [2, 12, 40], "h_in": [2, 1, 32], "c_in": [2, 1, 32], "reset": [2]]
+        for group in groups where group.isPrunable && group.size > 1 {
+            try expectInvariant(path, inputShapes: shapes) { _ in [group.id: [0, group.size - 1]] }
+        }
+        try expectInvariant(path, inputShapes: shapes) { Self.halfOfEachGroup($0, seed: 7) }
+        // The interface is unchanged, and a pruned model's state output fed back in runs.
+        let pruned = try ChannelSurgery.prune(model, groups: groups, removing: [lstm.id: Array(stride(from: 0, to: 32, by: 2))])
+        #expect(pruned.graph.inputs.map(\.type) == model.graph.inputs.map(\.type))
+        #expect(pruned.graph.outputs.map(\.type) == model.graph.outputs.map(\.type))
+        let executor = try Executor(model: pruned, options: ExecutorOptions(threads: 1))
+        var random = SeededGenerator(seed: 4)
+        var feeds = ["features": Tensor(floats: random.floats(2 * 12 * 40), shape: [2, 12, 40]), "reset": Tensor(floats: [0, 0], shape: [2]),
+                     "h_in": Tensor(floats: random.floats(64), shape: [2, 1, 32]), "c_in": Tensor(floats: random.floats(64), shape: [2, 1, 32])]
+        for _ in 0..<2 {
+            let outputs = try executor.run(feeds)
+            for name in ["h_out", "c_out"] {
+                let state = try #require(outputs[name])
+                #expect(state.shape == [2, 1, 32] && state.floats.enumerated().allSatisfy { $0.offset % 2 == 1 || $0.element == 0 }, "\(name)")
+            }
+            feeds["h_in"] = outputs["h_out"]
+            feeds["c_in"] = outputs["c_out"]
+        }
+    }
+
     /// The pretrained encoder as PyTorch exports it: half of every head group and FFN group.
     @Test(.enabled(if: Reference.isAvailable && Fixtures.hasRealModels)) func realEncoderHeadsAndNeurons() throws {
         let groups = try DependencyAnalysis.groups(of: try Model.load(path: Fixtures.sentenceEncoder))

@@ -32,7 +32,7 @@ struct ConformanceTests {
         "test_lstm_defaults", "test_lstm_with_initial_bias", "test_lstm_with_peepholes", "test_lstm_batchwise",
         "test_gru_defaults", "test_gru_seq_length", "test_gru_with_initial_bias", "test_gru_batchwise",
         "test_rnn_seq_length", "test_simple_rnn_defaults", "test_simple_rnn_with_initial_bias", "test_simple_rnn_batchwise",
-        "test_if", "test_loop11", "test_scan9_sum",
+        "test_if", "test_loop11", "test_scan_sum", "test_scan9_sum",
         "test_reduce_prod_keepdims_random", "test_reduce_log_sum_exp_keepdims_random", "test_einsum_batch_diagonal",
         "test_einsum_batch_matmul", "test_einsum_inner_prod", "test_einsum_sum", "test_einsum_transpose",
         "test_instancenorm_epsilon", "test_depthtospace_crd_mode", "test_depthtospace_dcr_mode", "test_spacetodepth",

@@ -125,4 +125,41 @@ struct RecurrentControlFlowTests {
         })
         #expect(error.description.contains("'branch' (If)"), "\(error)")
     }
+
+    /// Scan at opset 8: a running sum over seq [batch 2, steps 3, 2] read in reverse, with
+    /// sequence_lens given by `lengths`.
+    static func batchedScan(lengths: [Int64]) throws -> Model {
+        var body = ModelBuilder()
+        body.input("sum_in", [2])
+        body.input("next", [2])
+        body.node("Add", ["sum_in", "next"], ["sum_out"], name: "add")
+        body.node("Identity", ["sum_out"], ["scan_out"], name: "copy")
+        body.output("sum_out")
+        body.output("scan_out")
+        var b = ModelBuilder(opset: 8)
+        b.constant("lens", ints: lengths, shape: [lengths.count])
+        b.input("initial", [2, 2])
+        b.input("seq", [2, 3, 2])
+        b.node("Scan", ["lens", "initial", "seq"], ["final", "sums"], name: "scan", ints: ["num_scan_inputs": 1],
+               intLists: ["directions": [1]], subgraphs: ["body": body])
+        b.output("final")
+        b.output("sums")
+        return try b.model()
+    }
+
+    /// Entry 0 (length 3) sums rows 2, 1, 0 of [[0,1],[2,3],[4,5]] from 0: (4,5), (6,8), (6,9).
+    /// Entry 1 (length 2) sums rows 1, 0 of [[6,7],[8,9],[10,11]] from 100: (108,109), (114,116),
+    /// then zeros past its length (what ONNX Runtime gives too).
+    @Test func opset8ScanHonoursSequenceLengths() throws {
+        let executor = try Executor(model: Self.batchedScan(lengths: [3, 2]), options: ExecutorOptions(threads: 1))
+        let result = try executor.run(["initial": Tensor(floats: [0, 0, 100, 100], shape: [2, 2]),
+                                       "seq": Tensor(floats: (0..<12).map(Float.init), shape: [2, 3, 2])])
+        #expect(result["final"]!.shape == [2, 2] && result["final"]!.floats == [6, 9, 114, 116])
+        #expect(result["sums"]!.shape == [2, 3, 2] && result["sums"]!.floats == [4, 5, 6, 8, 6, 9, 108, 109, 114, 116, 0, 0])
+        let error = try #require(#expect(throws: ModelError.self) {
+            try Executor(model: Self.batchedScan(lengths: [3, 4])).run(["initial": Tensor(floats: [0, 0, 0, 0], shape: [2, 2]),
+                                                                        "seq": Tensor(floats: Array(repeating: 0, count: 12), shape: [2, 3, 2])])
+        })
+        #expect(error.description.contains("'scan' (Scan)") && error.description.contains("sequence_lens holds 4, outside 0...3"), "\(error)")
+    }
 }

@@ -31,9 +31,12 @@ enum ControlFlowRules {
     }
 
     static func scan(_ c: ShapeContext) throws -> [ValueFacts] {
-        guard let scanInputs = try c.node.int("num_scan_inputs"), scanInputs > 0, scanInputs <= c.inputs.count else {
+        // Before opset 9, input 0 is sequence_lens and every other input has a batch axis first.
+        let batched = c.opset < 9
+        guard let scanInputs = try c.node.int("num_scan_inputs"), scanInputs > 0, scanInputs <= c.inputs.count - (batched ? 1 : 0) else {
             throw ModelError("must be positive and at most the number of inputs", field: "attribute 'num_scan_inputs'")
         }
+        if batched { return try batchedScan(c, scanInputs: scanInputs) }
         let all = c.inputs.map { $0 ?? .unknown }
         let states = Array(all.prefix(all.count - scanInputs)), sequences = Array(all.suffix(scanInputs))
         let inputAxes = try c.node.ints("scan_input_axes") ?? []
@@ -53,6 +56,26 @@ enum ControlFlowRules {
             return stacked(facts, length: length, axis: try normalizedAxis(k < outputAxes.count ? outputAxes[k] : 0, rank: rank))
         }
         return zip(states, outputs).map { merge($0, $1) } + scans
+    }
+
+    /// Scan at opset 8: the body sees each batch entry (states without the batch axis, scan
+    /// inputs without batch and step axes); outputs put the batch back first, then the steps.
+    private static func batchedScan(_ c: ShapeContext, scanInputs: Int) throws -> [ValueFacts] {
+        let all = c.inputs.dropFirst().map { $0 ?? .unknown }
+        let stateCount = all.count - scanInputs
+        var batch = Dim.unknown, steps = Dim.unknown
+        let declared = all.enumerated().map { k, facts -> ValueFacts in
+            let dropped = k < stateCount ? 1 : 2
+            guard let shape = facts.shape, shape.count >= dropped else { return ValueFacts(TensorType(elementType: facts.elementType, shape: nil)) }
+            if k == stateCount { (batch, steps) = (shape[0], shape[1]) }
+            return ValueFacts(TensorType(elementType: facts.elementType, shape: Array(shape.dropFirst(dropped))))
+        }
+        let outputs = try body(c, "body", declared: declared.prefix(stateCount).map(loosened) + declared.dropFirst(stateCount))
+        guard outputs.count >= stateCount else { throw ModelError("the body gives fewer outputs than it has states") }
+        return outputs.enumerated().map { k, facts in
+            let entry = k < stateCount ? merge(declared[k], facts) : stacked(facts, length: steps, axis: 0)
+            return stacked(entry, length: batch, axis: 0)
+        }
     }
 
     /// Infers a body with `declared` facts for its declared inputs and the enclosing scope's

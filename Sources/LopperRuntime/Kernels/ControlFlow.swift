@@ -9,13 +9,14 @@ enum ControlFlowKernels {
             If(thenBranch: try Body(setup, "then_branch"), elseBranch: try Body(setup, "else_branch"))
         },
         KernelVersion("Loop") { setup in Loop(body: try Body(setup, "body")) },
-        // Opset 8's Scan had a batch axis and sequence_lens; from 9 on it is the form below.
+        // Opset 8's Scan had a batch axis on every input and a leading sequence_lens input.
+        KernelVersion("Scan", since: 8) { setup in
+            BatchedScan(scan: Scan(body: try Body(setup, "body"), scanInputs: try scanInputCount(setup.node),
+                                   inputAxes: nil, inputReversed: try setup.node.ints("directions"), outputAxes: nil, outputReversed: nil))
+        },
         KernelVersion("Scan", since: 9) { setup in
             let node = setup.node
-            guard let scanInputs = try node.int("num_scan_inputs"), scanInputs > 0 else {
-                throw ModelError("is required and must be positive", field: "attribute 'num_scan_inputs'")
-            }
-            return Scan(body: try Body(setup, "body"), scanInputs: scanInputs,
+            return Scan(body: try Body(setup, "body"), scanInputs: try scanInputCount(node),
                         inputAxes: try node.ints("scan_input_axes"), inputReversed: try node.ints("scan_input_directions"),
                         outputAxes: try node.ints("scan_output_axes"), outputReversed: try node.ints("scan_output_directions"))
         },
@@ -137,35 +138,105 @@ enum ControlFlowKernels {
         let inputAxes: [Int]?, inputReversed: [Int]?
         let outputAxes: [Int]?, outputReversed: [Int]?
 
+        var stateCount: Int { body.declared.count - scanInputs }
+
         func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
-            let declaredCount = body.declared.count
-            let stateCount = declaredCount - scanInputs
-            guard stateCount >= 0, body.outputCount >= stateCount else {
-                throw ModelError("the body takes \(declaredCount) inputs, fewer than num_scan_inputs \(scanInputs)")
-            }
-            var states = try (0..<stateCount).map { try inputs.required($0) }
+            try checkCounts()
+            let states = try (0..<stateCount).map { try inputs.required($0) }
             let sequences = try (0..<scanInputs).map { try inputs.required(stateCount + $0) }
             let axes = try sequences.enumerated().map { k, t in try normalizeAxis(inputAxes?[safe: k] ?? 0, rank: t.rank, "scan_input_axes") }
             guard let length = sequences.first.map({ $0.shape[axes[0]] }) else { return states }
-            for (k, t) in sequences.enumerated() where t.shape[axes[k]] != length {
-                throw ModelError("scan input \(k) has \(t.shape[axes[k]]) elements along its axis, scan input 0 has \(length)")
+            let (final, scanned) = try iterate(states, sequences, axes: axes, length: length, inputs, context)
+            return final + (try scanned.enumerated().map { k, items in
+                let ordered = (outputReversed?[safe: k] ?? 0) != 0 ? Array(items.reversed()) : items
+                let rank = (items.first?.rank ?? body.executor.outputTypes[stateCount + k]?.shape?.count ?? 0) + 1
+                return try body.stack(ordered, output: stateCount + k, axis: normalizeAxis(outputAxes?[safe: k] ?? 0, rank: rank, "scan_output_axes"))
+            })
+        }
+
+        func checkCounts() throws {
+            guard stateCount >= 0, body.outputCount >= stateCount else {
+                throw ModelError("the body takes \(body.declared.count) inputs, fewer than num_scan_inputs \(scanInputs)")
             }
-            let scanCount = body.outputCount - stateCount
-            var scanned = [[Tensor]](repeating: [], count: scanCount)
+        }
+
+        /// Runs the body over the first `length` elements of the sequences along `axes` (a
+        /// reversed input is read from element `length - 1` down), threading the states; the
+        /// final states and each scan output's values in iteration order.
+        func iterate(_ initial: [Tensor], _ sequences: [Tensor], axes: [Int], length: Int, _ inputs: [Tensor?],
+                     _ context: ExecutionContext) throws -> (states: [Tensor], scanned: [[Tensor]]) {
+            for (k, t) in sequences.enumerated() where t.shape[axes[k]] < length || (k > 0 && t.shape[axes[k]] != sequences[0].shape[axes[0]]) {
+                throw ModelError("scan input \(k) has \(t.shape[axes[k]]) elements along its axis, scan input 0 has \(sequences[0].shape[axes[0]])")
+            }
+            var states = initial
+            var scanned = [[Tensor]](repeating: [], count: body.outputCount - stateCount)
             for step in 0..<length {
                 let elements = try sequences.enumerated().map { k, t in
                     try SliceStack.slice(t, axis: axes[k], index: (inputReversed?[safe: k] ?? 0) != 0 ? length - 1 - step : step)
                 }
                 let results = try body.run(states + elements, inputs, context)
                 states = Array(results[..<stateCount])
-                for k in 0..<scanCount { scanned[k].append(results[stateCount + k]) }
+                for k in scanned.indices { scanned[k].append(results[stateCount + k]) }
             }
-            return states + (try scanned.enumerated().map { k, items in
-                let ordered = (outputReversed?[safe: k] ?? 0) != 0 ? Array(items.reversed()) : items
-                let rank = (items.first?.rank ?? body.executor.outputTypes[stateCount + k]?.shape?.count ?? 0) + 1
-                return try body.stack(ordered, output: stateCount + k, axis: normalizeAxis(outputAxes?[safe: k] ?? 0, rank: rank, "scan_output_axes"))
-            })
+            return (states, scanned)
         }
+    }
+
+    /// Scan before opset 9: input 0 is the optional `sequence_lens` ([batch]), every state and
+    /// scan input has a leading batch axis (scan inputs [batch, steps, …]), and each batch
+    /// entry is scanned on its own for its length; scan outputs are [batch, steps, …], zero
+    /// past an entry's length.
+    struct BatchedScan: Kernel {
+        let scan: Scan
+
+        func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
+            try scan.checkCounts()
+            let states = try (0..<scan.stateCount).map { try inputs.required(1 + $0) }
+            let sequences = try (0..<scan.scanInputs).map { try inputs.required(1 + scan.stateCount + $0) }
+            guard let first = sequences.first, first.rank >= 2 else { throw ModelError("scan input 0 must be [batch, steps, …]") }
+            let (batch, steps) = (first.shape[0], first.shape[1])
+            for (k, t) in (states + sequences).enumerated() where t.rank < 1 || t.shape[0] != batch {
+                throw ModelError("input \(1 + k) has shape \(t.shape), not batch \(batch) on axis 0 like scan input 0")
+            }
+            var lengths = [Int](repeating: steps, count: batch)
+            if let given = inputs.optional(0) {
+                guard given.kind == .int64, given.count == batch else {
+                    throw ModelError("sequence_lens must hold \(batch) integers, found \(given)")
+                }
+                lengths = (0..<batch).map { Int(given.i[$0]) }
+                if let bad = lengths.first(where: { $0 < 0 || $0 > steps }) {
+                    throw ModelError("sequence_lens holds \(bad), outside 0...\(steps)")
+                }
+            }
+            var finals: [[Tensor]] = [], scans: [[[Tensor]]] = []
+            for b in 0..<batch {
+                let entry = try sequences.map { try SliceStack.slice($0, axis: 0, index: b) }
+                let (final, scanned) = try scan.iterate(try states.map { try SliceStack.slice($0, axis: 0, index: b) }, entry,
+                                                        axes: Array(repeating: 0, count: entry.count), length: lengths[b], inputs, context)
+                finals.append(final)
+                scans.append(scanned)
+            }
+            let stateOutputs = try (0..<scan.stateCount).map { k in try SliceStack.stack(finals.map { $0[k] }, axis: 0) }
+            let scanOutputs = try (0..<(scan.body.outputCount - scan.stateCount)).map { k -> Tensor in
+                let items = scans.map { $0[k] }
+                guard let element = items.lazy.compactMap(\.first).first else {
+                    let empty = try scan.body.stack([], output: scan.stateCount + k, axis: 0)
+                    return try Tensor(zeros: empty.elementType, shape: [batch, steps] + empty.shape.dropFirst())
+                }
+                let padding = try Tensor(zeros: element.elementType, shape: element.shape)
+                return try SliceStack.stack(try items.map { entry in
+                    try SliceStack.stack(entry + Array(repeating: padding, count: steps - entry.count), axis: 0)
+                }, axis: 0)
+            }
+            return stateOutputs + scanOutputs
+        }
+    }
+
+    static func scanInputCount(_ node: Node) throws -> Int {
+        guard let count = try node.int("num_scan_inputs"), count > 0 else {
+            throw ModelError("is required and must be positive", field: "attribute 'num_scan_inputs'")
+        }
+        return count
     }
 
     static func scalarInt(_ t: Tensor, _ what: String) throws -> Int64 {
