@@ -75,6 +75,10 @@ final class ManualClock: @unchecked Sendable {
         let store = directory.appendingPathComponent("sweep.db").path
         var options = Coordinator.Options(listen: [])
         options.lingerSeconds = 0.2
+        // Time stands still unless a test moves it: no lease expires while a loaded machine
+        // keeps the test waiting.
+        let frozen = ManualClock()
+        options.clock = { frozen.seconds }
         configure(&options)
         let coordinator = try Coordinator(store: try setup.openStore(at: store), offer: offer, options: options, logger: quiet())
         return (Harness(coordinator), offer, store)
@@ -230,6 +234,8 @@ final class ManualClock: @unchecked Sendable {
         let jobs = (0..<3).map { BatchJob(key: "job-\($0)", kind: .export, payload: Data("payload \($0)".utf8)) }
         var options = Coordinator.Options(listen: [])
         options.lingerSeconds = 0.2
+        let clock = ManualClock()
+        options.clock = { clock.seconds }
         let coordinator = try Coordinator(batch: JobBatch(jobs: jobs) { job, outcome in delivered.add(job.key, outcome) },
                                           offer: offer, options: options, logger: Self.quiet())
         let harness = Harness(coordinator)
@@ -255,6 +261,7 @@ final class ManualClock: @unchecked Sendable {
         guard case .shutdown? = try await harness.call(Self.lease("w1", sweep: "batch-sweep", results: results), from: "w1").kind else {
             Issue.record("the batch is not over after its last result"); return
         }
+        clock.seconds = 60  // past the linger: the coordinator ends
         let status = try await harness.serving.value
         #expect(status.jobsDone == 1 && status.jobsFailed == 2 && status.complete)
         let outcomes = delivered.outcomes
