@@ -270,12 +270,21 @@ public struct CostGraph: Sendable {
         Self.lifetimes(values: values, steps: steps, inputs: graphInputs, outputs: graphOutputs)
     }
 
-    /// Checks a plan against this model: its groups (`PruningPlan.validate`) and that every
-    /// sparsified layer is a step with a weight here.
+    /// Checks a plan against this model: its groups (`PruningPlan.validate`), that every
+    /// sparsified layer is a step with a weight here, and that every removed block's nodes are.
     public func validate(_ plan: PruningPlan) throws {
         try plan.validate(against: groups)
         for layer in plan.layers where !steps.contains(where: { $0.layer == layer.node && $0.mainWeight != nil }) {
             throw ModelError("layer '\(layer.node)' is not a layer with a weight in \(modelName)", field: "layers")
+        }
+        let names = Set(nodes.map(\.displayName))
+        for block in plan.blocks {
+            guard nodes.contains(where: { $0.displayName == block.join && $0.opType == "Add" }) else {
+                throw ModelError("block \(block.block) joins at '\(block.join)', which is not an Add of \(modelName)", field: "blocks")
+            }
+            if let missing = block.nodes.first(where: { !names.contains($0) }) {
+                throw ModelError("block \(block.block) removes node '\(missing)', which \(modelName) does not have", field: "blocks")
+            }
         }
     }
 

@@ -57,6 +57,14 @@ import Testing
         try #"{"groups": [], "layers": [{"node": "nope", "pattern": "2:4", "sparsity": 0.5}]}"#.write(toFile: plan, atomically: true, encoding: .utf8)
         let unknownLayer = try LopperBinary.run(["cost", Fixtures.model("conv_chain"), "--profile", "host", "--plan", plan])
         #expect(unknownLayer.stderr.contains("layers: layer 'nope' is not a layer with a weight"), "\(unknownLayer.stderr)")
+        try #"{"groups": [], "layers": [], "blocks": [{"block": 0, "join": "nope", "nodes": [], "removal": "skip"}]}"#
+            .write(toFile: plan, atomically: true, encoding: .utf8)
+        let unknownJoin = try LopperBinary.run(["cost", Fixtures.model("residual"), "--profile", "host", "--plan", plan])
+        #expect(unknownJoin.status != 0 && unknownJoin.stderr.contains("blocks: block 0 joins at 'nope', which is not an Add"), "\(unknownJoin.stderr)")
+        try #"{"groups": [], "layers": [], "blocks": [{"block": 0, "join": "add_0", "nodes": ["ghost"], "removal": "skip"}]}"#
+            .write(toFile: plan, atomically: true, encoding: .utf8)
+        let unknownNode = try LopperBinary.run(["cost", Fixtures.model("residual"), "--profile", "host", "--plan", plan])
+        #expect(unknownNode.status != 0 && unknownNode.stderr.contains("block 0 removes node 'ghost'"), "\(unknownNode.stderr)")
         try #"{"groups": [{"group": 0}]}"#.write(toFile: plan, atomically: true, encoding: .utf8)
         let malformed = try LopperBinary.run(["cost", Fixtures.model("conv_chain"), "--profile", "host", "--plan", plan])
         #expect(malformed.stderr.contains("not a pruning plan") && malformed.stderr.contains("kept"), "\(malformed.stderr)")
