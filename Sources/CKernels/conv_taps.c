@@ -1,6 +1,17 @@
 #include "CKernels.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+
+// Out of memory for a tail tile: stop with a message, as Swift's own allocations trap.
+static void *taps_allocate(size_t count, size_t size) {
+    void *memory = calloc(count, size);
+    if (memory == NULL) {
+        fprintf(stderr, "lopper: out of memory for a convolution tile (%zu bytes)\n", count * size);
+        abort();
+    }
+    return memory;
+}
 
 // Products and sums are rounded one by one unless written as an FMA.
 #pragma STDC FP_CONTRACT OFF
