@@ -115,22 +115,29 @@ struct MeasureCommand: ParsableCommand {
     }
 
     /// The distinct steps of the variants as models, and `steps.jsonl`: per line a step's
-    /// signature, file, op class, ops and bytes (`Docs/bench/ort_latency_table.py` reads it).
+    /// signature, file, op class, ops and bytes (`Docs/bench/ort_latency_table.py` reads it);
+    /// and each variant whole, with `models.jsonl`: per line a model's file and where its steps
+    /// are (for `ort_latency_table.py --in-place`).
     func writeStepModels(_ variants: [(String, Model)], inputShapes: [String: [Int]], profile: HardwareProfile, to folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var written = Set<String>()
-        var lines: [String] = []
+        var lines: [String] = [], wholeLines: [String] = []
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         for (index, (label, variant)) in variants.enumerated() {
             let entries = try StepModels.write(variant, inputShapes: inputShapes, profile: profile, to: folder,
                                                prefix: "variant\(index)", skipping: &written)
             lines += try entries.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+            let whole = try StepModels.writeWhole(variant, label: label, inputShapes: inputShapes, profile: profile,
+                                                  to: (folder as NSString).appendingPathComponent("variant\(index).onnx"))
+            wholeLines.append(String(decoding: try encoder.encode(whole), as: UTF8.self))
             log("\(label): \(entries.count) new step models")
         }
-        let manifest = (folder as NSString).appendingPathComponent("steps.jsonl")
-        try (lines.joined(separator: "\n") + "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
-        log("\(lines.count) step signatures → \(manifest)")
+        for (name, manifestLines) in [("steps.jsonl", lines), ("models.jsonl", wholeLines)] {
+            let manifest = (folder as NSString).appendingPathComponent(name)
+            try (manifestLines.joined(separator: "\n") + "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        }
+        log("\(lines.count) step signatures and \(variants.count) whole models → \(folder)")
     }
 
     func log(_ line: String) {

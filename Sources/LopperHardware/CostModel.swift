@@ -121,7 +121,7 @@ public struct CostModel: Sendable {
         let (compute, memory) = roofline(ops: ops, bytes: Double(moved), opClass: step.opClass)
         var latency = max(compute, memory) + profile.launchOverheadSeconds
         var measured = false
-        if let table, let seconds = table.latency(signature: signature, ops: ops, bytes: Double(moved), roofline: { ops, bytes in
+        if let table, let seconds = table.latency(signature: signature, ops: ops, bytes: Double(moved), alignment: profile.channelAlignment, roofline: { ops, bytes in
             Roofline(profile: profile).latency(ops: ops, bytes: bytes, opClass: step.opClass)
         }) {
             latency = seconds.value

@@ -12,7 +12,10 @@ import LopperModel
 /// the least-squares line of latency in ops through them; otherwise the roofline time scaled by
 /// the measured-to-roofline ratio of the entry closest in size among the same layer, or else
 /// among its family (kind, dtype and attributes); anything else keeps the roofline. (Size-based
-/// answers need the table's `ops` and `bytes`.)
+/// answers need the table's `ops` and `bytes`.) With a channel alignment above 1, the same
+/// layer's entries whose channel counts are on and off the multiple in the same places answer
+/// first: a runtime may run other kernels for them (ONNX Runtime's blocked NCHWc convolutions
+/// take only filter counts that are multiples of their block), so they need not lie on one line.
 public struct LatencyTable: Sendable {
     public struct Entry: Sendable, Equatable {
         public var signature: String
@@ -54,13 +57,25 @@ public struct LatencyTable: Sendable {
     }
 
     static func family(of signature: String) -> String {
-        signature.range(of: "|", options: .backwards).map { String(signature[..<$0.lowerBound]) } ?? signature
+        let general = widthFree(signature)
+        return general.range(of: "|", options: .backwards).map { String(general[..<$0.lowerBound]) } ?? general
+    }
+
+    /// The signature with a depthwise Conv's `group` (its channel count, which pruning changes)
+    /// blanked; a depthwise Conv's weight has one input channel per group.
+    static func widthFree(_ signature: String) -> String {
+        guard let group = signature.range(of: #"[| ]group=[0-9]+"#, options: .regularExpression),
+              !signature[group].hasSuffix("=1"), let bar = signature.range(of: "|", options: .backwards) else { return signature }
+        let inputs = signature[bar.upperBound...].split(separator: " ")
+        guard inputs.count >= 2, inputs[1].split(separator: "x").dropFirst().first == "1" else { return signature }
+        return signature.replacingCharacters(in: group, with: signature[group].prefix(1) + "group=*")
     }
 
     /// The signature with the sizes pruning changes blanked: the first two dimensions of every
     /// shape of rank 3 or more (batch and channels of an activation, filters and inputs of a
-    /// weight) and every dimension of lower-rank shapes (biases, matrices).
+    /// weight), every dimension of lower-rank shapes (biases, matrices), and a depthwise group.
     static func layer(of signature: String) -> String {
+        let signature = widthFree(signature)
         guard let bar = signature.range(of: "|", options: .backwards) else { return signature }
         let shapes = signature[bar.upperBound...].split(separator: " ").map { token -> String in
             guard token != "->" else { return "->" }
@@ -71,13 +86,29 @@ public struct LatencyTable: Sendable {
         return signature[..<bar.upperBound] + shapes.joined(separator: " ")
     }
 
+    /// Whether each size `layer(of:)` blanks is a multiple of `alignment`.
+    static func alignmentClass(of signature: String, alignment: Int) -> [Bool] {
+        guard alignment > 1, let bar = signature.range(of: "|", options: .backwards) else { return [] }
+        return signature[bar.upperBound...].split(separator: " ").flatMap { token -> [Bool] in
+            guard token != "->" else { return [] }
+            let dims = token.split(separator: "x").map { Int($0) ?? 0 }
+            return (dims.count >= 3 ? Array(dims.prefix(2)) : dims).map { $0 % alignment == 0 }
+        }
+    }
+
     /// The measured (`exact`) or family-scaled latency of a step, or nil to keep the roofline.
-    func latency(signature: String, ops: Double, bytes: Double, roofline: (Double, Double) -> Double) -> (value: Double, exact: Bool)? {
+    func latency(signature: String, ops: Double, bytes: Double, alignment: Int = 1,
+                 roofline: (Double, Double) -> Double) -> (value: Double, exact: Bool)? {
         if let entry = entries[signature] { return (entry.seconds, true) }
         let sameLayer = layers[Self.layer(of: signature)] ?? []
+        let alignmentClass = Self.alignmentClass(of: signature, alignment: alignment)
+        let sameClass = sameLayer.filter { Self.alignmentClass(of: $0.signature, alignment: alignment) == alignmentClass }
         // The same layer measured at two or more other channel counts: a straight line in ops.
-        if let line = Self.fit(sameLayer) { return (max(0, line.intercept + line.slope * ops), false) }
-        guard let members = sameLayer.isEmpty ? families[Self.family(of: signature)] : sameLayer, !members.isEmpty else { return nil }
+        if let line = Self.fit(sameClass) ?? (sameClass.isEmpty ? Self.fit(sameLayer) : nil) {
+            return (max(0, line.intercept + line.slope * ops), false)
+        }
+        let candidates = sameClass.isEmpty ? sameLayer : sameClass
+        guard let members = candidates.isEmpty ? families[Self.family(of: signature)] : candidates, !members.isEmpty else { return nil }
         let size = max(ops, 1)
         let nearest = members.min { a, b in
             let da = abs(log(max(a.ops!, 1) / size)), db = abs(log(max(b.ops!, 1) / size))

@@ -22,6 +22,50 @@ public enum StepModels {
         }
     }
 
+    /// A whole model written beside the step models, with where each of its steps is, so that a
+    /// runtime's per-node profile of the whole run can be charged to the steps
+    /// (`ort_latency_table.py --in-place`): a step is charged what the runtime's nodes that write
+    /// its values took.
+    public struct WholeModel: Codable, Sendable, Equatable {
+        public struct Placement: Codable, Sendable, Equatable {
+            public var signature: String
+            public var opClass: OpClass
+            public var ops: Double
+            public var bytes: Double
+            /// The values the step's nodes write.
+            public var values: [String]
+
+            enum CodingKeys: String, CodingKey {
+                case signature, ops, bytes, values
+                case opClass = "op_class"
+            }
+        }
+
+        public var label: String
+        public var file: String
+        public var inputShapes: [String: [Int]]
+        /// The steps that cost something (views are left out), in execution order.
+        public var steps: [Placement]
+
+        enum CodingKeys: String, CodingKey {
+            case label, file, steps
+            case inputShapes = "input_shapes"
+        }
+    }
+
+    /// Saves `model` to `file` and says where its steps are.
+    public static func writeWhole(_ model: Model, label: String, inputShapes: [String: [Int]] = [:], profile: HardwareProfile,
+                                  to file: String) throws -> WholeModel {
+        let graph = try CostGraph(model, inputShapes: inputShapes)
+        let report = CostModel(graph: graph, profile: profile).report()
+        let steps = zip(graph.steps, report.steps).filter { !$0.0.isView }.map { step, cost in
+            WholeModel.Placement(signature: cost.signature, opClass: step.opClass, ops: cost.ops, bytes: Double(cost.bytesMoved),
+                                 values: step.nodes.flatMap { graph.nodes[$0].outputs }.filter { !$0.isEmpty })
+        }
+        try model.save(to: file)
+        return WholeModel(label: label, file: file, inputShapes: graph.inputShapes, steps: steps)
+    }
+
     /// Writes `model`'s steps whose signature is not in `written` (views cost nothing and are
     /// left out) to `folder` as `PREFIX-N.onnx`, and adds their signatures to `written`.
     public static func write(_ model: Model, inputShapes: [String: [Int]] = [:], profile: HardwareProfile, to folder: String,

@@ -110,6 +110,25 @@ import Testing
         let priced = report?["steps"] as? [[String: Any]] ?? []
         #expect(!priced.isEmpty && priced.allSatisfy { ($0["measured"] as? Bool) == true || ($0["latencySeconds"] as? Double) == 0 })
         #expect(report?["profile"] as? String == "host-ort")
+
+        // --in-place: the whole models, profiled node by node, charge the steps they compute.
+        let models = try String(contentsOfFile: steps + "/models.jsonl", encoding: .utf8).split(separator: "\n").map { line in
+            try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+        }
+        #expect(models.count == 2 && models.allSatisfy { FileManager.default.fileExists(atPath: $0["file"] as? String ?? "") })
+        let signatures = Set(models.flatMap { ($0["steps"] as? [[String: Any]] ?? []).compactMap { $0["signature"] as? String } })
+        let inPlace = directory.appendingPathComponent("ort-in-place.csv").path
+        let charged = try Reference.run(["python3", Self.repository.appendingPathComponent("Docs/bench/ort_latency_table.py").path, steps,
+                                         "--in-place", "--table", inPlace, "--profile-out", profile, "--runs", "3"])
+        #expect(charged.status == 0, "\(charged.stderr)")
+        let inPlaceRows = try String(contentsOfFile: inPlace, encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(Set(inPlaceRows.map { String($0.split(separator: ",")[0]) }) == signatures)
+        #expect(inPlaceRows.allSatisfy { (Double($0.split(separator: ",")[1]) ?? -1) >= 0 })
+        let alignment = try String(contentsOfFile: profile, encoding: .utf8).split(separator: "\n")
+            .first { $0.hasPrefix("channel_alignment:") }.flatMap { Int($0.split(separator: " ")[1]) }
+        #expect([1, 8, 16].contains(alignment ?? 0), "the channel multiple of ONNX Runtime's blocked convolutions")
+        let costInPlace = try LopperBinary.run(["cost", Fixtures.model("conv_chain"), "--profile", profile, "--table", inPlace, "--json"])
+        #expect(costInPlace.status == 0, "\(costInPlace.stderr)")
     }
 
     @Test func measureWantsOneDestination() throws {

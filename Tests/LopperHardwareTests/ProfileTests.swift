@@ -160,6 +160,54 @@ import Testing
         #expect(between.steps[1].latencySeconds == half.steps[1].latencySeconds)
     }
 
+    /// With a channel alignment, widths on and off the multiple follow lines of their own: a
+    /// runtime may run another kernel off it (ONNX Runtime's blocked convolutions).
+    @Test func widthsOffTheAlignmentFollowTheirOwnLine() throws {
+        let profile = testProfile(alignment: 8)
+        let aligned = CostModel(graph: graph, profile: profile)
+        func stepA(kept: Int) -> StepCost { aligned.report(PruningPlan(groups: [.init(group: 0, kept: kept)])).steps[0] }
+        // Filters 16 and 8 at 100 µs + 1 ns per op; 12 and 4 (off the multiple) at 300 µs + 1 ns per op.
+        let entries = [(16, 100e-6), (8, 100e-6), (12, 300e-6), (4, 300e-6)].map { kept, base in
+            let step = stepA(kept: kept)
+            return LatencyTable.Entry(signature: step.signature, seconds: base + step.ops * 1e-9, opClass: .conv, ops: step.ops,
+                                      bytes: Double(step.bytesMoved))
+        }
+        let measured = CostModel(graph: graph, profile: profile, table: LatencyTable(entries))
+        let ten = measured.report(PruningPlan(groups: [.init(group: 0, kept: 10)])).steps[0]
+        #expect(!ten.measured)
+        #expect(abs(ten.latencySeconds - (300e-6 + stepA(kept: 10).ops * 1e-9)) < 1e-12)
+        // Without an alignment every width is one class: the line through all four.
+        let unaligned = CostModel(graph: graph, profile: testProfile(), table: LatencyTable(entries))
+        let mixed = unaligned.report(PruningPlan(groups: [.init(group: 0, kept: 10)])).steps[0]
+        #expect(mixed.latencySeconds > 100e-6 && mixed.latencySeconds < 300e-6 + stepA(kept: 10).ops * 1e-9)
+    }
+
+    /// A depthwise Conv's `group` is its channel count: other widths of it are the same layer.
+    @Test func depthwiseWidthsAreOneLayer() throws {
+        let model = try Model.load(path: Fixtures.model("mobilenet_block"))
+        let graph = try CostGraph(model)
+        let costs = CostModel(graph: graph, profile: testProfile())
+        guard let depthwise = costs.report().steps.firstIndex(where: { $0.opClass == .depthwiseConv }),
+              let group = graph.groups.indices.first(where: { g in
+                  costs.report(PruningPlan(groups: [.init(group: g, kept: graph.groups[g].size / 2)])).steps[depthwise].macs
+                      < costs.report().steps[depthwise].macs
+              }) else {
+            Issue.record("mobilenet_block has a prunable depthwise Conv")
+            return
+        }
+        let size = graph.groups[group].size
+        func step(kept: Int) -> StepCost { costs.report(PruningPlan(groups: [.init(group: group, kept: kept)])).steps[depthwise] }
+        let entries = [size, size / 4].map { kept in
+            let cost = step(kept: kept)
+            return LatencyTable.Entry(signature: cost.signature, seconds: 50e-6 + cost.ops * 1e-9, opClass: .depthwiseConv, ops: cost.ops,
+                                      bytes: Double(cost.bytesMoved))
+        }
+        #expect(entries[0].signature.contains("group=\(size)"))
+        let measured = CostModel(graph: graph, profile: testProfile(), table: LatencyTable(entries))
+        let half = measured.report(PruningPlan(groups: [.init(group: group, kept: size / 2)])).steps[depthwise]
+        #expect(abs(half.latencySeconds - (50e-6 + step(kept: size / 2).ops * 1e-9)) < 1e-12)
+    }
+
     @Test func inContextTimingsAddUpToTheRun() throws {
         let timer = LatencyMeasurement(threads: 1, runs: 3, warmup: 1)
         let (entries, unattributed) = try timer.measureSteps(of: try twoConvModel(), profile: testProfile())
