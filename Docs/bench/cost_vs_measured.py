@@ -14,7 +14,9 @@ and times it in Lopper's runtime; `lopper cost` predicts each variant file from 
 table and profile, and this script times it in ONNX Runtime. Prints the median absolute error
 and Spearman rank correlation of each prediction against its runtime, and how MACs alone would
 rank the variants. Every timing is the fastest of --runs runs, in CPU time of the one thread
-that runs the model (ONNX Runtime's spread over --rounds turns through the variants).
+that runs the model (ONNX Runtime's spread over --rounds turns through the variants, Lopper's
+over two). "Measured against itself" ranks the first half of those turns against the second:
+the ceiling the noise of this machine puts on any prediction's Spearman.
 """
 import argparse
 import json
@@ -58,11 +60,18 @@ def ort_tables(lopper, model, shape_args, work, runs):
     return table, profile
 
 
-def ort_fastest_ms(files, runs, feeds, rounds):
-    """The fastest run of each file in ONNX Runtime, the files measured in turn `rounds` times so
-    that a busy spell of the machine slows all of them alike."""
+def ort_rounds_ms(files, runs, feeds, rounds):
+    """The fastest run of each file in ONNX Runtime per round: the files are measured in turn
+    `rounds` times so that a busy spell of the machine slows all of them alike."""
     per_round = max(1, runs // rounds)
-    return np.min([[fastest_seconds(f, per_round, feeds) * 1e3 for f in files] for _ in range(rounds)], axis=0)
+    return np.array([[fastest_seconds(f, per_round, feeds) * 1e3 for f in files] for _ in range(rounds)])
+
+
+def repeatability(rounds):
+    """Spearman between the fastest runs of the first and the second half of the rounds: how
+    well the measurement ranks the variants against itself, the ceiling of any prediction."""
+    half = len(rounds) // 2
+    return spearman(rounds[:half].min(axis=0), rounds[half:].min(axis=0))
 
 
 def predicted_ms(lopper, file, profile, table, shape_args):
@@ -77,14 +86,14 @@ def main():
     parser.add_argument("lopper")
     parser.add_argument("--variants", type=int, default=24)
     parser.add_argument("--runs", type=int, default=31)
-    parser.add_argument("--rounds", type=int, default=3, help="ONNX Runtime: the variants are timed in turn this many times")
+    parser.add_argument("--rounds", type=int, default=4, help="ONNX Runtime: the variants are timed in turn this many times")
     parser.add_argument("--work", default=tempfile.mkdtemp(prefix="lopper-cost-"))
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated labels of the models to run")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     print("| model | variants | vs Lopper: median abs. error | Spearman | vs ORT (ORT table): median abs. error | Spearman "
-          "| MACs alone: Spearman (Lopper / ORT) | ORT / Lopper measured |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| MACs alone: Spearman (Lopper / ORT) | measured against itself: Spearman (Lopper / ORT) | ORT / Lopper measured |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label in args.models.split(","):
         file, shape, output = MODELS[label]
         model = os.path.join(REAL, file)
@@ -95,20 +104,26 @@ def main():
         subprocess.run([args.lopper, "measure", model, "--table", table, "--runs", str(args.runs), *shape_args], check=True,
                        stderr=subprocess.DEVNULL)
         ort_table, ort_profile = ort_tables(args.lopper, model, shape_args, work, args.runs)
-        out = subprocess.run([args.lopper, "bench-cost", model, "--profile", "host", "--table", table,
-                              "--variants", str(args.variants), "--runs", str(args.runs), "--out", work + ".variants",
-                              *shape_args], check=True, capture_output=True, text=True)
-        rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+        lopper_rounds = []
+        for _ in range(2):  # the Lopper side measured twice, for its repeatability
+            out = subprocess.run([args.lopper, "bench-cost", model, "--profile", "host", "--table", table,
+                                  "--variants", str(args.variants), "--runs", str(args.runs), "--out", work + ".variants",
+                                  *shape_args], check=True, capture_output=True, text=True)
+            rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+            lopper_rounds.append([r["lopper_ms"] for r in rows])
+        lopper_rounds = np.array(lopper_rounds)
         predicted = np.array([r["predicted_ms"] for r in rows])
-        lopper = np.array([r["lopper_ms"] for r in rows])
+        lopper = lopper_rounds.min(axis=0)
         macs = np.array([r["macs"] for r in rows], dtype=float)
         predicted_ort = np.array([predicted_ms(args.lopper, r["file"], ort_profile, ort_table, shape_args) for r in rows])
-        onnx = ort_fastest_ms([r["file"] for r in rows], args.runs, feeds, args.rounds)
+        onnx_rounds = ort_rounds_ms([r["file"] for r in rows], args.runs, feeds, args.rounds)
+        onnx = onnx_rounds.min(axis=0)
         err_l = np.median(np.abs(predicted - lopper) / lopper) * 100
         err_o = np.median(np.abs(predicted_ort - onnx) / onnx) * 100
         print(f"| {label} | {len(rows)} | {err_l:.1f}% | {spearman(predicted, lopper):.3f} | {err_o:.1f}% | "
               f"{spearman(predicted_ort, onnx):.3f} | {spearman(macs, lopper):.3f} / {spearman(macs, onnx):.3f} | "
-              f"{np.median(onnx / lopper):.2f} |", flush=True)
+              f"{repeatability(lopper_rounds):.3f} / {repeatability(onnx_rounds):.3f} | {np.median(onnx / lopper):.2f} |",
+              flush=True)
         with open(work + ".rows.json", "w") as out:
             json.dump([dict(r, predicted_ort_ms=float(p), ort_ms=float(o)) for r, p, o in zip(rows, predicted_ort, onnx)], out, indent=1)
 
