@@ -12,10 +12,12 @@ import LopperModel
 /// the least-squares line of latency in ops through them; otherwise the roofline time scaled by
 /// the measured-to-roofline ratio of the entry closest in size among the same layer, or else
 /// among its family (kind, dtype and attributes); anything else keeps the roofline. (Size-based
-/// answers need the table's `ops` and `bytes`.) With a channel alignment above 1, the same
-/// layer's entries whose channel counts are on and off the multiple in the same places answer
-/// first: a runtime may run other kernels for them (ONNX Runtime's blocked NCHWc convolutions
-/// take only filter counts that are multiples of their block), so they need not lie on one line.
+/// answers need the table's `ops` and `bytes`.) Of the same layer, the entries sharing the most
+/// of the step's sizes that pruning changes answer (another layer of the same kind and spatial
+/// size blanks alike); with a channel alignment above 1, only those whose channel counts are on
+/// and off the multiple in the same places, when there are any: a runtime may run other kernels
+/// for them (ONNX Runtime's blocked NCHWc convolutions take only filter counts that are
+/// multiples of their block), so they need not lie on one line.
 public struct LatencyTable: Sendable {
     public struct Entry: Sendable, Equatable {
         public var signature: String
@@ -86,14 +88,30 @@ public struct LatencyTable: Sendable {
         return signature[..<bar.upperBound] + shapes.joined(separator: " ")
     }
 
-    /// Whether each size `layer(of:)` blanks is a multiple of `alignment`.
-    static func alignmentClass(of signature: String, alignment: Int) -> [Bool] {
-        guard alignment > 1, let bar = signature.range(of: "|", options: .backwards) else { return [] }
-        return signature[bar.upperBound...].split(separator: " ").flatMap { token -> [Bool] in
+    /// The sizes `layer(of:)` blanks, in order.
+    static func blankedSizes(of signature: String) -> [Int] {
+        guard let bar = signature.range(of: "|", options: .backwards) else { return [] }
+        return signature[bar.upperBound...].split(separator: " ").flatMap { token -> [Int] in
             guard token != "->" else { return [] }
             let dims = token.split(separator: "x").map { Int($0) ?? 0 }
-            return (dims.count >= 3 ? Array(dims.prefix(2)) : dims).map { $0 % alignment == 0 }
+            return dims.count >= 3 ? Array(dims.prefix(2)) : dims
         }
+    }
+
+    /// Whether each size `layer(of:)` blanks is a multiple of `alignment` (nothing to tell apart
+    /// for an alignment of 1).
+    static func alignmentClass(of signature: String, alignment: Int) -> [Bool] {
+        alignment > 1 ? blankedSizes(of: signature).map { $0 % alignment == 0 } : []
+    }
+
+    /// The entries that share the most of `signature`'s blanked sizes: the same layer at other
+    /// widths rather than another layer of the same kind and spatial size (a 1×1 Conv to 104
+    /// filters and one to 88 over the same positions blank alike).
+    static func mostAlike(_ entries: [Entry], to signature: String) -> [Entry] {
+        let sizes = blankedSizes(of: signature)
+        let shared = entries.map { entry in zip(blankedSizes(of: entry.signature), sizes).filter { $0 == $1 }.count }
+        guard let most = shared.max() else { return [] }
+        return zip(entries, shared).filter { $0.1 == most }.map(\.0)
     }
 
     /// The measured (`exact`) or family-scaled latency of a step, or nil to keep the roofline.
@@ -103,11 +121,9 @@ public struct LatencyTable: Sendable {
         let sameLayer = layers[Self.layer(of: signature)] ?? []
         let alignmentClass = Self.alignmentClass(of: signature, alignment: alignment)
         let sameClass = sameLayer.filter { Self.alignmentClass(of: $0.signature, alignment: alignment) == alignmentClass }
+        let candidates = Self.mostAlike(sameClass.isEmpty ? sameLayer : sameClass, to: signature)
         // The same layer measured at two or more other channel counts: a straight line in ops.
-        if let line = Self.fit(sameClass) ?? (sameClass.isEmpty ? Self.fit(sameLayer) : nil) {
-            return (max(0, line.intercept + line.slope * ops), false)
-        }
-        let candidates = sameClass.isEmpty ? sameLayer : sameClass
+        if let line = Self.fit(candidates) { return (max(0, line.intercept + line.slope * ops), false) }
         guard let members = candidates.isEmpty ? families[Self.family(of: signature)] : candidates, !members.isEmpty else { return nil }
         let size = max(ops, 1)
         let nearest = members.min { a, b in
