@@ -14,8 +14,7 @@ and times it in Lopper's runtime; `lopper cost` predicts each variant file from 
 table and profile, and this script times it in ONNX Runtime. Prints the median absolute error
 and Spearman rank correlation of each prediction against its runtime, and how MACs alone would
 rank the variants. Every timing is the fastest of --runs runs, in CPU time of the one thread
-that runs the model (ONNX Runtime's spread over --rounds turns through the variants, Lopper's
-over two). "Measured against itself" ranks the first half of those turns against the second:
+that runs the model, spread over --rounds turns through the variants. "Measured against itself" ranks the first half of those turns against the second:
 the ceiling the noise of this machine puts on any prediction's Spearman.
 """
 import argparse
@@ -86,7 +85,7 @@ def main():
     parser.add_argument("lopper")
     parser.add_argument("--variants", type=int, default=24)
     parser.add_argument("--runs", type=int, default=31)
-    parser.add_argument("--rounds", type=int, default=4, help="ONNX Runtime: the variants are timed in turn this many times")
+    parser.add_argument("--rounds", type=int, default=4, help="the variants are timed in turn this many times, in each runtime")
     parser.add_argument("--work", default=tempfile.mkdtemp(prefix="lopper-cost-"))
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated labels of the models to run")
     args = parser.parse_args()
@@ -104,14 +103,11 @@ def main():
         subprocess.run([args.lopper, "measure", model, "--table", table, "--runs", str(args.runs), *shape_args], check=True,
                        stderr=subprocess.DEVNULL)
         ort_table, ort_profile = ort_tables(args.lopper, model, shape_args, work, args.runs)
-        lopper_rounds = []
-        for _ in range(2):  # the Lopper side measured twice, for its repeatability
-            out = subprocess.run([args.lopper, "bench-cost", model, "--profile", "host", "--table", table,
-                                  "--variants", str(args.variants), "--runs", str(args.runs), "--out", work + ".variants",
-                                  *shape_args], check=True, capture_output=True, text=True)
-            rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-            lopper_rounds.append([r["lopper_ms"] for r in rows])
-        lopper_rounds = np.array(lopper_rounds)
+        out = subprocess.run([args.lopper, "bench-cost", model, "--profile", "host", "--table", table,
+                              "--variants", str(args.variants), "--runs", str(args.runs), "--rounds", str(args.rounds),
+                              "--out", work + ".variants", *shape_args], check=True, capture_output=True, text=True)
+        rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+        lopper_rounds = np.array([r["lopper_rounds_ms"] for r in rows]).T
         predicted = np.array([r["predicted_ms"] for r in rows])
         lopper = lopper_rounds.min(axis=0)
         macs = np.array([r["macs"] for r in rows], dtype=float)

@@ -14,8 +14,10 @@ struct BenchCost: ParsableCommand {
         discussion: """
             Variants: uniform kept fractions 0.9 … 0.3 of every prunable group and, beyond those, a random \
             overall kept fraction in [0.3, 1] with each group departing from it by up to ±0.2 (seeded), each pruned physically with the L1 criterion and written to --out. \
-            Prints one JSON object per variant (file, predicted and measured ms, MACs) and the median absolute \
-            error and Spearman rank correlation of the prediction, and of MACs alone.
+            The variants are timed in --rounds turns through all of them (each turn --runs / --rounds runs of each), \
+            so that a busy spell of the machine slows all of them alike; the fastest run counts. \
+            Prints one JSON object per variant (file, predicted and measured ms, the fastest run of each turn, MACs) \
+            and the median absolute error and Spearman rank correlation of the prediction, and of MACs alone.
 
             Example:
               lopper bench-cost Tests/Fixtures/models/conv_chain.onnx --profile host \\
@@ -39,6 +41,9 @@ struct BenchCost: ParsableCommand {
     @Option(help: "Timed runs per variant.")
     var runs: Int = 15
 
+    @Option(help: "Turns through the variants the runs are spread over.")
+    var rounds: Int = 1
+
     @Option(help: "Seed of the random per-group fractions.")
     var seed: UInt64 = 1
 
@@ -47,6 +52,7 @@ struct BenchCost: ParsableCommand {
 
     func validate() throws {
         guard variants >= 7 else { throw ValidationError("--variants must be at least 7.") }
+        guard rounds >= 1, runs >= rounds else { throw ValidationError("--rounds must be at least 1 and at most --runs.") }
     }
 
     func run() throws {
@@ -55,11 +61,11 @@ struct BenchCost: ParsableCommand {
         let shapes = try modelOptions.parsedInputShapes()
         let graph = try CostGraph(model, inputShapes: shapes)
         let cost = CostModel(graph: graph, profile: try ProfileSearch.profile(profile), table: try table.map(LatencyTable.load))
-        let timer = LatencyMeasurement(threads: 1, runs: runs)
+        let timer = LatencyMeasurement(threads: 1, runs: runs / rounds)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         var random = SeededGenerator(seed: seed)
         let prunable = graph.groups.filter(\.isPrunable)
-        var predicted: [Double] = [], measured: [Double] = [], macs: [Double] = []
+        var predicted: [Double] = [], macs: [Double] = [], files: [String] = []
         var lastPlan = PruningPlan.dense
         for index in 0...variants {
             // Uniform variants first; then a random overall level with random per-group departures from it.
@@ -81,12 +87,20 @@ struct BenchCost: ParsableCommand {
             try variant.save(to: file)
             let totals = cost.totals(plan)
             lastPlan = plan
-            let seconds = try timer.time(try Model.load(path: file), inputShapes: graph.inputShapes)
             predicted.append(totals.latencySeconds)
-            measured.append(seconds)
             macs.append(Double(totals.macs))
-            print(String(format: "{\"file\": \"%@\", \"predicted_ms\": %.4f, \"lopper_ms\": %.4f, \"macs\": %d}",
-                         file, totals.latencySeconds * 1e3, seconds * 1e3, totals.macs))
+            files.append(file)
+        }
+        let loaded = try files.map { try Model.load(path: $0) }
+        var turns = [[Double]](repeating: [], count: files.count)
+        for _ in 0..<rounds {
+            for (index, variant) in loaded.enumerated() { turns[index].append(try timer.time(variant, inputShapes: graph.inputShapes)) }
+        }
+        let measured = turns.map { $0.min()! }
+        for index in files.indices {
+            let perTurn = turns[index].map { String(format: "%.4f", $0 * 1e3) }.joined(separator: ", ")
+            print(String(format: "{\"file\": \"%@\", \"predicted_ms\": %.4f, \"lopper_ms\": %.4f, \"lopper_rounds_ms\": [%@], \"macs\": %d}",
+                         files[index], predicted[index] * 1e3, measured[index] * 1e3, perTurn, Int(macs[index])))
         }
         // What the allocator pays per plan it prices: the last variant's plan, many times.
         let start = DispatchTime.now().uptimeNanoseconds

@@ -138,6 +138,11 @@ import Testing
         #expect(neither.status != 0 && neither.stderr.contains("Give one of --table and --step-models."), "\(neither.stderr)")
     }
 
+    @Test func benchCostWantsAtLeastOneRunPerTurn() throws {
+        let result = try LopperBinary.run(["bench-cost", Fixtures.model("conv_chain"), "--out", "variants", "--runs", "1", "--rounds", "2"])
+        #expect(result.status != 0 && result.stderr.contains("--rounds must be at least 1 and at most --runs."), "\(result.stderr)")
+    }
+
     /// sweep → allocate → export, with one profile in the batch that cannot meet its budget.
     @Test func sweepAllocateExportBatch() throws {
         let directory = try Fixtures.temporaryDirectory()
