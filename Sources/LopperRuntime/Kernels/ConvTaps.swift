@@ -47,7 +47,8 @@ final class PackedConvWeights: @unchecked Sendable {
 /// one shifted run of the input: a 1×1 convolution reads its input where it is; any other reads a
 /// zero-padded copy of it split into stride phases (element (y·s + a, x·s + b) of the padded
 /// input in phase (a, b)), where every tap of every output row is a contiguous run too. Output
-/// positions are computed on the copy's row width and the extra columns dropped. No im2col, no
+/// positions are computed on the copy's row width and the kernel drops the extra columns as it
+/// stores, with the bias and fused activation (when the C kernels have it) applied. No im2col, no
 /// packing per run, and each output element is summed in tap order whatever the thread split.
 public struct TapConvolution {
     /// The instruction set the tap kernel runs on this CPU ("avx512f", "avx2+fma", "portable"):
@@ -85,7 +86,10 @@ public struct TapConvolution {
         // Small images give fewer items than threads: then each item's filter blocks are split too.
         let units = group * rowBlocks
         let filterParts = units < context.threads ? Swift.min(context.threads, filterBlocks) : 1
-        let scratchStride = rowsPerItem * phaseWidth
+        // Bias and the activation are applied as the kernel stores; an activation it does not
+        // have runs over the stored rows after it.
+        let stored = activation?.pointwise ?? LOPPER_POINTWISE_IDENTITY
+        let after = activation?.pointwise == nil ? activation : nil
         for n in 0..<batch {
             let image = x.f + n * channels * inSize, result = out.f + n * filters * outSize
             let phased = inPlace ? nil : Tensor(allocating: .float32, shape: [channels * phases * phasePlane])
@@ -101,8 +105,6 @@ public struct TapConvolution {
             let groupStride = inPlace ? cinG * inSize : cinG * phases * phasePlane
             offsets.withUnsafeBufferPointer { offsets in
                 context.parallel(units * filterParts, cost: filters * outSize * taps) { items in
-                    let scratch = inPlace ? nil : UnsafeMutablePointer<Float>.allocate(capacity: coutG * scratchStride)
-                    defer { scratch?.deallocate() }
                     for item in items {
                         let part = item % filterParts, unit = item / filterParts
                         let rowBlock = unit % rowBlocks, gi = unit / rowBlocks
@@ -112,16 +114,12 @@ public struct TapConvolution {
                         let y0 = rowBlock * rowsPerItem, y1 = Swift.min(oh, y0 + rowsPerItem)
                         let count = (y1 - y0 - 1) * phaseWidth + ow
                         let result = result + (gi * coutG + firstFilter) * outSize + y0 * ow
+                        var output = lopper_conv_output(out: result, out_stride: outSize, row_width: phaseWidth, out_width: ow,
+                                                        bias: bias.map { $0 + gi * coutG + firstFilter }, function: stored)
                         lopper_conv_taps(source + gi * groupStride + y0 * phaseWidth, offsets.baseAddress, taps,
-                                         weights.first(ofGroup: gi) + firstBlock * rows * taps, filterCount, count,
-                                         scratch ?? result, scratch == nil ? outSize : scratchStride)
-                        if let scratch {
-                            for m in 0..<filterCount { for y in 0..<(y1 - y0) {
-                                (result + m * outSize + y * ow).update(from: scratch + m * scratchStride + y * phaseWidth, count: ow)
-                            } }
-                        }
+                                         weights.first(ofGroup: gi) + firstBlock * rows * taps, filterCount, count, &output)
                         ConvKernels.epilogue(result, rows: filterCount, columns: (y1 - y0) * ow, stride: outSize,
-                                             bias: bias.map { $0 + gi * coutG + firstFilter }, activation: activation)
+                                             bias: nil, activation: after)
                     }
                 }
             }
