@@ -49,18 +49,19 @@ static void *taps_allocate(size_t count, size_t size) {
 
 typedef void (*taps_kernel)(const float *, const ptrdiff_t *, long, const float *, long, long, const lopper_conv_output *);
 typedef void (*pointwise_kernel)(lopper_pointwise, const float *, float *, long);
+typedef void (*split_kernel)(const float *, long, long, long, long, long, long, long, long, float *);
 
-static struct { taps_kernel run; pointwise_kernel map; long rows; const char *isa; } chosen = {
-    taps_portable, taps_portable_map, 4, "portable"};
+static struct { taps_kernel run; pointwise_kernel map; split_kernel split; long rows; const char *isa; } chosen = {
+    taps_portable, taps_portable_map, taps_portable_split, 4, "portable"};
 
 // Runs when the library loads, before any thread can call the kernels.
 __attribute__((constructor)) static void choose_kernel(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) {
-        chosen.run = taps_avx512, chosen.map = taps_avx512_map, chosen.rows = 8, chosen.isa = "avx512f";
+        chosen.run = taps_avx512, chosen.map = taps_avx512_map, chosen.split = taps_avx512_split, chosen.rows = 8, chosen.isa = "avx512f";
     } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        chosen.run = taps_avx2, chosen.map = taps_avx2_map, chosen.rows = 4, chosen.isa = "avx2+fma";
+        chosen.run = taps_avx2, chosen.map = taps_avx2_map, chosen.split = taps_avx2_split, chosen.rows = 4, chosen.isa = "avx2+fma";
     }
 #endif
 }
@@ -84,6 +85,11 @@ int lopper_pointwise_map_on(const char *isa, lopper_pointwise function, const fl
     if (map == NULL) return 0;
     map(function, source, destination, count);
     return 1;
+}
+
+void lopper_conv_split(const float *plane, long height, long width, long stride_y, long stride_x, long top, long left,
+                       long phase_height, long phase_width, float *phases) {
+    chosen.split(plane, height, width, stride_y, stride_x, top, left, phase_height, phase_width, phases);
 }
 
 void lopper_conv_taps(const float *input, const ptrdiff_t *offsets, long taps,

@@ -48,6 +48,13 @@ long lopper_conv_block_rows(void);
 /// The instruction set the kernels use: "avx512f", "avx2+fma" or "portable".
 const char *lopper_conv_isa(void);
 
+/// Writes one channel's `height` × `width` plane, zero-padded by `top` rows and `left` columns
+/// (and as many as needed after it), as its `stride_y` × `stride_x` phases one after the other,
+/// each `phase_height` × `phase_width`: element (r, j) of phase (a, b) is padded element
+/// (r·stride_y + a, j·stride_x + b), zero outside the plane.
+void lopper_conv_split(const float *plane, long height, long width, long stride_y, long stride_x, long top, long left,
+                       long phase_height, long phase_width, float *phases);
+
 /// `function(sum over t of packed(m, t) * input[offsets[t] + q] + bias[m])` for
 /// `0 <= m < filters` and `0 <= q < count`, stored as `output` says. The taps are summed in order
 /// `t = 0, 1, …` with one rounding per step (a fused multiply-add where the CPU has one), so every

@@ -96,8 +96,8 @@ public struct TapConvolution {
             if let phased {
                 context.parallel(channels, cost: channels * phases * phasePlane) { range in
                     for c in range {
-                        split(image + c * inSize, H: H, W: W, g, phaseHeight: phaseHeight, phaseWidth: phaseWidth,
-                              into: phased.f + c * phases * phasePlane)
+                        lopper_conv_split(image + c * inSize, H, W, sh, sw, g.pads[1], g.pads[2], phaseHeight, phaseWidth,
+                                          phased.f + c * phases * phasePlane)
                     }
                 }
             }
@@ -124,33 +124,5 @@ public struct TapConvolution {
                 }
             }
         }
-    }
-
-    /// Writes one channel's zero-padded plane as its stride phases, each `phaseHeight` × `phaseWidth`.
-    private static func split(_ plane: UnsafePointer<Float>, H: Int, W: Int, _ g: Geometry,
-                              phaseHeight: Int, phaseWidth: Int, into dst: UnsafeMutablePointer<Float>) {
-        let (sh, sw, top, left) = (g.strides[1], g.strides[2], g.pads[1], g.pads[2])
-        var row = dst
-        for a in 0..<sh { for b in 0..<sw {
-            // Phase columns j whose input column j·sw + b − left is inside the input.
-            let lo = Swift.min(phaseWidth, Swift.max(0, (left - b + sw - 1) / sw))
-            let hi = Swift.max(lo, Swift.min(phaseWidth, W + left - b > 0 ? (W + left - b - 1) / sw + 1 : 0))
-            for r in 0..<phaseHeight {
-                let iy = r * sh + a - top
-                if iy < 0 || iy >= H || lo == hi {
-                    row.update(repeating: 0, count: phaseWidth)
-                } else {
-                    let line = plane + iy * W + (b - left)
-                    row.update(repeating: 0, count: lo)
-                    if sw == 1 {
-                        (row + lo).update(from: line + lo, count: hi - lo)
-                    } else {
-                        for j in lo..<hi { row[j] = line[j * sw] }
-                    }
-                    (row + hi).update(repeating: 0, count: phaseWidth - hi)
-                }
-                row += phaseWidth
-            }
-        } }
     }
 }
