@@ -89,9 +89,10 @@ public struct ExecutionContext: Sendable {
         return try Tensor(uninitialized: type, shape: shape)
     }
 
-    /// Below this many elementary operations a job runs on the calling thread: waking another
-    /// thread costs tens of microseconds.
-    static let minimumParallelCost = 1 << 18
+    /// Below this many elementary operations (about 25 µs of the Conv kernel's work) a job runs
+    /// on the calling thread: handing a region to a helper costs microseconds when it is
+    /// spinning, and a time slice when the machine's other work has descheduled it.
+    static let minimumParallelCost = 1 << 20
 
     /// Calls `body` on disjoint ranges covering `0..<count`, on up to `threads` threads.
     /// `grain` is the smallest range worth a thread of its own; `cost` estimates the whole job's
