@@ -6,7 +6,8 @@
 #include <stddef.h>
 
 /// A function applied to each float on its own. exp and sigmoid are the methods and error bounds
-/// `VectorMath` documents; every instruction set gives the same bits (no fused multiply-adds).
+/// `VectorMath` documents; AVX2 and AVX-512 give the same bits (the same fused multiply-adds),
+/// the portable kernel (no FMA) its own.
 typedef enum lopper_pointwise {
     LOPPER_POINTWISE_IDENTITY,
     LOPPER_POINTWISE_EXP,

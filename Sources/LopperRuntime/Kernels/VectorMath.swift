@@ -14,8 +14,9 @@ import Foundation
 /// Methods (textbook numerics, constants derived by us): exp reduces x = n·ln2 + r with ln 2 split
 /// in two (Cody–Waite) and evaluates eʳ by its Taylor series to degree 7, sigmoid is
 /// 1 / (1 + e^(−|x|)) (times e^(−|x|) for x < 0); these two are C (`Sources/CKernels/pointwise.inc`,
-/// 4, 8 or 16 floats at a time as the CPU allows, the same operations without fused multiply-adds,
-/// so the same bits on every instruction set), the others Swift; log splits off the
+/// 4, 8 or 16 floats at a time as the CPU allows, exp's multiply-adds fused with AVX2 and AVX-512,
+/// which give the same bits, and rounded one by one otherwise; the bounds hold for both), the
+/// others Swift; log splits off the
 /// binary exponent so the mantissa m lies in [√½, √2) and uses log m = 2·atanh(s), s = (m−1)/(m+1);
 /// tanh is an odd polynomial below 0.625 and 1 − 2/(e²ˣ+1) above; erf is an odd polynomial below 1
 /// and 1 − e^(−x²)·q(x) above, q fitted to erfc(x)·e^(x²) on [1, 4]. The fitted coefficients come
