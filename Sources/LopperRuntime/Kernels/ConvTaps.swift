@@ -83,40 +83,45 @@ public struct TapConvolution {
         let rowsPerItem = Swift.max(1, Swift.min(oh, positionsPerItem / phaseWidth))
         let rowBlocks = (oh + rowsPerItem - 1) / rowsPerItem
         let rows = PackedConvWeights.rows, filterBlocks = weights.blocksPerGroup
-        // Small images give fewer items than threads: then each item's filter blocks are split too.
-        let units = group * rowBlocks
-        let filterParts = units < context.threads ? Swift.min(context.threads, filterBlocks) : 1
+        // Images per pass: as many as keep the padded copies near 16 MiB (all, for a 1×1 read in place).
+        let phasedImage = channels * phases * phasePlane
+        let imagesPerPass = inPlace ? batch : Swift.max(1, Swift.min(batch, (4 << 20) / Swift.max(phasedImage, 1)))
         // Bias and the activation are applied as the kernel stores; an activation it does not
         // have runs over the stored rows after it.
         let stored = activation?.pointwise ?? LOPPER_POINTWISE_IDENTITY
         let after = activation?.pointwise == nil ? activation : nil
-        for n in 0..<batch {
-            let image = x.f + n * channels * inSize, result = out.f + n * filters * outSize
-            let phased = inPlace ? nil : Tensor(allocating: .float32, shape: [channels * phases * phasePlane])
+        for firstImage in stride(from: 0, to: batch, by: imagesPerPass) {
+            let images = Swift.min(imagesPerPass, batch - firstImage)
+            let phased = inPlace ? nil : Tensor(allocating: .float32, shape: [images * phasedImage])
             if let phased {
-                context.parallel(channels, cost: channels * phases * phasePlane) { range in
-                    for c in range {
-                        lopper_conv_split(image + c * inSize, H, W, sh, sw, g.pads[1], g.pads[2], phaseHeight, phaseWidth,
-                                          phased.f + c * phases * phasePlane)
+                let planes = images * channels
+                context.parallel(planes, cost: planes * phases * phasePlane) { range in
+                    for plane in range {
+                        lopper_conv_split(x.f + (firstImage * channels + plane) * inSize, H, W, sh, sw, g.pads[1], g.pads[2],
+                                          phaseHeight, phaseWidth, phased.f + plane * phases * phasePlane)
                     }
                 }
             }
-            let source = UnsafePointer(phased?.f ?? image)
+            let source = UnsafePointer(phased?.f ?? x.f + firstImage * channels * inSize)
+            let imageStride = inPlace ? channels * inSize : phasedImage
             let groupStride = inPlace ? cinG * inSize : cinG * phases * phasePlane
+            // Small images give fewer items than threads: then each item's filter blocks are split too.
+            let units = images * group * rowBlocks
+            let filterParts = units < context.threads ? Swift.min(context.threads, filterBlocks) : 1
             offsets.withUnsafeBufferPointer { offsets in
-                context.parallel(units * filterParts, cost: filters * outSize * taps) { items in
+                context.parallel(units * filterParts, cost: images * filters * outSize * taps) { items in
                     for item in items {
                         let part = item % filterParts, unit = item / filterParts
-                        let rowBlock = unit % rowBlocks, gi = unit / rowBlocks
+                        let rowBlock = unit % rowBlocks, gi = (unit / rowBlocks) % group, n = unit / (rowBlocks * group)
                         let firstBlock = filterBlocks * part / filterParts, endBlock = filterBlocks * (part + 1) / filterParts
                         let firstFilter = firstBlock * rows, filterCount = Swift.min(coutG, endBlock * rows) - firstFilter
                         if filterCount <= 0 { continue }
                         let y0 = rowBlock * rowsPerItem, y1 = Swift.min(oh, y0 + rowsPerItem)
                         let count = (y1 - y0 - 1) * phaseWidth + ow
-                        let result = result + (gi * coutG + firstFilter) * outSize + y0 * ow
+                        let result = out.f + ((firstImage + n) * filters + gi * coutG + firstFilter) * outSize + y0 * ow
                         var output = lopper_conv_output(out: result, out_stride: outSize, row_width: phaseWidth, out_width: ow,
                                                         bias: bias.map { $0 + gi * coutG + firstFilter }, function: stored)
-                        lopper_conv_taps(source + gi * groupStride + y0 * phaseWidth, offsets.baseAddress, taps,
+                        lopper_conv_taps(source + n * imageStride + gi * groupStride + y0 * phaseWidth, offsets.baseAddress, taps,
                                          weights.first(ofGroup: gi) + firstBlock * rows * taps, filterCount, count, &output)
                         ConvKernels.epilogue(result, rows: filterCount, columns: (y1 - y0) * ow, stride: outSize,
                                              bias: nil, activation: after)
