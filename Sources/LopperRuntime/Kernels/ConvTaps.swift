@@ -109,7 +109,8 @@ public struct TapConvolution {
             let units = images * group * rowBlocks
             let filterParts = units < context.threads ? Swift.min(context.threads, filterBlocks) : 1
             offsets.withUnsafeBufferPointer { offsets in
-                context.parallel(units * filterParts, cost: images * filters * outSize * taps) { items in
+                // Items differ (the last row block is short): threads take them one by one.
+                context.parallel(units * filterParts, cost: images * filters * outSize * taps, chunksPerThread: 8) { items in
                     for item in items {
                         let part = item % filterParts, unit = item / filterParts
                         let rowBlock = unit % rowBlocks, gi = (unit / rowBlocks) % group, n = unit / (rowBlocks * group)
