@@ -85,7 +85,7 @@ public struct TapConvolution {
         let rows = PackedConvWeights.rows, filterBlocks = weights.blocksPerGroup
         // Images per pass: as many as keep the padded copies near 16 MiB (all, for a 1×1 read in place).
         let phasedImage = channels * phases * phasePlane
-        let imagesPerPass = inPlace ? batch : Swift.max(1, Swift.min(batch, (4 << 20) / Swift.max(phasedImage, 1)))
+        let imagesPerPass = Swift.max(1, inPlace ? batch : Swift.min(batch, (4 << 20) / Swift.max(phasedImage, 1)))
         // Bias and the activation are applied as the kernel stores; an activation it does not
         // have runs over the stored rows after it.
         let stored = activation?.pointwise ?? LOPPER_POINTWISE_IDENTITY
