@@ -59,6 +59,8 @@ struct ConvEpilogueTests {
         // Wide rows: full tiles inside a row and tiles crossing the padded columns.
         Case(channels: 6, height: 9, width: 75, filters: 8, kernel: [3, 3], strides: [1, 2], pads: [1, 1, 1, 1]),
         Case(batch: 2, channels: 8, height: 12, width: 12, filters: 12, kernel: [3, 3], pads: [1, 1, 1, 1], group: 2),
+        // A 1×1 with enough channels for OpenBLAS: the activation after each SGEMM block.
+        Case(batch: 2, channels: 192, height: 6, width: 9, filters: 66, kernel: [1, 1]),
     ]
 
     static func model(_ c: Case, _ fused: Fused, w: [Float], b: [Float]) throws -> Model {
