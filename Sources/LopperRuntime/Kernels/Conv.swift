@@ -1,7 +1,8 @@
 import LopperModel
 
-/// Convolution (1-D to 3-D): depthwise by a direct kernel, 1-D and 2-D by the tap kernel
-/// (`TapConvolution`), 3-D by im2col and OpenBLAS GEMM.
+/// Convolution (1-D to 3-D): depthwise by a direct kernel, 1×1 with many input channels by
+/// OpenBLAS SGEMM on the input in place, other 1-D and 2-D by the tap kernel (`TapConvolution`),
+/// 3-D by im2col and OpenBLAS GEMM.
 enum ConvKernels {
     static let all: [KernelVersion] = [
         KernelVersion("Conv") { setup in
