@@ -29,7 +29,7 @@ let package = Package(
         .systemLibrary(name: "CProcessControl"),
         // Our convolution tiles in C, compiled per instruction set and chosen at load time;
         // optimised in debug builds too, or the tests that run detectors would crawl.
-        .target(name: "CKernels", exclude: ["conv_taps.inc"], cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CKernels", exclude: ["conv_taps.inc", "pointwise.inc"], cSettings: [.unsafeFlags(["-O2"])]),
 
         // ONNX protobuf schema (ours, from the IR spec) and the Swift generated from it.
         .target(

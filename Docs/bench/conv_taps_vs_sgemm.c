@@ -31,10 +31,9 @@ int main(int argc, char **argv) {
     while (scanf("%d %d %d %d %d %d %d %d %d", &M, &C, &H, &W, &k, &s, &p, &oh, &ow) == 9) {
         int K = C * k * k, N = oh * ow, in_place = k == 1 && s == 1 && p == 0;
         int ph = in_place ? H : oh + (k - 1) / s, pw = in_place ? W : ow + (k - 1) / s, phases = in_place ? 1 : s * s;
-        long count = (long)(oh - 1) * pw + ow;
         float *x = malloc((size_t)C * H * W * 4), *w = malloc((size_t)M * K * 4);
         float *packed = calloc((size_t)(M + rows - 1) / rows * rows * K, 4), *phased = malloc((size_t)C * phases * ph * pw * 4);
-        float *scratch = malloc((size_t)M * count * 4), *out = malloc((size_t)M * N * 4);
+        float *out = malloc((size_t)M * N * 4);
         float *col = malloc((size_t)K * N * 4), *reference = malloc((size_t)M * N * 4);
         ptrdiff_t *offsets = malloc((size_t)K * sizeof(ptrdiff_t));
         for (long i = 0; i < (long)C * H * W; i++) x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
@@ -60,12 +59,9 @@ int main(int argc, char **argv) {
             int block = pw < 2048 ? 2048 / pw : 1;
             for (int y0 = 0; y0 < oh; y0 += block) {
                 int y1 = y0 + block < oh ? y0 + block : oh;
-                lopper_conv_taps((in_place ? x : phased) + (long)y0 * pw, offsets, K, packed, M, (long)(y1 - y0 - 1) * pw + ow,
-                                 (in_place ? out : scratch) + (long)y0 * pw, in_place ? N : count);
+                lopper_conv_output output = {out + (long)y0 * ow, N, pw, ow, NULL, LOPPER_POINTWISE_IDENTITY};
+                lopper_conv_taps((in_place ? x : phased) + (long)y0 * pw, offsets, K, packed, M, (long)(y1 - y0 - 1) * pw + ow, &output);
             }
-            if (!in_place)
-                for (int m = 0; m < M; m++)
-                    for (int y = 0; y < oh; y++) memcpy(out + (long)m * N + y * ow, scratch + m * count + (long)y * pw, ow * 4);
             double taps = seconds() - start;
             start = seconds();
             if (!in_place)
@@ -89,7 +85,7 @@ int main(int argc, char **argv) {
         total_taps += best_taps, total_blas += best_blas, total_sgemm += best_sgemm;
         printf("%3d <- %3d  %3dx%-3d k%d s%d: taps %7.3f ms   im2col+sgemm %7.3f ms (sgemm alone %7.3f)   max difference %.1g\n",
                M, C, H, W, k, s, best_taps * 1e3, best_blas * 1e3, best_sgemm * 1e3, difference);
-        free(x), free(w), free(packed), free(phased), free(scratch), free(out), free(col), free(reference), free(offsets);
+        free(x), free(w), free(packed), free(phased), free(out), free(col), free(reference), free(offsets);
     }
     printf("total: taps %.2f ms, im2col+sgemm %.2f ms, sgemm alone %.2f ms\n", total_taps * 1e3, total_blas * 1e3, total_sgemm * 1e3);
     return 0;

@@ -89,15 +89,19 @@ public struct ExecutionContext: Sendable {
         return try Tensor(uninitialized: type, shape: shape)
     }
 
-    /// Below this many elementary operations a job runs on the calling thread: waking another
-    /// thread costs tens of microseconds.
-    static let minimumParallelCost = 1 << 18
+    /// Below this many elementary operations (about 25 µs of the Conv kernel's work) a job runs
+    /// on the calling thread: handing a region to a helper costs microseconds when it is
+    /// spinning, and a time slice when the machine's other work has descheduled it.
+    static let minimumParallelCost = 1 << 20
 
     /// Calls `body` on disjoint ranges covering `0..<count`, on up to `threads` threads.
     /// `grain` is the smallest range worth a thread of its own; `cost` estimates the whole job's
     /// operations (when less than `minimumParallelCost`, it runs on the calling thread).
-    func parallel(_ count: Int, grain: Int = 1, cost: Int = .max, _ body: (Range<Int>) -> Void) {
-        let chunks = cost < Self.minimumParallelCost ? 1 : min(threads, count / max(grain, 1))
+    /// `chunksPerThread` above 1 cuts the job finer, for bodies whose items differ in cost: the
+    /// threads then take chunks as they finish (only for bodies whose results do not depend on
+    /// how `0..<count` is cut).
+    func parallel(_ count: Int, grain: Int = 1, cost: Int = .max, chunksPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
+        let chunks = cost < Self.minimumParallelCost || threads == 1 ? 1 : min(threads * chunksPerThread, count / max(grain, 1))
         if chunks <= 1 {
             if count > 0 { body(0..<count) }
             return

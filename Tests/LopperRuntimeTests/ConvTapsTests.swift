@@ -57,6 +57,12 @@ struct ConvTapsTests {
         Case(batch: 2, channels: 4, height: 10, width: 10, filters: 9, kernel: [3, 3], pads: [1, 1, 1, 1], weightsAsInput: true),
         Case(channels: 5, height: 0, width: 40, filters: 11, kernel: [3], strides: [2], dilations: [2], pads: [2, 1]),
         Case(batch: 2, channels: 3, height: 0, width: 17, filters: 4, kernel: [1], strides: [1], dilations: [1], pads: [0, 0]),
+        // 1×1 Convs with enough channels for OpenBLAS (fixed blocks of filters and positions).
+        Case(channels: 200, height: 9, width: 7, filters: 70, kernel: [1, 1]),
+        Case(batch: 2, channels: 384, height: 50, width: 45, filters: 130, kernel: [1, 1], group: 2),
+        // An empty batch (a 1×1 read in place, and one through the padded copy).
+        Case(batch: 0, channels: 3, height: 5, width: 5, filters: 4, kernel: [1, 1]),
+        Case(batch: 0, channels: 3, height: 5, width: 5, filters: 4, kernel: [3, 3], pads: [1, 1, 1, 1]),
         // Enough positions for several work items per image, and many taps.
         Case(channels: 32, height: 70, width: 66, filters: 24, kernel: [3, 3], pads: [1, 1, 1, 1]),
     ]

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 @testable import LopperRuntime
 import Testing
@@ -83,6 +84,23 @@ struct VectorMathTests {
         let inputs = specials + function.thresholds.flatMap { Self.around($0) + Self.around(-$0) }
         let worst = Self.worst(function, inputs)
         #expect(worst.ulps <= function.maxUlps, "\(function.name): \(worst.ulps) ulp at \(worst.at) (bits \(String(worst.at.bitPattern, radix: 16)))")
+    }
+
+    /// exp and sigmoid are C, one kernel per instruction set: each this CPU has keeps the bound.
+    @Test(arguments: ["portable", "avx2+fma", "avx512f"])
+    func cKernelsKeepTheBoundOnEachInstructionSet(_ isa: String) throws {
+        let inputs = Self.wholeRange + Self.cases.flatMap { $0.thresholds.flatMap { Self.around($0, count: 200) + Self.around(-$0, count: 200) } }
+        for (function, name) in [(LOPPER_POINTWISE_EXP, "exp"), (LOPPER_POINTWISE_SIGMOID, "sigmoid")] {
+            let bound = try #require(Self.cases.first { $0.name == name })
+            var output = [Float](repeating: 0, count: inputs.count)
+            guard lopper_pointwise_map_on(isa, function, inputs, &output, inputs.count) == 1 else { return }
+            var worst: (ulps: Double, at: Float) = (0, 0)
+            for (x, y) in zip(inputs, output) {
+                let error = Self.ulps(y, bound.reference(Double(x)))
+                if error > worst.ulps { worst = (error, x) }
+            }
+            #expect(worst.ulps <= bound.maxUlps, "\(isa) \(name): \(worst.ulps) ulp at \(worst.at)")
+        }
     }
 
     @Test func specialValuesAreExact() {

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import LopperModel
 
@@ -21,18 +22,26 @@ enum Activation {
     /// One function after the other.
     indirect case then(Activation, Activation)
 
+    /// The C kernels' function for this activation, when they have it: the Conv tile applies
+    /// it as it stores, and `apply` calls the same code, so fused and unfused steps agree.
+    var pointwise: lopper_pointwise? {
+        switch self {
+        case .relu: LOPPER_POINTWISE_RELU
+        case .sigmoid: LOPPER_POINTWISE_SIGMOID
+        case .silu: LOPPER_POINTWISE_SILU
+        case .hardSwish: LOPPER_POINTWISE_HARD_SWISH
+        default: nil
+        }
+    }
+
     /// Applies the function in place to `count` floats.
     func apply(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
         switch self {
-        case .relu: for k in 0..<count { p[k] = Swift.max(p[k], 0) }
+        case .relu, .sigmoid, .silu, .hardSwish: lopper_pointwise_map(pointwise!, p, p, count)
         case .leakyRelu(let alpha): for k in 0..<count { let x = p[k]; p[k] = x < 0 ? alpha * x : x }
         case .clip(let lo, let hi): for k in 0..<count { p[k] = Swift.min(Swift.max(p[k], lo), hi) }
-        case .sigmoid: VectorMath.map(p, count, VectorMath.sigmoid)
-        case .silu: VectorMath.map(p, count) { $0 * VectorMath.sigmoid($0) }
         case .hardSigmoid(let alpha, let beta):
             for k in 0..<count { p[k] = Swift.min(Swift.max(alpha * p[k] + beta, 0), 1) }
-        case .hardSwish:
-            VectorMath.map(p, count) { x in x * VectorMath.clamp(x / 6 + 0.5, 0, 1) }
         case .tanh: VectorMath.map(p, count, VectorMath.tanh)
         case .elu(let alpha): for k in 0..<count { let x = p[k]; p[k] = x < 0 ? alpha * (expf(x) - 1) : x }
         case .selu(let alpha, let gamma):

@@ -1,7 +1,8 @@
 import LopperModel
 
-/// Convolution (1-D to 3-D): depthwise by a direct kernel, 1-D and 2-D by the tap kernel
-/// (`TapConvolution`), 3-D by im2col and OpenBLAS GEMM.
+/// Convolution (1-D to 3-D): depthwise by a direct kernel, 1×1 with many input channels by
+/// OpenBLAS SGEMM on the input in place, other 1-D and 2-D by the tap kernel (`TapConvolution`),
+/// 3-D by im2col and OpenBLAS GEMM.
 enum ConvKernels {
     static let all: [KernelVersion] = [
         KernelVersion("Conv") { setup in
@@ -85,6 +86,11 @@ struct Conv: ActivationFusing, DestinationWriting {
                                bias: bias?.f, activation: activation, context)
             return [out]
         }
+        let pointwise = kernel.allSatisfy { $0 == 1 } && g.strides == [1, 1, 1] && g.pads == [0, 0, 0] && inSize == outSize
+        if pointwise && channels / group >= TapConvolution.sgemmChannels {
+            TapConvolution.pointwiseSGEMM(x, w, out, group: group, bias: bias?.f, activation: activation, context)
+            return [out]
+        }
         if TapConvolution.applies(to: g),
            let weights = packed.flatMap({ $0.packs(w) ? $0 : nil }) ?? PackedConvWeights(w, group: group) {
             TapConvolution.run(x, weights, out, g, group: group, bias: bias?.f, activation: activation, context)
@@ -92,7 +98,6 @@ struct Conv: ActivationFusing, DestinationWriting {
         }
         let cinG = channels / group, coutG = filters / group
         let rows = cinG * kernel.reduce(1, *)
-        let pointwise = rows == cinG && g.strides == [1, 1, 1] && g.pads == [0, 0, 0] && inSize == outSize
         let lines = g.output[0] * g.output[1], lineLength = g.output[2]
         // Output lines per tile, so that a tile's unfolded input stays in cache (about 1 MiB).
         let perTile = Swift.max(1, (1 << 18) / Swift.max(rows * lineLength, 1))

@@ -47,7 +47,8 @@ final class PackedConvWeights: @unchecked Sendable {
 /// one shifted run of the input: a 1×1 convolution reads its input where it is; any other reads a
 /// zero-padded copy of it split into stride phases (element (y·s + a, x·s + b) of the padded
 /// input in phase (a, b)), where every tap of every output row is a contiguous run too. Output
-/// positions are computed on the copy's row width and the extra columns dropped. No im2col, no
+/// positions are computed on the copy's row width and the kernel drops the extra columns as it
+/// stores, with the bias and fused activation (when the C kernels have it) applied. No im2col, no
 /// packing per run, and each output element is summed in tap order whatever the thread split.
 public struct TapConvolution {
     /// The instruction set the tap kernel runs on this CPU ("avx512f", "avx2+fma", "portable"):
@@ -60,6 +61,37 @@ public struct TapConvolution {
     static let positionsPerItem = 2048
 
     static func applies(to g: Geometry) -> Bool { g.input[0] == 1 && g.kernel[0] == 1 }
+
+    /// From this many input channels per group, a 1×1 Conv read in place runs as OpenBLAS SGEMM:
+    /// its packed panels beat the tap kernel there by 15–40% (`Docs/bench/conv_taps_vs_sgemm.c`).
+    static let sgemmChannels = 192
+    /// The SGEMM blocks of a 1×1 Conv: fixed, so every call and its bits are the same whatever
+    /// the thread count.
+    static let sgemmFilters = 64
+
+    /// A 1×1 Conv read in place with many channels, as SGEMM calls on fixed blocks (filters ×
+    /// positions) followed by the bias and activation on each block.
+    static func pointwiseSGEMM(_ x: Tensor, _ w: Tensor, _ out: Tensor, group: Int, bias: UnsafePointer<Float>?,
+                               activation: Activation?, _ context: ExecutionContext) {
+        let (batch, channels, filters) = (x.shape[0], x.shape[1], out.shape[1])
+        let cinG = channels / group, coutG = filters / group, size = out.count / Swift.max(batch * filters, 1)
+        let filterBlocks = (coutG + sgemmFilters - 1) / sgemmFilters, columnBlocks = (size + positionsPerItem - 1) / positionsPerItem
+        let (src, weights, dst) = (x.f, w.f, out.f)
+        context.parallel(batch * group * filterBlocks * columnBlocks, cost: batch * filters * size * cinG, chunksPerThread: 8) { items in
+            for item in items {
+                let columnBlock = item % columnBlocks, filterBlock = (item / columnBlocks) % filterBlocks
+                let gi = (item / (columnBlocks * filterBlocks)) % group, n = item / (columnBlocks * filterBlocks * group)
+                let firstFilter = gi * coutG + filterBlock * sgemmFilters, filterCount = Swift.min(sgemmFilters, coutG - filterBlock * sgemmFilters)
+                let first = columnBlock * positionsPerItem, columns = Swift.min(positionsPerItem, size - first)
+                let result = dst + (n * filters + firstFilter) * size + first
+                MatMulKernels.sgemm(transA: false, transB: false, m: filterCount, n: columns, k: cinG,
+                                    a: weights + firstFilter * cinG, lda: cinG, b: src + (n * channels + gi * cinG) * size + first, ldb: size,
+                                    beta: 0, c: result, ldc: size)
+                ConvKernels.epilogue(result, rows: filterCount, columns: columns, stride: size,
+                                     bias: bias.map { $0 + firstFilter }, activation: activation)
+            }
+        }
+    }
 
     static func run(_ x: Tensor, _ weights: PackedConvWeights, _ out: Tensor, _ g: Geometry, group: Int,
                     bias: UnsafePointer<Float>?, activation: Activation?, _ context: ExecutionContext) {
@@ -82,77 +114,52 @@ public struct TapConvolution {
         let rowsPerItem = Swift.max(1, Swift.min(oh, positionsPerItem / phaseWidth))
         let rowBlocks = (oh + rowsPerItem - 1) / rowsPerItem
         let rows = PackedConvWeights.rows, filterBlocks = weights.blocksPerGroup
-        // Small images give fewer items than threads: then each item's filter blocks are split too.
-        let units = group * rowBlocks
-        let filterParts = units < context.threads ? Swift.min(context.threads, filterBlocks) : 1
-        let scratchStride = rowsPerItem * phaseWidth
-        for n in 0..<batch {
-            let image = x.f + n * channels * inSize, result = out.f + n * filters * outSize
-            let phased = inPlace ? nil : Tensor(allocating: .float32, shape: [channels * phases * phasePlane])
+        // Images per pass: as many as keep the padded copies near 16 MiB (all, for a 1×1 read in place).
+        let phasedImage = channels * phases * phasePlane
+        let imagesPerPass = Swift.max(1, inPlace ? batch : Swift.min(batch, (4 << 20) / Swift.max(phasedImage, 1)))
+        // Bias and the activation are applied as the kernel stores; an activation it does not
+        // have runs over the stored rows after it.
+        let stored = activation?.pointwise ?? LOPPER_POINTWISE_IDENTITY
+        let after = activation?.pointwise == nil ? activation : nil
+        for firstImage in stride(from: 0, to: batch, by: imagesPerPass) {
+            let images = Swift.min(imagesPerPass, batch - firstImage)
+            let phased = inPlace ? nil : Tensor(allocating: .float32, shape: [images * phasedImage])
             if let phased {
-                context.parallel(channels, cost: channels * phases * phasePlane) { range in
-                    for c in range {
-                        split(image + c * inSize, H: H, W: W, g, phaseHeight: phaseHeight, phaseWidth: phaseWidth,
-                              into: phased.f + c * phases * phasePlane)
+                let planes = images * channels
+                context.parallel(planes, cost: planes * phases * phasePlane) { range in
+                    for plane in range {
+                        lopper_conv_split(x.f + (firstImage * channels + plane) * inSize, H, W, sh, sw, g.pads[1], g.pads[2],
+                                          phaseHeight, phaseWidth, phased.f + plane * phases * phasePlane)
                     }
                 }
             }
-            let source = UnsafePointer(phased?.f ?? image)
+            let source = UnsafePointer(phased?.f ?? x.f + firstImage * channels * inSize)
+            let imageStride = inPlace ? channels * inSize : phasedImage
             let groupStride = inPlace ? cinG * inSize : cinG * phases * phasePlane
+            // Small images give fewer items than threads: then each item's filter blocks are split too.
+            let units = images * group * rowBlocks
+            let filterParts = units < context.threads ? Swift.min(context.threads, filterBlocks) : 1
             offsets.withUnsafeBufferPointer { offsets in
-                context.parallel(units * filterParts, cost: filters * outSize * taps) { items in
-                    let scratch = inPlace ? nil : UnsafeMutablePointer<Float>.allocate(capacity: coutG * scratchStride)
-                    defer { scratch?.deallocate() }
+                // Items differ (the last row block is short): threads take them one by one.
+                context.parallel(units * filterParts, cost: images * filters * outSize * taps, chunksPerThread: 8) { items in
                     for item in items {
                         let part = item % filterParts, unit = item / filterParts
-                        let rowBlock = unit % rowBlocks, gi = unit / rowBlocks
+                        let rowBlock = unit % rowBlocks, gi = (unit / rowBlocks) % group, n = unit / (rowBlocks * group)
                         let firstBlock = filterBlocks * part / filterParts, endBlock = filterBlocks * (part + 1) / filterParts
                         let firstFilter = firstBlock * rows, filterCount = Swift.min(coutG, endBlock * rows) - firstFilter
                         if filterCount <= 0 { continue }
                         let y0 = rowBlock * rowsPerItem, y1 = Swift.min(oh, y0 + rowsPerItem)
                         let count = (y1 - y0 - 1) * phaseWidth + ow
-                        let result = result + (gi * coutG + firstFilter) * outSize + y0 * ow
-                        lopper_conv_taps(source + gi * groupStride + y0 * phaseWidth, offsets.baseAddress, taps,
-                                         weights.first(ofGroup: gi) + firstBlock * rows * taps, filterCount, count,
-                                         scratch ?? result, scratch == nil ? outSize : scratchStride)
-                        if let scratch {
-                            for m in 0..<filterCount { for y in 0..<(y1 - y0) {
-                                (result + m * outSize + y * ow).update(from: scratch + m * scratchStride + y * phaseWidth, count: ow)
-                            } }
-                        }
+                        let result = out.f + ((firstImage + n) * filters + gi * coutG + firstFilter) * outSize + y0 * ow
+                        var output = lopper_conv_output(out: result, out_stride: outSize, row_width: phaseWidth, out_width: ow,
+                                                        bias: bias.map { $0 + gi * coutG + firstFilter }, function: stored)
+                        lopper_conv_taps(source + n * imageStride + gi * groupStride + y0 * phaseWidth, offsets.baseAddress, taps,
+                                         weights.first(ofGroup: gi) + firstBlock * rows * taps, filterCount, count, &output)
                         ConvKernels.epilogue(result, rows: filterCount, columns: (y1 - y0) * ow, stride: outSize,
-                                             bias: bias.map { $0 + gi * coutG + firstFilter }, activation: activation)
+                                             bias: nil, activation: after)
                     }
                 }
             }
         }
-    }
-
-    /// Writes one channel's zero-padded plane as its stride phases, each `phaseHeight` × `phaseWidth`.
-    private static func split(_ plane: UnsafePointer<Float>, H: Int, W: Int, _ g: Geometry,
-                              phaseHeight: Int, phaseWidth: Int, into dst: UnsafeMutablePointer<Float>) {
-        let (sh, sw, top, left) = (g.strides[1], g.strides[2], g.pads[1], g.pads[2])
-        var row = dst
-        for a in 0..<sh { for b in 0..<sw {
-            // Phase columns j whose input column j·sw + b − left is inside the input.
-            let lo = Swift.min(phaseWidth, Swift.max(0, (left - b + sw - 1) / sw))
-            let hi = Swift.max(lo, Swift.min(phaseWidth, W + left - b > 0 ? (W + left - b - 1) / sw + 1 : 0))
-            for r in 0..<phaseHeight {
-                let iy = r * sh + a - top
-                if iy < 0 || iy >= H || lo == hi {
-                    row.update(repeating: 0, count: phaseWidth)
-                } else {
-                    let line = plane + iy * W + (b - left)
-                    row.update(repeating: 0, count: lo)
-                    if sw == 1 {
-                        (row + lo).update(from: line + lo, count: hi - lo)
-                    } else {
-                        for j in lo..<hi { row[j] = line[j * sw] }
-                    }
-                    (row + hi).update(repeating: 0, count: phaseWidth - hi)
-                }
-                row += phaseWidth
-            }
-        } }
     }
 }

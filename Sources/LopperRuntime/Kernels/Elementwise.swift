@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import LopperModel
 
@@ -196,7 +197,7 @@ enum ElementwiseKernels {
                 context.parallel(a.count, grain: 1 << 16) { range in
                     switch op {
                     case .sqrt: for k in range { y[k] = x[k].squareRoot() }
-                    case .exp: VectorMath.map(x + range.lowerBound, y + range.lowerBound, range.count, VectorMath.exp)
+                    case .exp: lopper_pointwise_map(LOPPER_POINTWISE_EXP, x + range.lowerBound, y + range.lowerBound, range.count)
                     case .log: VectorMath.map(x + range.lowerBound, y + range.lowerBound, range.count, VectorMath.log)
                     case .neg: for k in range { y[k] = -x[k] }
                     case .abs: for k in range { y[k] = Swift.abs(x[k]) }

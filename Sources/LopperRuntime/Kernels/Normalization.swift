@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import LopperModel
 
@@ -146,7 +147,7 @@ enum NormalizationKernels {
             var peak = -Float.infinity
             for k in 0..<count { peak = Swift.max(peak, src[k]) }
             for k in 0..<count { dst[k] = src[k] - peak }
-            VectorMath.map(dst, count, VectorMath.exp)
+            lopper_pointwise_map(LOPPER_POINTWISE_EXP, dst, dst, count)
             var sum: Float = 0
             for k in 0..<count { sum += dst[k] }
             if log {
@@ -171,7 +172,7 @@ enum NormalizationKernels {
                 for d in 0..<dim {
                     let (row, out) = (src + d * stride, dst + d * stride)
                     for i in 0..<lanes { out[i] = row[i] - peak[i] }
-                    VectorMath.map(out, lanes, VectorMath.exp)
+                    lopper_pointwise_map(LOPPER_POINTWISE_EXP, out, out, lanes)
                     for i in 0..<lanes { sum[i] += out[i] }
                 }
                 if log {

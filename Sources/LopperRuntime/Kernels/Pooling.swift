@@ -56,25 +56,40 @@ enum PoolingKernels {
             let (src, dst, idx) = (x.f, out.f, indices?.i)
             let (max, includePad, columnMajor) = (self.max, countIncludePad, columnMajorIndices)
             if max && idx == nil && D == 1 && kd == 1 {
-                // Plain 2-D max pooling: the window clipped to the input, no index bookkeeping.
+                // Plain 2-D max pooling, the window clipped to the input, no index bookkeeping: each
+                // input row's maxima over the window's columns first, then those over its rows. Both
+                // keep the later of equal values, as the window scanned row by row does, and skip NaN.
                 context.parallel(planes, cost: planes * outSize * kh * kw) { range in
-                    for plane in range {
-                        let input = src + plane * inSize, output = dst + plane * outSize
-                        for y in 0..<oh {
-                            let y0 = y * sh - ph
-                            for xo in 0..<ow {
-                                let x0 = xo * sw - pw
-                                var best = -Float.infinity
-                                for b in 0..<kh {
-                                    let iy = y0 + b * dh
-                                    if iy < 0 || iy >= H { continue }
-                                    let line = input + iy * W
-                                    for e in 0..<kw {
-                                        let ix = x0 + e * dw
-                                        if ix >= 0 && ix < W { best = Swift.max(best, line[ix]) }
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: H * ow) { buffer in
+                        let rowMaxima = buffer.baseAddress!
+                        for plane in range {
+                            let input = src + plane * inSize, output = dst + plane * outSize
+                            rowMaxima.update(repeating: -.infinity, count: H * ow)
+                            for iy in 0..<H {
+                                let line = input + iy * W, maxima = rowMaxima + iy * ow
+                                for e in 0..<kw {
+                                    // Output columns whose tap e lands inside the line.
+                                    let shift = e * dw - pw
+                                    let lo = Swift.min(ow, shift >= 0 ? 0 : (-shift + sw - 1) / sw)
+                                    let hi = Swift.max(lo, Swift.min(ow, W - shift > 0 ? (W - 1 - shift) / sw + 1 : 0))
+                                    for xo in lo..<hi {
+                                        let v = line[xo &* sw &+ shift], r = maxima[xo]
+                                        maxima[xo] = v >= r ? v : r
                                     }
                                 }
-                                output[y * ow + xo] = best
+                            }
+                            for y in 0..<oh {
+                                let row = output + y * ow
+                                row.update(repeating: -.infinity, count: ow)
+                                for b in 0..<kh {
+                                    let iy = y * sh - ph + b * dh
+                                    if iy < 0 || iy >= H { continue }
+                                    let maxima = rowMaxima + iy * ow
+                                    for xo in 0..<ow {
+                                        let v = maxima[xo], r = row[xo]
+                                        row[xo] = v >= r ? v : r
+                                    }
+                                }
                             }
                         }
                     }

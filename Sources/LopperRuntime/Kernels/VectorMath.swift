@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Transcendental functions on eight floats at a time, for the activation, unary and Softmax
@@ -11,7 +12,11 @@ import Foundation
 /// NaN gives NaN; no input traps.
 ///
 /// Methods (textbook numerics, constants derived by us): exp reduces x = n·ln2 + r with ln 2 split
-/// in two (Cody–Waite) and evaluates eʳ by its Taylor series to degree 7; log splits off the
+/// in two (Cody–Waite) and evaluates eʳ by its Taylor series to degree 7, sigmoid is
+/// 1 / (1 + e^(−|x|)) (times e^(−|x|) for x < 0); these two are C (`Sources/CKernels/pointwise.inc`,
+/// 4, 8 or 16 floats at a time as the CPU allows, exp's multiply-adds fused with AVX2 and AVX-512,
+/// which give the same bits, and rounded one by one otherwise; the bounds hold for both), the
+/// others Swift; log splits off the
 /// binary exponent so the mantissa m lies in [√½, √2) and uses log m = 2·atanh(s), s = (m−1)/(m+1);
 /// tanh is an odd polynomial below 0.625 and 1 − 2/(e²ˣ+1) above; erf is an odd polynomial below 1
 /// and 1 − e^(−x²)·q(x) above, q fitted to erfc(x)·e^(x²) on [1, 4]. The fitted coefficients come
@@ -39,26 +44,8 @@ enum VectorMath {
     static let roundingMagic: Float = 12_582_912
     static let roundingMagicBits: Int32 = 0x4B40_0000
 
-    @inline(__always) static func exp(_ x: Vector) -> Vector {
-        // Past these bounds the result is ∞ or 0 anyway; the clamp keeps the scale factors finite.
-        let clamped = clamp(x, -104, 89)
-        let t = clamped * 1.442_695_04 + roundingMagic
-        let n = t - roundingMagic
-        // ln 2 = 0.693359375 − 2.12194440e-4 (the first part has 10 bits, so n·it is exact).
-        let r = (clamped - n * 0.693_359_375) - n * -2.121_944_40e-4
-        var p: Vector = Vector(repeating: 1 / 5040) * r + 1 / 720
-        p = p * r + 1 / 120
-        p = p * r + 1 / 24
-        p = p * r + 1 / 6
-        p = p * r + 0.5
-        p = p * r + 1
-        p = p * r + 1
-        // 2ⁿ as two factors, so that n down to −151 (subnormal results) and up to 129 (∞) scale correctly.
-        let k = bits(t) &- roundingMagicBits
-        let k1 = k &>> 1, k2 = k &- k1
-        // NaN passes through the clamp and the polynomial unchanged.
-        return p * float((k1 &+ 127) &<< 23) * float((k2 &+ 127) &<< 23)
-    }
+    /// eˣ and sigmoid are C (`lopper_pointwise_map`), the code the Conv tile runs on its sums.
+    @inline(__always) static func exp(_ x: Vector) -> Vector { pointwise(LOPPER_POINTWISE_EXP, x) }
 
     @inline(__always) static func log(_ x: Vector) -> Vector {
         // Subnormals are scaled into the normal range first.
@@ -88,11 +75,16 @@ enum VectorMath {
         return result
     }
 
-    /// 1 / (1 + e⁻ˣ), computed from e^(−|x|) so that neither side loses precision.
-    @inline(__always) static func sigmoid(_ x: Vector) -> Vector {
-        let e = exp(-abs(x))
-        let positive = 1 / (1 + e)
-        return positive.replacing(with: e * positive, where: x .< 0)
+    @inline(__always) static func sigmoid(_ x: Vector) -> Vector { pointwise(LOPPER_POINTWISE_SIGMOID, x) }
+
+    /// `function` of each lane, by the C kernels.
+    static func pointwise(_ function: lopper_pointwise, _ x: Vector) -> Vector {
+        var v = x
+        withUnsafeMutableBytes(of: &v) { bytes in
+            let floats = bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+            lopper_pointwise_map(function, floats, floats, Vector.scalarCount)
+        }
+        return v
     }
 
     @inline(__always) static func tanh(_ x: Vector) -> Vector {
