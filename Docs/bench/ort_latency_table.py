@@ -151,8 +151,10 @@ def charge_to_steps(nodes, steps):
     """Seconds per step of `steps` (a models.jsonl entry's, in order) from ONNX Runtime's nodes:
     a node is charged to the step that writes a value it writes (a blocked NCHWc Conv writes a
     value of its own and is named for the one it replaces, with the suffix `_nchwc`), or to the
-    largest of the steps fused into it; a layout reorder (ReorderInput/ReorderOutput) to the step of the plain-layout node
-    beside it, which is what it is there for. Returns the charges and the unattributed seconds."""
+    largest of the steps fused into it; a node that writes only values of its own (a fused
+    activation on blocked data) to the step of what it reads; a layout reorder (ReorderInput/
+    ReorderOutput) to the step of the plain-layout node beside it, which is what it is there for.
+    Returns the charges and the unattributed seconds."""
     writer = {value: index for index, step in enumerate(steps) for value in step["values"]}
     def original(value):
         while value.endswith("_nchwc"):
@@ -180,9 +182,20 @@ def charge_to_steps(nodes, steps):
         return max(range(first, last + 1), key=lambda i: (steps[i]["ops"], i))
     def is_reorder(node):
         return node.op_type in ("ReorderInput", "ReorderOutput")
+    def step_upstream(node, depth=0):
+        source = producer.get(node.input[0]) if node.input else None
+        if source is None or depth > 8:
+            return None
+        found = step_of(source)
+        return found if found is not None else step_upstream(source, depth + 1)
     charges, unattributed = [0.0] * len(steps), 0.0
     for node, seconds in nodes:
         index = step_of(node)
+        if index is None and not is_reorder(node):
+            # A node made of others that writes only values of its own (QuickGelu from a SiLU's
+            # Sigmoid and Mul, after a blocked Conv): the step of what it reads, as Lopper fuses
+            # an activation into the step that produces its input.
+            index = step_upstream(node)
         if is_reorder(node):
             beside = [producer.get(node.input[0])] if node.op_type == "ReorderInput" else consumers.get(node.output[0], [])
             plain = [n for n in beside if n is not None and not is_reorder(n) and step_of(n) is not None]

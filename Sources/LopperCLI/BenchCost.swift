@@ -62,7 +62,7 @@ struct BenchCost: ParsableCommand {
         let graph = try CostGraph(model, inputShapes: shapes)
         let cost = CostModel(graph: graph, profile: try ProfileSearch.profile(profile), table: try table.map(LatencyTable.load))
         let timer = LatencyMeasurement(threads: 1, runs: runs / rounds)
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try OutputFolder.create(out)
         var random = SeededGenerator(seed: seed)
         let prunable = graph.groups.filter(\.isPrunable)
         var predicted: [Double] = [], macs: [Double] = [], files: [String] = []

@@ -49,7 +49,7 @@ struct DemoCommand: AsyncParsableCommand {
         let db = (out as NSString).appendingPathComponent("digits.db")
         let exports = (out as NSString).appendingPathComponent("exports")
         let report = (out as NSString).appendingPathComponent("report.html")
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try OutputFolder.create(out)
         print("1/3 sweep: lopper sweep --config \(config) --db \(db) --workers \(workers)")
         fflush(stdout)
         let sweep = try Sweep.parse(["--config", config, "--db", db, "--workers", String(workers)])

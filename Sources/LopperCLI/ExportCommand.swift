@@ -122,7 +122,7 @@ struct ExportCommand: AsyncParsableCommand {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try OutputFolder.create(out)
         try encoder.encode(summary).write(to: URL(fileURLWithPath: (out as NSString).appendingPathComponent("summary.json")))
         if rows.contains(where: { if case .failure = $0.1 { return true } else { return false } }) { throw ExitCode(1) }
     }

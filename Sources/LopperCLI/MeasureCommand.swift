@@ -119,7 +119,7 @@ struct MeasureCommand: ParsableCommand {
     /// and each variant whole, with `models.jsonl`: per line a model's file and where its steps
     /// are (for `ort_latency_table.py --in-place`).
     func writeStepModels(_ variants: [(String, Model)], inputShapes: [String: [Int]], profile: HardwareProfile, to folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try OutputFolder.create(folder)
         var written = Set<String>()
         var lines: [String] = [], wholeLines: [String] = []
         let encoder = JSONEncoder()

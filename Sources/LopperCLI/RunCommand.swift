@@ -55,7 +55,7 @@ struct Run: ParsableCommand {
             feeds[parts[0]] = try Tensor(try Self.read(parts[1], member: parts[0]))
         }
         let outputs = try executor.run(feeds)
-        try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+        try OutputFolder.create(outputDir)
         var taken = Set<String>()
         for name in executor.outputNames {
             guard let value = outputs[name] else { continue }

@@ -138,6 +138,21 @@ import Testing
         #expect(neither.status != 0 && neither.stderr.contains("Give one of --table and --step-models."), "\(neither.stderr)")
     }
 
+    /// An output folder that cannot be made names itself and the reason.
+    @Test func anOutputFolderThatCannotBeMadeIsNamed() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("taken").path
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        for arguments in [["measure", Fixtures.model("conv_chain"), "--step-models", file],
+                          ["bench-cost", Fixtures.model("conv_chain"), "--out", file + "/variants"]] {
+            let result = try LopperBinary.run(arguments)
+            #expect(result.status != 0 && result.stderr.contains(file) && result.stderr.contains("cannot create this folder"),
+                    "\(arguments[0]): \(result.stderr)")
+            #expect(!result.stderr.contains("NSCocoaErrorDomain"), "\(result.stderr)")
+        }
+    }
+
     @Test func benchCostWantsAtLeastOneRunPerTurn() throws {
         let result = try LopperBinary.run(["bench-cost", Fixtures.model("conv_chain"), "--out", "variants", "--runs", "1", "--rounds", "2"])
         #expect(result.status != 0 && result.stderr.contains("--rounds must be at least 1 and at most --runs."), "\(result.stderr)")
