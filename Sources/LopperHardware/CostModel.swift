@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import LopperModel
 import LopperPruning
 
@@ -53,7 +54,15 @@ public struct CostReport: Codable, Sendable, Equatable {
 public struct CostModel: Sendable {
     public let graph: CostGraph
     public let profile: HardwareProfile
-    public var table: LatencyTable?
+    public let table: LatencyTable?
+    /// The table's answers for steps it has no entry for, by signature, ops and bytes: working
+    /// one out compares the step with its layer's entries, and an allocator prices the same
+    /// steps in plan after plan.
+    private let tableAnswers = TableAnswers()
+
+    private final class TableAnswers: Sendable {
+        let known = Mutex<[String: (value: Double, exact: Bool)?]>([:])
+    }
 
     public init(graph: CostGraph, profile: HardwareProfile, table: LatencyTable? = nil) {
         self.graph = graph
@@ -121,9 +130,7 @@ public struct CostModel: Sendable {
         let (compute, memory) = roofline(ops: ops, bytes: Double(moved), opClass: step.opClass)
         var latency = max(compute, memory) + profile.launchOverheadSeconds
         var measured = false
-        if let table, let seconds = table.latency(signature: signature, ops: ops, bytes: Double(moved), alignment: profile.channelAlignment, roofline: { ops, bytes in
-            Roofline(profile: profile).latency(ops: ops, bytes: bytes, opClass: step.opClass)
-        }) {
+        if let table, let seconds = tableLatency(table, signature: signature, ops: ops, bytes: Double(moved), opClass: step.opClass) {
             latency = seconds.value
             measured = seconds.exact
         }
@@ -167,6 +174,17 @@ public struct CostModel: Sendable {
         case "BatchNormalization": 2
         default: 1
         }
+    }
+
+    func tableLatency(_ table: LatencyTable, signature: String, ops: Double, bytes: Double, opClass: OpClass) -> (value: Double, exact: Bool)? {
+        if let entry = table.entries[signature] { return (entry.seconds, true) }
+        let key = "\(signature)#\(ops)#\(bytes)"
+        if let known = tableAnswers.known.withLock({ $0[key] }) { return known }
+        let answer = table.latency(signature: signature, ops: ops, bytes: bytes, alignment: profile.channelAlignment) { ops, bytes in
+            Roofline(profile: profile).latency(ops: ops, bytes: bytes, opClass: opClass)
+        }
+        tableAnswers.known.withLock { $0[key] = .some(answer) }
+        return answer
     }
 
     /// MACs of the step's main node, and the MACs with channel counts padded to the alignment.

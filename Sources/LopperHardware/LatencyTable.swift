@@ -43,6 +43,8 @@ public struct LatencyTable: Sendable {
     public private(set) var entries: [String: Entry] = [:]
     private var families: [String: [Entry]] = [:]
     private var layers: [String: [Entry]] = [:]
+    /// Each entry's `blankedSizes`, parsed once.
+    private var sizes: [String: [Int]] = [:]
 
     public init(_ entries: [Entry] = []) {
         for entry in entries { insert(entry) }
@@ -50,6 +52,7 @@ public struct LatencyTable: Sendable {
 
     public mutating func insert(_ entry: Entry) {
         entries[entry.signature] = entry
+        sizes[entry.signature] = Self.blankedSizes(of: entry.signature)
         families[entry.family, default: []].removeAll { $0.signature == entry.signature }
         layers[entry.layer, default: []].removeAll { $0.signature == entry.signature }
         if entry.ops != nil, entry.bytes != nil {
@@ -66,11 +69,12 @@ public struct LatencyTable: Sendable {
     /// The signature with a depthwise Conv's `group` (its channel count, which pruning changes)
     /// blanked; a depthwise Conv's weight has one input channel per group.
     static func widthFree(_ signature: String) -> String {
-        guard let group = signature.range(of: #"[| ]group=[0-9]+"#, options: .regularExpression),
-              !signature[group].hasSuffix("=1"), let bar = signature.range(of: "|", options: .backwards) else { return signature }
+        guard let key = signature.range(of: " group=") ?? signature.range(of: "|group="),
+              let bar = signature.range(of: "|", options: .backwards) else { return signature }
+        let value = signature[key.upperBound...].prefix { $0.isNumber }
         let inputs = signature[bar.upperBound...].split(separator: " ")
-        guard inputs.count >= 2, inputs[1].split(separator: "x").dropFirst().first == "1" else { return signature }
-        return signature.replacingCharacters(in: group, with: signature[group].prefix(1) + "group=*")
+        guard value != "1", inputs.count >= 2, inputs[1].split(separator: "x").dropFirst().first == "1" else { return signature }
+        return signature.replacingCharacters(in: key.upperBound..<value.endIndex, with: "*")
     }
 
     /// The signature with the sizes pruning changes blanked: the first two dimensions of every
@@ -98,18 +102,17 @@ public struct LatencyTable: Sendable {
         }
     }
 
-    /// Whether each size `layer(of:)` blanks is a multiple of `alignment` (nothing to tell apart
-    /// for an alignment of 1).
-    static func alignmentClass(of signature: String, alignment: Int) -> [Bool] {
-        alignment > 1 ? blankedSizes(of: signature).map { $0 % alignment == 0 } : []
+    /// Whether each of `sizes` is a multiple of `alignment` (nothing to tell apart for an
+    /// alignment of 1).
+    static func alignmentClass(_ sizes: [Int], alignment: Int) -> [Bool] {
+        alignment > 1 ? sizes.map { $0 % alignment == 0 } : []
     }
 
-    /// The entries that share the most of `signature`'s blanked sizes: the same layer at other
+    /// The entries that share the most of the step's blanked `sizes`: the same layer at other
     /// widths rather than another layer of the same kind and spatial size (a 1×1 Conv to 104
     /// filters and one to 88 over the same positions blank alike).
-    static func mostAlike(_ entries: [Entry], to signature: String) -> [Entry] {
-        let sizes = blankedSizes(of: signature)
-        let shared = entries.map { entry in zip(blankedSizes(of: entry.signature), sizes).filter { $0 == $1 }.count }
+    func mostAlike(_ entries: [Entry], sizes: [Int]) -> [Entry] {
+        let shared = entries.map { entry in zip(self.sizes[entry.signature] ?? [], sizes).filter { $0 == $1 }.count }
         guard let most = shared.max() else { return [] }
         return zip(entries, shared).filter { $0.1 == most }.map(\.0)
     }
@@ -119,9 +122,11 @@ public struct LatencyTable: Sendable {
                  roofline: (Double, Double) -> Double) -> (value: Double, exact: Bool)? {
         if let entry = entries[signature] { return (entry.seconds, true) }
         let sameLayer = layers[Self.layer(of: signature)] ?? []
-        let alignmentClass = Self.alignmentClass(of: signature, alignment: alignment)
-        let sameClass = sameLayer.filter { Self.alignmentClass(of: $0.signature, alignment: alignment) == alignmentClass }
-        let candidates = Self.mostAlike(sameClass.isEmpty ? sameLayer : sameClass, to: signature)
+        let stepSizes = Self.blankedSizes(of: signature)
+        let alignmentClass = Self.alignmentClass(stepSizes, alignment: alignment)
+        let sameClass = alignment > 1
+            ? sameLayer.filter { Self.alignmentClass(sizes[$0.signature] ?? [], alignment: alignment) == alignmentClass } : sameLayer
+        let candidates = mostAlike(sameClass.isEmpty ? sameLayer : sameClass, sizes: stepSizes)
         // The same layer measured at two or more other channel counts: a straight line in ops.
         if let line = Self.fit(candidates) { return (max(0, line.intercept + line.slope * ops), false) }
         guard let members = candidates.isEmpty ? families[Self.family(of: signature)] : candidates, !members.isEmpty else { return nil }

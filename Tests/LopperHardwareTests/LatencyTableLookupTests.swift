@@ -32,8 +32,8 @@ import Testing
     @Test func blankedSizesAndAlignmentClass() {
         let signature = Self.pointwise(channels: 6, filters: 104).signature
         #expect(LatencyTable.blankedSizes(of: signature) == [8, 6, 104, 6, 8, 104])
-        #expect(LatencyTable.alignmentClass(of: signature, alignment: 8) == [true, false, true, false, true, true])
-        #expect(LatencyTable.alignmentClass(of: signature, alignment: 1).isEmpty)
+        #expect(LatencyTable.alignmentClass(LatencyTable.blankedSizes(of: signature), alignment: 8) == [true, false, true, false, true, true])
+        #expect(LatencyTable.alignmentClass(LatencyTable.blankedSizes(of: signature), alignment: 1).isEmpty)
         #expect(LatencyTable.layer(of: "Conv|fp32|dilations=1x1 group=18 kernel_shape=3x3|8x18x6x96 18x1x3x3 -> 8x18x6x96")
                 == LatencyTable.layer(of: "Conv|fp32|dilations=1x1 group=30 kernel_shape=3x3|8x30x6x96 30x1x3x3 -> 8x30x6x96"))
         #expect(LatencyTable.layer(of: "Conv|fp32|group=2 kernel_shape=3x3|1x8x6x6 8x4x3x3 -> 1x8x6x6")
