@@ -128,8 +128,9 @@ def fast_mean(seconds):
 
 
 def nchwc_block(folder):
-    """The filter multiple ONNX Runtime's blocked (NCHWc) convolutions take on this CPU (8 with
-    AVX2, 16 with AVX-512), found by which of two small Convs it rewrites; 1 if neither."""
+    """The filter multiple ONNX Runtime's blocked (NCHWc) convolutions take on this CPU (its
+    block size depends on the instruction set; 8 on the AVX-512 machine of Docs/benchmarks.md),
+    found by which of two small Convs, of 8 and 16 filters, it rewrites; 1 if neither."""
     for block in (8, 16):
         graph = helper.make_graph(
             [helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])], "probe",
