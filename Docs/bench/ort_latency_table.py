@@ -152,11 +152,14 @@ def charge_to_steps(nodes, steps):
     """Seconds per step of `steps` (a models.jsonl entry's, in order) from ONNX Runtime's nodes:
     a node is charged to the step that writes a value it writes (a blocked NCHWc Conv writes a
     value of its own and is named for the one it replaces, with the suffix `_nchwc`), or to the
-    largest of the steps fused into it; a node that writes only values of its own (a fused
-    activation on blocked data) to the step of what it reads; a layout reorder (ReorderInput/
+    largest of the steps fused into it; a node that writes only values of its own to the step
+    holding the node it is named after (ONNX Runtime keeps a node's name when it renames its
+    output, and names a fusion "first/FusionName/": QuickGelu from a SiLU on blocked data), else
+    to the step of what it reads; a layout reorder (ReorderInput/
     ReorderOutput) to the step of the plain-layout node beside it, which is what it is there for.
     Returns the charges and the unattributed seconds."""
     writer = {value: index for index, step in enumerate(steps) for value in step["values"]}
+    named = {name: index for index, step in enumerate(steps) for name in step.get("nodes", []) if name}
     def original(value):
         while value.endswith("_nchwc"):
             value = value[: -len("_nchwc")]
@@ -173,6 +176,9 @@ def charge_to_steps(nodes, steps):
         found = [writer[original(v)] for v in node.output if original(v) in writer]
         if not found and original(node.name) in writer:  # a blocked Conv writes a new value, named for the old one
             found = [writer[original(node.name)]]
+        if not found:  # a node kept under its name whose output was renamed, or one fused as "name/Fusion/"
+            base = node.name if node.name in named else node.name.split("/")[0]
+            found = [named[base]] if base in named else []
         if not found:
             return None
         # Steps just before whose values no node writes any more were fused into this node
@@ -193,9 +199,8 @@ def charge_to_steps(nodes, steps):
     for node, seconds in nodes:
         index = step_of(node)
         if index is None and not is_reorder(node):
-            # A node made of others that writes only values of its own (QuickGelu from a SiLU's
-            # Sigmoid and Mul, after a blocked Conv): the step of what it reads, as Lopper fuses
-            # an activation into the step that produces its input.
+            # A node of ONNX Runtime's own that writes only values of its own: the step of what
+            # it reads, as Lopper fuses an activation into the step that produces its input.
             index = step_upstream(node)
         if is_reorder(node):
             beside = [producer.get(node.input[0])] if node.op_type == "ReorderInput" else consumers.get(node.output[0], [])

@@ -32,11 +32,12 @@ public enum StepModels {
             public var opClass: OpClass
             public var ops: Double
             public var bytes: Double
-            /// The values the step's nodes write.
+            /// The values the step's nodes write, and the nodes' names.
             public var values: [String]
+            public var nodes: [String]
 
             enum CodingKeys: String, CodingKey {
-                case signature, ops, bytes, values
+                case signature, ops, bytes, values, nodes
                 case opClass = "op_class"
             }
         }
@@ -60,7 +61,8 @@ public enum StepModels {
         let report = CostModel(graph: graph, profile: profile).report()
         let steps = zip(graph.steps, report.steps).filter { !$0.0.isView }.map { step, cost in
             WholeModel.Placement(signature: cost.signature, opClass: step.opClass, ops: cost.ops, bytes: Double(cost.bytesMoved),
-                                 values: step.nodes.flatMap { graph.nodes[$0].outputs }.filter { !$0.isEmpty })
+                                 values: step.nodes.flatMap { graph.nodes[$0].outputs }.filter { !$0.isEmpty },
+                                 nodes: step.nodes.map { graph.nodes[$0].name })
         }
         try model.save(to: file)
         return WholeModel(label: label, file: file, inputShapes: graph.inputShapes, steps: steps)

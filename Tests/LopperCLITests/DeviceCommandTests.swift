@@ -116,7 +116,9 @@ import Testing
             try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
         }
         #expect(models.count == 2 && models.allSatisfy { FileManager.default.fileExists(atPath: $0["file"] as? String ?? "") })
-        let signatures = Set(models.flatMap { ($0["steps"] as? [[String: Any]] ?? []).compactMap { $0["signature"] as? String } })
+        let placed = models.flatMap { $0["steps"] as? [[String: Any]] ?? [] }
+        #expect(!placed.isEmpty && placed.allSatisfy { !($0["nodes"] as? [String] ?? []).isEmpty && !($0["values"] as? [String] ?? []).isEmpty })
+        let signatures = Set(placed.compactMap { $0["signature"] as? String })
         let inPlace = directory.appendingPathComponent("ort-in-place.csv").path
         let charged = try Reference.run(["python3", Self.repository.appendingPathComponent("Docs/bench/ort_latency_table.py").path, steps,
                                          "--in-place", "--table", inPlace, "--profile-out", profile, "--runs", "3"])
