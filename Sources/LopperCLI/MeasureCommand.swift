@@ -125,11 +125,9 @@ struct MeasureCommand: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         for (index, (label, variant)) in variants.enumerated() {
-            let entries = try StepModels.write(variant, inputShapes: inputShapes, profile: profile, to: folder,
-                                               prefix: "variant\(index)", skipping: &written)
+            let (entries, whole) = try StepModels.write(variant, label: label, inputShapes: inputShapes, profile: profile, to: folder,
+                                                        prefix: "variant\(index)", skipping: &written)
             lines += try entries.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-            let whole = try StepModels.writeWhole(variant, label: label, inputShapes: inputShapes, profile: profile,
-                                                  to: (folder as NSString).appendingPathComponent("variant\(index).onnx"))
             wholeLines.append(String(decoding: try encoder.encode(whole), as: UTF8.self))
             log("\(label): \(entries.count) new step models")
         }

@@ -54,27 +54,22 @@ public enum StepModels {
         }
     }
 
-    /// Saves `model` to `file` and says where its steps are.
-    public static func writeWhole(_ model: Model, label: String, inputShapes: [String: [Int]] = [:], profile: HardwareProfile,
-                                  to file: String) throws -> WholeModel {
+    /// Writes `model`'s steps whose signature is not in `written` (views cost nothing and are
+    /// left out) to `folder` as `PREFIX-N.onnx`, adds their signatures to `written`, and saves
+    /// the model whole as `PREFIX.onnx`, saying where its steps are.
+    public static func write(_ model: Model, label: String, inputShapes: [String: [Int]] = [:], profile: HardwareProfile,
+                             to folder: String, prefix: String, skipping written: inout Set<String>) throws -> (steps: [Entry], whole: WholeModel) {
         let graph = try CostGraph(model, inputShapes: inputShapes)
         let report = CostModel(graph: graph, profile: profile).report()
-        let steps = zip(graph.steps, report.steps).filter { !$0.0.isView }.map { step, cost in
+        let folded = try ExecutionSchedule(model: model, inputShapes: graph.inputShapes.mapValues { $0.map(Dim.value) }).constants
+        let placements = zip(graph.steps, report.steps).filter { !$0.0.isView }.map { step, cost in
             WholeModel.Placement(signature: cost.signature, opClass: step.opClass, ops: cost.ops, bytes: Double(cost.bytesMoved),
                                  values: step.nodes.flatMap { graph.nodes[$0].outputs }.filter { !$0.isEmpty },
                                  nodes: step.nodes.map { graph.nodes[$0].name })
         }
-        try model.save(to: file)
-        return WholeModel(label: label, file: file, inputShapes: graph.inputShapes, steps: steps)
-    }
-
-    /// Writes `model`'s steps whose signature is not in `written` (views cost nothing and are
-    /// left out) to `folder` as `PREFIX-N.onnx`, and adds their signatures to `written`.
-    public static func write(_ model: Model, inputShapes: [String: [Int]] = [:], profile: HardwareProfile, to folder: String,
-                             prefix: String, skipping written: inout Set<String>) throws -> [Entry] {
-        let graph = try CostGraph(model, inputShapes: inputShapes)
-        let report = CostModel(graph: graph, profile: profile).report()
-        let folded = try ExecutionSchedule(model: model, inputShapes: graph.inputShapes.mapValues { $0.map(Dim.value) }).constants
+        let wholeFile = (folder as NSString).appendingPathComponent("\(prefix).onnx")
+        try model.save(to: wholeFile)
+        let whole = WholeModel(label: label, file: wholeFile, inputShapes: graph.inputShapes, steps: placements)
         var entries: [Entry] = []
         for (step, cost) in zip(graph.steps, report.steps) where !step.isView && written.insert(cost.signature).inserted {
             let file = (folder as NSString).appendingPathComponent("\(prefix)-\(entries.count).onnx")
@@ -82,7 +77,7 @@ public enum StepModels {
                 .write(to: URL(fileURLWithPath: file))
             entries.append(Entry(signature: cost.signature, file: file, opClass: step.opClass, ops: cost.ops, bytes: Double(cost.bytesMoved)))
         }
-        return entries
+        return (entries, whole)
     }
 
     static func stepModel(_ step: CostGraph.Step, of graph: CostGraph, folded: [String: Tensor],

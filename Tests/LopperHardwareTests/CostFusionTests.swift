@@ -123,9 +123,9 @@ func convActivationModel(_ activation: (inout ModelBuilder) -> Void) throws -> M
         let folder = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: folder) }
         var written = Set<String>()
-        let entries = try StepModels.write(model, profile: testProfile(), to: folder.path, prefix: "dense", skipping: &written)
+        let entries = try StepModels.write(model, label: "dense", profile: testProfile(), to: folder.path, prefix: "dense", skipping: &written).steps
         #expect(entries.count == 4)
-        #expect(try StepModels.write(model, profile: testProfile(), to: folder.path, prefix: "again", skipping: &written).isEmpty)
+        #expect(try StepModels.write(model, label: "again", profile: testProfile(), to: folder.path, prefix: "again", skipping: &written).steps.isEmpty)
         let x = Tensor(floats: (0..<800).map { Float($0 % 11) / 11 - 0.5 }, shape: [1, 8, 10, 10])
         var values = ["x": x]
         for entry in entries {
